@@ -1,0 +1,1 @@
+"""Stable-Baselines3-style agents: the DQN, the baselines and the Recommender."""

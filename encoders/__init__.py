@@ -1,0 +1,1 @@
+"""Frozen sequence encoders: TimeRatingAwareLSTM and TimeRatingAwareContentModel."""

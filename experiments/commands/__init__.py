@@ -1,0 +1,1 @@
+"""One module per ``movierec`` subcommand (see :mod:`experiments.cli`)."""
