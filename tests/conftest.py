@@ -1,0 +1,21 @@
+"""Shared fixtures: a small synthetic dataset (unit tests) and the shipped one (end to end)."""
+
+from __future__ import annotations
+
+import pytest
+
+from movierec_env.data import PrepareConfig, PreparedDataset, load_dataset, prepare
+from movierec_env.data.synthetic import synthetic_raw
+
+
+@pytest.fixture(scope="session")
+def tiny_data() -> PreparedDataset:
+    """40 users x 30 movies, ~1,200 interactions, prepared with 3/3 filtering."""
+    raw = synthetic_raw(n_users=40, n_movies=30, n_ratings=1_200, seed=0)
+    return prepare(raw, PrepareConfig(min_user_ratings=3, min_item_ratings=3))
+
+
+@pytest.fixture(scope="session")
+def small_data() -> PreparedDataset:
+    """The shipped ml-latest-small, prepared per PROTOCOL.md."""
+    return load_dataset()
