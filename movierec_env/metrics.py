@@ -50,9 +50,7 @@ def metrics_from_ranks(ranks: NDArray[np.integer]) -> dict[str, float]:
     }
 
 
-def history_mask(
-    data: PreparedDataset, positions: NDArray[np.integer]
-) -> NDArray[np.bool_]:
+def history_mask(data: PreparedDataset, positions: NDArray[np.integer]) -> NDArray[np.bool_]:
     """Mask of the items in each target's prefix, shape ``(len(positions), n_items + 1)``.
 
     ``positions`` are absolute interaction indices of targets; the prefix of a target is
