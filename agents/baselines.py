@@ -1,0 +1,562 @@
+"""The baseline ladder: from a random policy to the one-step reward optimum.
+
+Every baseline speaks the Stable-Baselines3 agent API (``predict``, ``learn``, ``save``,
+``load``) so that SB3's ``evaluate_policy`` and this package's
+:func:`agents.evaluate_agent` run it like any RL agent, and offers
+``action_scores(obs, info) -> (B, n_items)`` for full-ranking metrics (DESIGN.md,
+"Agents").
+
+The ladder, weakest to strongest on the blended reward:
+
+======================  ==================================================================
+name                    policy
+======================  ==================================================================
+``random``              a uniformly random unseen movie (seeded)
+``popular``             the unseen movie with the most training interactions
+``markov``              first-order transition counts from the last movie, popularity
+                        back-off (:func:`encoders.baselines.markov_scores`)
+``genre``               the unseen movie whose genres are closest (cosine) to the genres of
+                        the recent history; ties go to the more popular movie
+``encoder-greedy``      the frozen hybrid encoder's most likely next movie
+``reward-greedy``       the movie with the highest *expected* blended reward under the
+                        encoder's next-movie distribution: the one-step optimum under the
+                        encoders' own predictions, and the honest bar for any RL agent on
+                        logged replay (where the action does not change the next state)
+======================  ==================================================================
+
+Context: Markov and genre need the user's history, which the observation (a frozen
+embedding) does not spell out. They read it from the dataset through the ``"position"``
+key of the env's ``info`` (``action_scores``) or, in ``predict``, from the env the agent
+was built with. All baselines respect action masks: a movie the user has seen is never
+recommended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from movierec_env.data.types import PreparedDataset
+from movierec_env.metrics import history_mask
+from movierec_env.reward import RewardTables
+
+__all__ = [
+    "BaselineAgent",
+    "EncoderGreedyAgent",
+    "EncoderRankerAgent",
+    "GenreAgent",
+    "MarkovAgent",
+    "PopularityAgent",
+    "RandomAgent",
+    "RewardGreedyAgent",
+    "expected_reward_scores",
+    "genre_scores",
+    "normalized_genres",
+]
+
+Info = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- helpers
+def _as_positions(info: Info | None, batch: int) -> NDArray[np.int64]:
+    """The ``"position"`` entry of an env ``info`` as a ``(batch,)`` int64 array."""
+    if info is None or "position" not in info:
+        raise ValueError(
+            "this agent needs the env's info['position'] (the absolute index of the "
+            "interaction the next action is judged against); pass the info returned by "
+            "env.reset()/env.step()"
+        )
+    pos = np.atleast_1d(np.asarray(info["position"], dtype=np.int64))
+    if pos.shape != (batch,):
+        raise ValueError(
+            f"info['position'] has shape {pos.shape}, expected ({batch},) for {batch} observations"
+        )
+    return pos
+
+
+def _env_positions(env: Any) -> NDArray[np.int64] | None:
+    """Current position(s) of an env, read through ``env.unwrapped``; None if not exposed."""
+    if env is None:
+        return None
+    base = getattr(env, "unwrapped", env)
+    for name in ("positions", "position", "_positions", "_position"):
+        value = getattr(base, name, None)
+        if value is not None and not callable(value):
+            return np.atleast_1d(np.asarray(value, dtype=np.int64))
+    return None
+
+
+def _env_masks(env: Any) -> NDArray[np.bool_] | None:
+    """``env.action_masks()`` as a 2-D bool array, or None if the env has none."""
+    if env is None:
+        return None
+    fn = getattr(env, "action_masks", None)
+    if fn is None:
+        fn = getattr(getattr(env, "unwrapped", env), "action_masks", None)
+    if fn is None:
+        return None
+    return np.atleast_2d(np.asarray(fn(), dtype=bool))
+
+
+def normalized_genres(data: PreparedDataset) -> NDArray[np.float64]:
+    """Row-normalised genre matrix ``(n_items + 1, n_genres)``; genre-less rows stay zero."""
+    g = np.asarray(data.item_genres, dtype=np.float64)
+    norm = np.linalg.norm(g, axis=1, keepdims=True)
+    return np.divide(g, norm, out=np.zeros_like(g), where=norm > 0)
+
+
+def _popularity_rank_fraction(data: PreparedDataset) -> NDArray[np.float64]:
+    """Per item (``n_items + 1``) a value in ``[0, 1)``, larger for more popular items."""
+    pop = np.asarray(data.popularity, dtype=np.float64)
+    # Stable order: equal counts fall back to the lower item index, so ties are reproducible.
+    order = np.lexsort((-np.arange(pop.size), pop))
+    frac = np.empty(pop.size, dtype=np.float64)
+    frac[order] = np.arange(pop.size) / pop.size
+    return frac
+
+
+def genre_scores(
+    data: PreparedDataset,
+    positions: NDArray[np.integer],
+    window: int = 10,
+    *,
+    gn: NDArray[np.float64] | None = None,
+    tie: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """Genre closeness of every item to the recent history of each target position.
+
+    The profile of a position is the mean of the normalised genre vectors of the last
+    ``window`` movies before it; an item's score is its genre cosine with that profile,
+    quantised to 1e-6, plus a popularity tie-break in ``[0, 1e-6)``, so that sorting the
+    scores orders by genre closeness first and training popularity second.
+
+    Args:
+        data: The prepared dataset.
+        positions: Absolute interaction indices of the targets.
+        window: How many of the most recent movies form the profile.
+        gn: Precomputed :func:`normalized_genres` (optional, for speed).
+        tie: Precomputed popularity tie-break fractions (optional, for speed).
+
+    Returns:
+        Scores, shape ``(len(positions), n_items + 1)``, float64; column 0 is ``-inf``.
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    positions = np.asarray(positions, dtype=np.int64)
+    gn = normalized_genres(data) if gn is None else gn
+    tie = _popularity_rank_fraction(data) if tie is None else tie
+    user = np.searchsorted(data.offsets, positions, side="right") - 1
+    start = np.maximum(data.offsets[user], positions - window)
+    lens = positions - start
+    profile = np.zeros((positions.size, gn.shape[1]), dtype=np.float64)
+    rows = np.repeat(np.arange(positions.size), lens)
+    within = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+    np.add.at(profile, rows, gn[data.items[np.repeat(start, lens) + within]])
+    norm = np.linalg.norm(profile, axis=1, keepdims=True)
+    profile = np.divide(profile, norm, out=np.zeros_like(profile), where=norm > 0)
+    cos = profile @ gn.T
+    scores = np.round(cos * 1e6) + tie[None, :]
+    scores[:, 0] = -np.inf
+    return scores
+
+
+def expected_reward_scores(
+    logits: NDArray[np.floating],
+    seen: NDArray[np.bool_] | None,
+    tables: RewardTables,
+    positions: NDArray[np.integer],
+) -> NDArray[np.float64]:
+    """Expected blended reward of every action under a next-movie distribution.
+
+    With ``p = softmax(logits)`` over unseen actions (the logged next movie is never one the
+    user has seen) the expected reward of recommending ``a`` at position ``g`` is, with the
+    terms of :mod:`movierec_env.reward`::
+
+        E[r(a)] = w_hit p(a) + w_genre sum_j p(j) genre(a, j) + w_rating E[rating(a)]
+
+    The genre part is ``R[a] . (R^T p)`` with ``R`` the reward tables' unit genre rows
+    (already scaled for ``genre_mode="seed"``): ``O(B n_items n_genres)``, never the
+    item x item cosine matrix. The rating term is the window term of ``g``
+    (action-independent) or the action's item term, as configured.
+
+    Args:
+        logits: Next-movie logits over actions ``(B, n_items)``.
+        seen: Actions the user has already seen ``(B, n_items)`` (True = seen), or None.
+        tables: The env's reward tables (:func:`movierec_env.replay.reward_tables`).
+        positions: Absolute index of the judged interaction per row ``(B,)``.
+
+    Returns:
+        Expected rewards ``(B, n_items)``, float64; seen actions are ``-inf``.
+    """
+    z = np.asarray(logits, dtype=np.float64).copy()
+    if seen is not None:
+        z[seen] = -np.inf
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    cfg = tables.config
+    rows = np.asarray(tables.genre_rows, dtype=np.float64)
+    expected = cfg.w_hit * p + cfg.w_genre * ((p @ rows) @ rows.T)
+    if cfg.rating_mode == "window":
+        rating = np.asarray(tables.rating_position, dtype=np.float64)[np.asarray(positions)]
+        expected += cfg.w_rating * rating[:, None]
+    else:
+        expected += cfg.w_rating * np.asarray(tables.rating_action, dtype=np.float64)[None, :]
+    if seen is not None:
+        expected[seen] = -np.inf
+    return expected
+
+
+# --------------------------------------------------------------------------- base class
+class BaselineAgent:
+    """Common SB3-style plumbing of the baselines.
+
+    Args:
+        env: A ``MovieRec-v0`` env (single or vector); the agent reads
+            ``env.unwrapped.dataset`` (and ``.encoder`` where needed) and, in ``predict``,
+            the env's current position and action masks.
+        seed: Seed of the agent's own random generator (only ``random`` draws from it).
+        verbose: 0 silent, 1 info.
+    """
+
+    #: The CLI / registry name.
+    name: ClassVar[str] = "baseline"
+    #: Whether ``action_scores`` needs ``info["position"]``.
+    needs_context: ClassVar[bool] = False
+
+    def __init__(self, env: Any, seed: int | None = None, verbose: int = 0) -> None:
+        self.env = env
+        base = getattr(env, "unwrapped", env)
+        if not hasattr(base, "dataset"):
+            raise TypeError(
+                f"{type(self).__name__} needs a MovieRec env (env.unwrapped.dataset); "
+                f"got {type(env).__name__}"
+            )
+        self.dataset: PreparedDataset = base.dataset
+        space = getattr(env, "single_action_space", None) or env.action_space
+        self.action_space = space
+        self.n_actions = int(space.n)
+        if self.n_actions != self.dataset.n_items:
+            raise ValueError(
+                f"action space has {self.n_actions} actions but the dataset has "
+                f"{self.dataset.n_items} items"
+            )
+        self.seed = seed
+        self.verbose = verbose
+        self._rng = np.random.default_rng(seed)
+
+    # -- SB3 API ---------------------------------------------------------------------
+    def learn(
+        self, total_timesteps: int = 0, callback: Any = None, progress_bar: bool = False
+    ) -> BaselineAgent:
+        """Nothing to learn: the statistics come from the training split. Returns self."""
+        return self
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        """Reseed the agent's generator (SB3 name)."""
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+
+    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+        """Scores of every action, shape ``(B, n_items)``; higher is better.
+
+        Args:
+            obs: Observations ``(B, obs_dim)`` (or one ``(obs_dim,)``).
+            info: The env's info with ``"position"`` (needed by context baselines).
+        """
+        raise NotImplementedError
+
+    def predict(
+        self,
+        observation: NDArray[np.floating],
+        state: Any = None,
+        episode_start: NDArray[np.bool_] | None = None,
+        deterministic: bool = False,
+        *,
+        info: Info | None = None,
+        action_masks: NDArray[np.bool_] | None = None,
+    ) -> tuple[NDArray[np.int64], Any]:
+        """Choose the best allowed action per observation (SB3 ``predict``).
+
+        Args:
+            observation: ``(obs_dim,)`` or ``(B, obs_dim)``.
+            state: Unused (no recurrent state); returned unchanged.
+            episode_start: Unused.
+            deterministic: Unused by the deterministic baselines (ties are broken by the
+                lowest action index); ``random`` always samples.
+            info: Env info with ``"position"``; when None the position is read from the env
+                the agent was built with.
+            action_masks: Allowed actions ``(n_items,)`` or ``(B, n_items)``; when None they
+                come from ``env.action_masks()`` (and, failing that, from the positions).
+
+        Returns:
+            ``(actions, state)``: an int for a single observation, else an array ``(B,)``.
+        """
+        obs = np.asarray(observation)
+        single = obs.ndim == 1
+        obs2 = obs[None, :] if single else obs
+        batch = obs2.shape[0]
+        if info is None:
+            pos = _env_positions(self.env)
+            if pos is not None and pos.shape == (batch,):
+                info = {"position": pos}
+        masks = action_masks
+        if masks is None:
+            masks = _env_masks(self.env)
+            if masks is not None and masks.shape[0] != batch:
+                masks = None
+        if masks is None and info is not None and "position" in info:
+            masks = ~history_mask(self.dataset, _as_positions(info, batch))[:, 1:]
+        scores = self.action_scores(obs2, info)
+        actions = _masked_argmax(scores, None if masks is None else np.atleast_2d(masks))
+        if single:
+            return np.int64(actions[0]), state
+        return actions, state
+
+    # -- persistence ----------------------------------------------------------------
+    def _config(self) -> dict[str, Any]:
+        return {}
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the agent's settings as JSON (atomically); statistics are refit on load."""
+        p = Path(path)
+        if p.suffix != ".json":
+            p = p.with_suffix(".json")
+        payload = {"agent": self.name, "seed": self.seed, "config": self._config()}
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=2))
+        os.replace(tmp, p)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], env: Any = None) -> BaselineAgent:
+        """Rebuild an agent saved with :meth:`save` on ``env``.
+
+        Raises:
+            ValueError: If the file holds another agent or ``env`` is missing.
+        """
+        p = Path(path)
+        if not p.exists() and p.with_suffix(".json").exists():
+            p = p.with_suffix(".json")
+        payload = json.loads(p.read_text())
+        if payload.get("agent") != cls.name:
+            raise ValueError(f"{p} holds agent {payload.get('agent')!r}, not {cls.name!r}")
+        if env is None:
+            raise ValueError(f"{cls.__name__}.load needs env= (the statistics come from its data)")
+        return cls(env, seed=payload.get("seed"), **payload.get("config", {}))
+
+    def __repr__(self) -> str:
+        cfg = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
+        return f"{type(self).__name__}({cfg})"
+
+
+def _masked_argmax(
+    scores: NDArray[np.floating], masks: NDArray[np.bool_] | None
+) -> NDArray[np.int64]:
+    s = np.array(scores, dtype=np.float64, copy=True)
+    if masks is not None:
+        if masks.shape != s.shape:
+            raise ValueError(f"action masks have shape {masks.shape}, scores {s.shape}")
+        if not masks.any(axis=1).all():
+            raise ValueError("an observation has no allowed action (every movie is masked)")
+        s[~masks] = -np.inf
+    return np.argmax(s, axis=1).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- baselines
+class RandomAgent(BaselineAgent):
+    """A uniformly random unseen movie; seeded by ``seed``."""
+
+    name = "random"
+
+    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+        """Uniform random scores (a random ranking) from the agent's own generator."""
+        batch = np.atleast_2d(np.asarray(obs)).shape[0]
+        return self._rng.random((batch, self.n_actions))
+
+
+class PopularityAgent(BaselineAgent):
+    """The most popular unseen movie (training interaction counts)."""
+
+    name = "popular"
+
+    def __init__(self, env: Any, seed: int | None = None, verbose: int = 0) -> None:
+        super().__init__(env, seed, verbose)
+        from encoders.baselines import popularity_scores
+
+        # Popularity is the same for every position: score one, broadcast to the batch.
+        first = self.dataset.target_indices("test")[:1]
+        row = np.asarray(popularity_scores(self.dataset, first), dtype=np.float64)[0, 1:]
+        self._scores = row
+
+    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+        """Training popularity of every movie (the same for every observation)."""
+        batch = np.atleast_2d(np.asarray(obs)).shape[0]
+        return np.broadcast_to(self._scores, (batch, self.n_actions)).copy()
+
+
+class MarkovAgent(BaselineAgent):
+    """First-order Markov chain: transition counts from the last movie, popularity back-off.
+
+    Scores come from :func:`encoders.baselines.markov_scores` (fit on training
+    interactions), the same function behind ``movierec evaluate --agent markov``.
+    """
+
+    name = "markov"
+    needs_context = True
+
+    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+        """Transition scores from each position's last movie."""
+        from encoders.baselines import markov_scores
+
+        batch = np.atleast_2d(np.asarray(obs)).shape[0]
+        pos = _as_positions(info, batch)
+        return np.asarray(markov_scores(self.dataset, pos))[:, 1:]
+
+
+class GenreAgent(BaselineAgent):
+    """The unseen movie closest in genre to the recent history; ties by popularity.
+
+    Args:
+        env: The env.
+        seed: Unused (deterministic).
+        verbose: Verbosity.
+        window: Number of most recent movies whose genres form the profile (see
+            :func:`genre_scores`).
+    """
+
+    name = "genre"
+    needs_context = True
+
+    def __init__(
+        self, env: Any, seed: int | None = None, verbose: int = 0, window: int = 10
+    ) -> None:
+        super().__init__(env, seed, verbose)
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self.window = int(window)
+        self._gn = normalized_genres(self.dataset)
+        self._tie = _popularity_rank_fraction(self.dataset)
+
+    def _config(self) -> dict[str, Any]:
+        return {"window": self.window}
+
+    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+        """Genre cosine with the recent-history profile, popularity tie-break."""
+        batch = np.atleast_2d(np.asarray(obs)).shape[0]
+        pos = _as_positions(info, batch)
+        return genre_scores(self.dataset, pos, self.window, gn=self._gn, tie=self._tie)[:, 1:]
+
+
+class EncoderRankerAgent(BaselineAgent):
+    """Greedy ranking by a frozen encoder's next-movie scores.
+
+    ``component="hybrid"`` scores from the observation itself
+    (``encoder.scores(obs)``, DESIGN.md); ``"lstm"`` and ``"content"`` use the single
+    encoders' scores through the encoders package's evaluation registry and need
+    ``info["position"]``.
+
+    Args:
+        env: The env (its ``unwrapped.encoder`` is used).
+        seed: Unused (deterministic).
+        verbose: Verbosity.
+        component: ``"hybrid"``, ``"lstm"`` or ``"content"``.
+    """
+
+    name = "encoder"
+    COMPONENTS: ClassVar[tuple[str, ...]] = ("hybrid", "lstm", "content")
+
+    def __init__(
+        self, env: Any, seed: int | None = None, verbose: int = 0, component: str = "hybrid"
+    ) -> None:
+        super().__init__(env, seed, verbose)
+        if component not in self.COMPONENTS:
+            raise ValueError(f"component must be one of {self.COMPONENTS}, got {component!r}")
+        self.component = component
+        encoder = getattr(env.unwrapped, "encoder", None)
+        if encoder is None:
+            raise TypeError(f"{type(self).__name__} needs env.unwrapped.encoder")
+        self.encoder: Any = encoder
+        self.needs_context = component != "hybrid"  # type: ignore[misc]
+        self._scorer: Any = None
+        if component != "hybrid":
+            from experiments.commands.evaluate import scorer_for
+
+            self._scorer = scorer_for(component, self.dataset, self.encoder)
+
+    def _config(self) -> dict[str, Any]:
+        return {"component": self.component}
+
+    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+        """The encoder's blended (or single-encoder) logits over movies."""
+        obs2 = np.atleast_2d(np.asarray(obs, dtype=np.float32))
+        if self._scorer is None:
+            return np.asarray(self.encoder.scores(obs2))[:, 1:]
+        pos = _as_positions(info, obs2.shape[0])
+        return np.asarray(self._scorer(pos))[:, 1:]
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], env: Any = None) -> BaselineAgent:
+        """Rebuild from :meth:`save` (the name on file may be any encoder ranker)."""
+        p = Path(path)
+        if not p.exists() and p.with_suffix(".json").exists():
+            p = p.with_suffix(".json")
+        payload = json.loads(p.read_text())
+        if env is None:
+            raise ValueError(f"{cls.__name__}.load needs env=")
+        return cls(env, seed=payload.get("seed"), **payload.get("config", {}))
+
+
+class EncoderGreedyAgent(EncoderRankerAgent):
+    """The frozen hybrid encoder's most likely unseen next movie (``encoder-greedy``)."""
+
+    name = "encoder-greedy"
+
+    def __init__(self, env: Any, seed: int | None = None, verbose: int = 0) -> None:
+        super().__init__(env, seed, verbose, component="hybrid")
+
+    def _config(self) -> dict[str, Any]:
+        return {}
+
+
+class RewardGreedyAgent(BaselineAgent):
+    """The movie with the highest expected blended reward under the encoder's predictions.
+
+    ``p = softmax(encoder.scores(obs))`` over unseen movies is the encoder's belief about
+    the logged next movie; the agent recommends ``argmax_a E_p[r(a, next)]`` with the env's
+    own reward weights and terms (see :func:`expected_reward_scores`). In logged replay the
+    action does not change the next state, so this is the one-step optimum under the
+    encoders' own predictions: an RL agent that beats it has learnt something the encoder
+    does not know.
+
+    Args:
+        env: The env (its ``unwrapped.encoder`` and reward configuration are used).
+        seed: Unused (deterministic).
+        verbose: Verbosity.
+    """
+
+    name = "reward-greedy"
+    needs_context = True
+
+    def __init__(self, env: Any, seed: int | None = None, verbose: int = 0) -> None:
+        super().__init__(env, seed, verbose)
+        base = env.unwrapped
+        encoder = getattr(base, "encoder", None)
+        if encoder is None:
+            raise TypeError(f"{type(self).__name__} needs env.unwrapped.encoder")
+        self.encoder: Any = encoder
+        from agents.evaluation import env_reward_tables
+
+        self.tables = env_reward_tables(env)
+
+    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+        """Expected blended reward of every movie (seen movies ``-inf``)."""
+        obs2 = np.atleast_2d(np.asarray(obs, dtype=np.float32))
+        pos = _as_positions(info, obs2.shape[0])
+        seen = history_mask(self.dataset, pos)[:, 1:]
+        logits = np.asarray(self.encoder.scores(obs2))[:, 1:]
+        return expected_reward_scores(logits, seen, self.tables, pos)

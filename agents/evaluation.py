@@ -1,0 +1,327 @@
+"""``evaluate_agent``: PROTOCOL.md ranking metrics, the reward and beyond-accuracy measures.
+
+One pass over a split's targets (one step per user for ``"val"``/``"test"``, PROTOCOL.md),
+batched: the observation of each target comes from the env's own cached observation table
+(:func:`movierec_env.replay.observation_table`), the reward of the chosen action from the
+env's own reward function (:func:`movierec_env.reward.compute_reward` on the env's reward
+tables), so the numbers are those the env would give step by step, without a Python loop
+over users.
+
+What an agent is scored by (duck typing, most informative first):
+
+1. ``agent.action_scores(obs, info)`` (every agent of this package): a full ranking;
+2. a Stable-Baselines3 model: Q-values (``policy.q_net``, QR-DQN's mean quantiles) or the
+   policy's action logits (PPO, MaskablePPO): a full ranking;
+3. anything else with ``predict``: a single action per user. HR@1 is exact; HR@5, HR@10,
+   NDCG@10 and MRR are undefined (``nan``) and the result says ``"ranking": "single-action"``.
+
+Seen movies are never recommended: the prefix of every target is masked out of the ranking
+(PROTOCOL.md) and of the action, whatever the agent scores them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from movierec_env.data.types import PreparedDataset
+from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
+from movierec_env.reward import RewardConfig, RewardTables, compute_reward
+
+__all__ = [
+    "beyond_accuracy",
+    "env_reward_config",
+    "env_reward_tables",
+    "evaluate_agent",
+    "popularity_percentile",
+    "self_information",
+]
+
+
+def env_reward_config(env: Any) -> RewardConfig:
+    """The reward configuration of a MovieRec env (single or vector, wrapped or not)."""
+    base = getattr(env, "unwrapped", env)
+    for name in ("reward_config", "reward", "_reward_config"):
+        value = getattr(base, name, None)
+        if isinstance(value, RewardConfig):
+            return value
+    tables = getattr(base, "tables", None) or getattr(base, "reward_tables", None)
+    if isinstance(tables, RewardTables):
+        return tables.config
+    raise TypeError(f"cannot find the reward configuration of {type(base).__name__}")
+
+
+def env_reward_tables(env: Any) -> RewardTables:
+    """The (memoised) reward tables of a MovieRec env's dataset and reward configuration."""
+    from movierec_env.replay import reward_tables
+
+    base = getattr(env, "unwrapped", env)
+    return reward_tables(base.dataset, env_reward_config(env))
+
+
+def self_information(data: PreparedDataset) -> NDArray[np.float64]:
+    """``-log2`` of each item's share of training interactions, add-one smoothed.
+
+    Shape ``(n_items + 1,)``; the smoothing keeps items without training interactions finite.
+    """
+    pop = np.asarray(data.popularity, dtype=np.float64)
+    share = (pop + 1.0) / (pop[1:].sum() + data.n_items)
+    return -np.log2(share)
+
+
+def popularity_percentile(data: PreparedDataset) -> NDArray[np.float64]:
+    """Each item's training-popularity percentile in ``(0, 1]`` (ties share the mean rank).
+
+    Shape ``(n_items + 1,)``; 1.0 is the most popular movie, row 0 (padding) is 0.
+    """
+    pop = np.asarray(data.popularity[1:], dtype=np.float64)
+    order = np.argsort(pop, kind="stable")
+    sorted_pop = pop[order]
+    ranks = np.empty(pop.size, dtype=np.float64)
+    # Average rank over ties: first and last index of each distinct value.
+    _, first, counts = np.unique(sorted_pop, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    out = np.zeros(pop.size + 1, dtype=np.float64)
+    out[1:] = ranks / pop.size
+    return out
+
+
+def beyond_accuracy(
+    data: PreparedDataset, top_items: NDArray[np.integer]
+) -> tuple[dict[str, float], dict[str, NDArray[np.float64]]]:
+    """Coverage, intra-list genre diversity and novelty of recommendation lists.
+
+    Args:
+        data: The prepared dataset (popularity from training interactions only).
+        top_items: Item indices (1-based) of each user's list, ``(n_users, k)``.
+
+    Returns:
+        ``(summary, per_user)``: ``coverage`` (distinct recommended items / catalogue),
+        ``diversity`` (mean pairwise ``1 - cosine`` of genre vectors within a list; ``nan``
+        for lists of one), ``novelty`` (mean self-information ``-log2`` popularity share, in
+        bits) and ``popularity_percentile`` (mean percentile of recommended items, 1 = most
+        popular), plus the per-user values of the last three.
+    """
+    top = np.asarray(top_items, dtype=np.int64)
+    n, k = top.shape
+    g = np.asarray(data.item_genres, dtype=np.float64)
+    norm = np.linalg.norm(g, axis=1, keepdims=True)
+    gn = np.divide(g, norm, out=np.zeros_like(g), where=norm > 0)
+    if k > 1:
+        x = gn[top]  # (n, k, n_genres)
+        sim = np.einsum("ukg,ulg->ukl", x, x)
+        off = sim.sum(axis=(1, 2)) - np.einsum("ukk->u", sim)
+        diversity = 1.0 - off / (k * (k - 1))
+    else:
+        diversity = np.full(n, np.nan)
+    novelty = self_information(data)[top].mean(axis=1)
+    pct = popularity_percentile(data)[top].mean(axis=1)
+    summary = {
+        "coverage": float(np.unique(top).size / data.n_items),
+        "diversity": float(diversity.mean()) if k > 1 else float("nan"),
+        "novelty": float(novelty.mean()),
+        "popularity_percentile": float(pct.mean()),
+    }
+    per_user = {"diversity": diversity, "novelty": novelty, "popularity_percentile": pct}
+    return summary, per_user
+
+
+# --------------------------------------------------------------------------- scoring
+def _sb3_scores(agent: Any, obs: NDArray[np.float32]) -> tuple[NDArray[Any], str] | None:
+    """Q-values or action logits of a Stable-Baselines3 / sb3-contrib model, if it is one."""
+    policy = getattr(agent, "policy", None)
+    if policy is None or not hasattr(policy, "obs_to_tensor"):
+        return None
+    import torch
+
+    with torch.no_grad():
+        obs_t, _ = policy.obs_to_tensor(obs)
+        if hasattr(policy, "q_net"):  # DQN
+            return policy.q_net(obs_t).cpu().numpy(), "q_values"
+        if hasattr(policy, "quantile_net"):  # QR-DQN: mean over quantiles
+            return policy.quantile_net(obs_t).mean(dim=1).cpu().numpy(), "q_values"
+        if hasattr(policy, "get_distribution"):  # PPO, MaskablePPO
+            dist = policy.get_distribution(obs_t)
+            logits = getattr(dist.distribution, "logits", None)
+            if logits is not None:
+                return logits.cpu().numpy(), "policy_logits"
+    return None
+
+
+def _predict_actions(
+    agent: Any, obs: NDArray[np.float32], info: dict[str, Any], allowed: NDArray[np.bool_]
+) -> NDArray[np.int64]:
+    kwargs: dict[str, Any] = {"deterministic": True}
+    try:
+        params = inspect.signature(agent.predict).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    if "action_masks" in params:
+        kwargs["action_masks"] = allowed
+    if "info" in params:
+        kwargs["info"] = info
+    actions, _ = agent.predict(obs, **kwargs)
+    return np.asarray(actions, dtype=np.int64).reshape(-1)
+
+
+def _top_k(scores: NDArray[np.float64], k: int) -> NDArray[np.int64]:
+    """Indices of the ``k`` best columns per row, best first (ties: lower index first)."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part.sort(axis=1)  # lower index first among ties after the stable sort below
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- evaluate
+def evaluate_agent(
+    agent: Any,
+    env: Any,
+    *,
+    split: str | None = None,
+    k: int = 10,
+    batch_size: int = 256,
+    max_users: int | None = None,
+    progress_bar: bool = False,
+) -> dict[str, Any]:
+    """Evaluate an agent on a split of a MovieRec env (PROTOCOL.md + reward + beyond-accuracy).
+
+    Every user with a target in the split is judged once per target (for ``"val"`` and
+    ``"test"``: one step per user). At each target the agent's action is its best unseen
+    movie (the top of its masked ranking, or its deterministic ``predict``), and its reward
+    is computed by the env's own reward function.
+
+    Args:
+        agent: Any agent: with ``action_scores(obs, info)``, a Stable-Baselines3 model, or
+            anything with an SB3 ``predict``.
+        env: A ``MovieRec-v0`` env (single or vector); its dataset, encoder, reward
+            configuration and (unless ``split`` is given) split are used.
+        split: ``"train"``, ``"val"`` or ``"test"``; defaults to the env's split.
+        k: Length of the recommendation lists for coverage, diversity and novelty.
+        batch_size: Users scored at once.
+        max_users: Evaluate only the first ``max_users`` targets (quick checks).
+        progress_bar: Show a tqdm bar.
+
+    Returns:
+        A flat dict: ``HR@1``, ``HR@5``, ``HR@10``, ``NDCG@10``, ``MRR``, ``n_users``,
+        ``mean_reward``, ``reward_hit``, ``reward_genre``, ``reward_rating`` (unweighted
+        means of the terms), ``weights`` (of the terms), ``coverage``, ``diversity``,
+        ``novelty``, ``popularity_percentile``, ``ranking`` (``"action_scores"``,
+        ``"q_values"``, ``"policy_logits"`` or ``"single-action"``), ``split``, ``k``, and
+        ``per_user`` arrays aligned over the evaluated targets: ``user_ids``, ``positions``,
+        ``actions``, ``ranks`` (``-1`` when only an action is known), ``rewards``, ``hit``,
+        ``genre``, ``rating``, ``diversity``, ``novelty``, ``popularity_percentile``.
+
+    Raises:
+        ValueError: On a bad ``split``/``k``/``batch_size`` or an agent returning scores of
+            the wrong shape.
+    """
+    from movierec_env.replay import observation_table, reward_tables
+
+    if k < 1 or batch_size < 1:
+        raise ValueError(f"k and batch_size must be >= 1, got k={k}, batch_size={batch_size}")
+    base = getattr(env, "unwrapped", env)
+    data: PreparedDataset = base.dataset
+    split = split if split is not None else getattr(base, "split", "test")
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    tables = reward_tables(data, env_reward_config(env))
+    obs_table = observation_table(base.encoder, data)
+    positions = data.target_indices(split)
+    if max_users is not None:
+        positions = positions[: int(max_users)]
+    n, n_items = positions.size, data.n_items
+    users = np.searchsorted(data.offsets, positions, side="right") - 1
+
+    ranks = np.full(n, -1, dtype=np.int64)
+    actions = np.empty(n, dtype=np.int64)
+    top = np.empty((n, k), dtype=np.int64)
+    kind = "single-action"
+    starts = range(0, n, batch_size)
+    if progress_bar:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"evaluate {split}", unit="batch")  # type: ignore[assignment]
+    for s in starts:
+        pos = positions[s : s + batch_size]
+        obs = np.array(obs_table[pos])
+        info = {"position": pos, "user_id": data.user_ids[users[s : s + batch_size]]}
+        seen = history_mask(data, pos)
+        scores: NDArray[Any] | None = None
+        if hasattr(agent, "action_scores"):
+            scores, kind = np.asarray(agent.action_scores(obs, info)), "action_scores"
+        else:
+            found = _sb3_scores(agent, obs)
+            if found is not None:
+                scores, kind = found
+        if scores is None:
+            act = _predict_actions(agent, obs, info, ~seen[:, 1:])
+            if ((act < 0) | (act >= n_items)).any():
+                raise ValueError(f"{type(agent).__name__}.predict returned an invalid action")
+            actions[s : s + pos.size] = act
+            top[s : s + pos.size] = -1
+            continue
+        if scores.shape != (pos.size, n_items):
+            raise ValueError(
+                f"{type(agent).__name__} returned scores of shape {scores.shape}, expected "
+                f"({pos.size}, {n_items})"
+            )
+        full = np.empty((pos.size, n_items + 1), dtype=np.float64)
+        full[:, 0] = -np.inf
+        full[:, 1:] = scores
+        full[np.isnan(full)] = -np.inf
+        ranks[s : s + pos.size] = ranks_from_scores(full, data.items[pos], seen)
+        full[seen] = -np.inf
+        full[:, 0] = -np.inf
+        best = _top_k(full, k)
+        top[s : s + pos.size] = best
+        actions[s : s + pos.size] = best[:, 0] - 1
+
+    reward, hit, genre, rating, _ = compute_reward(tables, actions, positions)
+    out: dict[str, Any] = {}
+    if kind == "single-action":
+        out.update(
+            {
+                "HR@1": float(hit.mean()),
+                "HR@5": float("nan"),
+                "HR@10": float("nan"),
+                "NDCG@10": float("nan"),
+                "MRR": float("nan"),
+                "n_users": int(n),
+            }
+        )
+        lists = (actions + 1)[:, None]
+    else:
+        out.update(metrics_from_ranks(ranks))
+        lists = top
+    summary, per_user_ba = beyond_accuracy(data, lists)
+    out.update(
+        {
+            "mean_reward": float(np.mean(reward, dtype=np.float64)),
+            "reward_hit": float(np.mean(hit, dtype=np.float64)),
+            "reward_genre": float(np.mean(genre, dtype=np.float64)),
+            "reward_rating": float(np.mean(rating, dtype=np.float64)),
+            "weights": tables.config.weights,
+            **summary,
+            "ranking": kind,
+            "split": split,
+            "k": int(lists.shape[1]),
+            "per_user": {
+                "user_ids": data.user_ids[users],
+                "positions": positions,
+                "actions": actions,
+                "ranks": ranks,
+                "rewards": np.asarray(reward, dtype=np.float64),
+                "hit": np.asarray(hit, dtype=bool),
+                "genre": np.asarray(genre, dtype=np.float64),
+                "rating": np.asarray(rating, dtype=np.float64),
+                **per_user_ba,
+            },
+        }
+    )
+    return out

@@ -1,0 +1,108 @@
+"""Agent names (the CLI's ``--agent`` values) and :func:`make_agent`.
+
+===================  =====================================================================
+name                 agent
+===================  =====================================================================
+``random``           :class:`~agents.baselines.RandomAgent`
+``popular``          :class:`~agents.baselines.PopularityAgent`
+``markov``           :class:`~agents.baselines.MarkovAgent`
+``genre``            :class:`~agents.baselines.GenreAgent`
+``encoder-greedy``   :class:`~agents.baselines.EncoderGreedyAgent` (frozen hybrid encoder)
+``hybrid``           the same ranking as ``encoder-greedy`` (the encoders issue's name)
+``lstm``             the LSTM encoder alone (:class:`~agents.baselines.EncoderRankerAgent`)
+``content``          the content encoder alone
+``reward-greedy``    :class:`~agents.baselines.RewardGreedyAgent` (one-step reward optimum)
+``dqn``              :class:`agents.dqn.DQN` (this package's masked, batched DQN)
+``sb3-dqn``          Stable-Baselines3 ``DQN("MlpPolicy")`` (no action masking)
+``sb3-ppo``          Stable-Baselines3 ``PPO("MlpPolicy")`` (no action masking)
+``qrdqn``            sb3-contrib ``QRDQN("MlpPolicy")`` (no action masking)
+``maskable-ppo``     sb3-contrib ``MaskablePPO("MlpPolicy")`` (reads ``env.action_masks()``)
+===================  =====================================================================
+
+Agents from Stable-Baselines3 are built with their library defaults unless keyword
+arguments say otherwise; the evaluation masks seen movies out of their rankings either way
+(:func:`agents.evaluate_agent`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["AGENT_NAMES", "BASELINE_NAMES", "LEARNING_AGENT_NAMES", "make_agent"]
+
+#: Baselines: nothing (or only training statistics) is learned.
+BASELINE_NAMES: tuple[str, ...] = (
+    "random",
+    "popular",
+    "markov",
+    "genre",
+    "encoder-greedy",
+    "reward-greedy",
+    "hybrid",
+    "lstm",
+    "content",
+)
+#: Agents trained with ``learn``.
+LEARNING_AGENT_NAMES: tuple[str, ...] = ("dqn", "sb3-dqn", "sb3-ppo", "qrdqn", "maskable-ppo")
+#: Every name :func:`make_agent` accepts.
+AGENT_NAMES: tuple[str, ...] = BASELINE_NAMES + LEARNING_AGENT_NAMES
+
+#: SB3 name -> (module, class, pip extra that provides it).
+_SB3: dict[str, tuple[str, str, str]] = {
+    "sb3-dqn": ("stable_baselines3", "DQN", "stable-baselines3"),
+    "sb3-ppo": ("stable_baselines3", "PPO", "stable-baselines3"),
+    "qrdqn": ("sb3_contrib", "QRDQN", "sb3-contrib"),
+    "maskable-ppo": ("sb3_contrib", "MaskablePPO", "sb3-contrib"),
+}
+
+
+def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> Any:
+    """Build the agent called ``name`` on ``env``.
+
+    Args:
+        name: One of :data:`AGENT_NAMES`.
+        env: A ``MovieRec-v0`` env (baselines read its dataset and encoder; learning agents
+            train on it).
+        seed: Seed of the agent's randomness (network initialisation, exploration, the
+            random baseline's draws).
+        **kwargs: Passed to the agent's constructor (e.g. ``window=5`` for ``genre``,
+            ``learning_rate=...`` for the learning agents).
+
+    Returns:
+        The agent (SB3 API: ``learn``, ``predict``, ``save``).
+
+    Raises:
+        ValueError: If ``name`` is unknown.
+        ImportError: If a Stable-Baselines3 agent's package is missing (naming it).
+    """
+    from agents import baselines as b
+
+    simple: dict[str, type[b.BaselineAgent]] = {
+        "random": b.RandomAgent,
+        "popular": b.PopularityAgent,
+        "markov": b.MarkovAgent,
+        "genre": b.GenreAgent,
+        "encoder-greedy": b.EncoderGreedyAgent,
+        "reward-greedy": b.RewardGreedyAgent,
+    }
+    if name in simple:
+        return simple[name](env, seed=seed, **kwargs)
+    if name in ("hybrid", "lstm", "content"):
+        return b.EncoderRankerAgent(env, seed=seed, component=name, **kwargs)
+    if name == "dqn":
+        from agents.dqn import DQN
+
+        policy = kwargs.pop("policy", "MlpPolicy")
+        return DQN(policy, env, seed=seed, **kwargs)
+    if name in _SB3:
+        module, cls_name, extra = _SB3[name]
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:
+            raise ImportError(
+                f"agent {name!r} needs {extra}: pip install {extra} (or the movierec[rl] extra)"
+            ) from exc
+        policy = kwargs.pop("policy", "MlpPolicy")
+        return getattr(mod, cls_name)(policy, env, seed=seed, **kwargs)
+    raise ValueError(f"unknown agent {name!r}; choose from {', '.join(AGENT_NAMES)}")
