@@ -27,6 +27,9 @@ import gzip
 import io
 import os
 import re
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -326,8 +329,24 @@ def _check_header(path: Path, fmt: _RatingsFormat) -> None:
         )
 
 
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn low-level read failures (broken gzip, truncated download) into DataFileError."""
+    try:
+        yield
+    except DataFileError:
+        raise
+    except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as exc:
+        raise DataFileError(path, f"cannot be read ({type(exc).__name__}: {exc})") from None
+
+
 def _read_ratings(path: Path, fmt: _RatingsFormat) -> _Ratings:
     """Read a ratings file: a strict, fast pass; a diagnostic pass if that fails."""
+    with _reading(path):
+        return _read_ratings_unchecked(path, fmt)
+
+
+def _read_ratings_unchecked(path: Path, fmt: _RatingsFormat) -> _Ratings:
     if fmt.header:
         _check_header(path, fmt)
     dtype: dict[Any, Any] = dict(
@@ -726,14 +745,18 @@ def load_raw(
 
     if layout == "csv":
         mfile, rfile = files["movies.csv"], files["ratings.csv"]
-        movies = _read_movies_csv(mfile)
+        with _reading(mfile):
+            movies = _read_movies_csv(mfile)
     elif layout == "dat":
         mfile, rfile = files["movies.dat"], files["ratings.dat"]
-        movies = _read_movies_dat(mfile)
+        with _reading(mfile):
+            movies = _read_movies_dat(mfile)
     else:
         mfile, rfile = files["u.item"], files["u.data"]
-        all_names = _read_genre_names_100k(files["u.genre"])
-        movies, flags = _read_movies_100k(mfile, all_names)
+        with _reading(files["u.genre"]):
+            all_names = _read_genre_names_100k(files["u.genre"])
+        with _reading(mfile):
+            movies, flags = _read_movies_100k(mfile, all_names)
         keep = [j for j, g in enumerate(all_names) if g.lower() != UNKNOWN_GENRE]
         n_unknown = int(flags[:, [j for j in range(len(all_names)) if j not in keep]].sum())
         if n_unknown:
