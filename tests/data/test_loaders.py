@@ -152,7 +152,7 @@ def test_half_star_ratings_and_float_written_integers(tmp_path: Path) -> None:
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_blank_lines_are_skipped_and_counted(tmp_path: Path, layout: str) -> None:
     ratings = ratings_text(layout).replace("\n", "\n\n", 2)
-    mname, rname = FILES[layout]
+    _, rname = FILES[layout]
     raw = load_raw(write_layout(tmp_path, layout, ratings=ratings))
     assert raw.n_ratings == len(RATINGS)
     assert raw.skipped[f"blank lines in {rname}"] == 2

@@ -85,7 +85,7 @@ def test_chronological_with_stable_ties() -> None:
     d = prepare(make_raw(rows), NO_FILTER)
     assert _movies_of(d, 1) == [40, 10, 20, 30]
     assert _movies_of(d, 2) == [20, 10, 30]
-    items, ratings, ts = d.sequence(d.user_to_index(1))
+    _, ratings, ts = d.sequence(d.user_to_index(1))
     assert ts.tolist() == [10, 20, 20, 50]
     assert ratings.tolist() == [2.0, 4.0, 3.0, 4.0]
 
