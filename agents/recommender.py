@@ -1,0 +1,650 @@
+"""The Recommender: encoders + an RL agent (or a greedy ranking) + a popularity fallback.
+
+What a practitioner calls to recommend movies to a person::
+
+    from agents import Recommender
+
+    rec = Recommender()                       # shipped encoders, encoder-greedy ranking
+    print(rec.format_recommendations(rec.recommend(user_id=1, k=10), user_id=1))
+    rec.hit_rate_at(10)                       # PROTOCOL.md HR@10 on the test split
+
+Parts:
+
+* **Scoring**: the frozen hybrid encoder (LSTM + content model, :mod:`encoders`) embeds
+  the user's history; the agent ranks movies from that observation. The default agent is
+  the encoder's greedy ranking (``encoder-greedy``); any agent with ``action_scores`` (the
+  DQN's Q-values, a baseline) or a Stable-Baselines3 model can replace it.
+* **Fallback**: a user who is unknown, or whose history is shorter than ``min_history``,
+  gets the most viewed movies (training interaction counts), and the result says so.
+* **Analysis** (:meth:`Recommender.analyze_user`): recently watched and highly rated
+  movies weigh more. Recency is measured by position in the user's *own* timeline (the
+  last rating has weight 1, one ``recency_half_life`` ratings earlier 0.5), never by the
+  wall clock, so the same data always gives the same profile.
+* **Reasons**: each recommendation says why: ``"because you rated Alien (1979) 5.0"`` (a
+  highly rated movie of the user similar to it), ``"Sci-Fi, your top genre"``, or
+  ``"popular with everyone"`` for the fallback.
+* **Training**: :meth:`Recommender.configure_optimizers` builds the optimizers and
+  learning-rate schedulers the encoders' trainer uses, :meth:`Recommender.fit` delegates
+  to :func:`encoders.train_encoders` and the agent's ``learn``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from movierec_env.data.types import PreparedDataset
+from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
+
+__all__ = ["GenreStat", "Recommendation", "Recommender", "UserProfile", "format_recommendations"]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended movie.
+
+    Attributes:
+        rank: 1-based position in the list.
+        movie_id: MovieLens movieId.
+        title: Title (with year).
+        genres: Genre names.
+        score: The ranking's score (model score, or the number of views for the fallback).
+        reason: A short human-readable reason.
+        source: ``"model"`` or ``"popularity"`` (the fallback).
+    """
+
+    rank: int
+    movie_id: int
+    title: str
+    genres: tuple[str, ...]
+    score: float
+    reason: str
+    source: str = "model"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        d = asdict(self)
+        d["genres"] = list(self.genres)
+        return d
+
+
+@dataclass(frozen=True)
+class GenreStat:
+    """A user's relation to one genre.
+
+    Attributes:
+        genre: Genre name.
+        count: Movies of the genre the user rated.
+        mean_rating: The user's average rating of them.
+        preference: Share of the user's recency- and rating-weighted history in this genre.
+    """
+
+    genre: str
+    count: int
+    mean_rating: float
+    preference: float
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """What :meth:`Recommender.analyze_user` found out about a user.
+
+    Attributes:
+        user_id: MovieLens userId.
+        known: Whether the user is in the dataset.
+        n_ratings: Ratings in the analysed history.
+        mean_rating: The user's average rating (``nan`` if none).
+        genres: Per-genre statistics, most preferred first.
+        favourite_genres: Up to three most preferred genres.
+        recent: ``(movieId, title, rating)`` of the most recent movies, newest first.
+        top_rated: ``(movieId, title, rating)`` of the highest weighted ratings (rating and
+            recency), best first.
+    """
+
+    user_id: int
+    known: bool
+    n_ratings: int
+    mean_rating: float
+    genres: list[GenreStat] = field(default_factory=list)
+    favourite_genres: tuple[str, ...] = ()
+    recent: list[tuple[int, str, float]] = field(default_factory=list)
+    top_rated: list[tuple[int, str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        d = asdict(self)
+        d["favourite_genres"] = list(self.favourite_genres)
+        return d
+
+
+class Recommender:
+    """Recommend movies to users with the frozen encoders and an agent.
+
+    Args:
+        dataset: ``None`` (embedded ml-latest-small), a MovieLens folder, or a prepared
+            dataset.
+        encoders: ``None`` (the default encoder of the dataset), a checkpoint directory or
+            a ready :class:`encoders.HybridEncoder`. Loaded on first use.
+        agent: ``None`` (the encoder's greedy ranking), an agent name of
+            :data:`agents.registry.AGENT_NAMES`, or an agent object (anything
+            :func:`agents.evaluate_agent` accepts, e.g. a trained :class:`agents.DQN`).
+        min_history: Users with fewer ratings than this get the popularity fallback.
+        recency_half_life: In ratings of the user's own timeline: a rating this many
+            ratings before the latest weighs half as much in :meth:`analyze_user`.
+        seed: Seed passed to an agent built by name.
+
+    Raises:
+        ValueError: On a bad ``min_history`` or ``recency_half_life``.
+    """
+
+    def __init__(
+        self,
+        dataset: str | os.PathLike[str] | PreparedDataset | None = None,
+        encoders: Any = None,
+        agent: Any = None,
+        *,
+        min_history: int = 3,
+        recency_half_life: float = 20.0,
+        seed: int | None = None,
+    ) -> None:
+        if min_history < 1:
+            raise ValueError(f"min_history must be >= 1, got {min_history}")
+        if not recency_half_life > 0:
+            raise ValueError(f"recency_half_life must be > 0, got {recency_half_life}")
+        if isinstance(dataset, PreparedDataset):
+            self.dataset = dataset
+        else:
+            from movierec_env.data import load_dataset
+
+            self.dataset = load_dataset(dataset)
+        self._encoders_arg = encoders
+        self._agent_arg = agent if agent is not None else "encoder-greedy"
+        self.min_history = int(min_history)
+        self.recency_half_life = float(recency_half_life)
+        self.seed = seed
+        self._env: Any = None
+        self._agent: Any = None
+        d = self.dataset
+        g = np.asarray(d.item_genres, dtype=np.float64)
+        norm = np.linalg.norm(g, axis=1, keepdims=True)
+        self._gn = np.divide(g, norm, out=np.zeros_like(g), where=norm > 0)
+        self._item_vec_cache: NDArray[np.float64] | None = None
+
+    # ------------------------------------------------------------------ components
+    @property
+    def env(self) -> Any:
+        """The ``MovieRec-v0`` env (test split) the agent and the encoder live in."""
+        if self._env is None:
+            from movierec_env.env import MovieRecEnv
+
+            self._env = MovieRecEnv(dataset=self.dataset, encoders=self._encoders_arg, split="test")
+        return self._env
+
+    @property
+    def encoder(self) -> Any:
+        """The frozen hybrid encoder."""
+        return self.env.unwrapped.encoder
+
+    @property
+    def agent(self) -> Any:
+        """The ranking agent (built on first use when given by name)."""
+        if self._agent is None:
+            if isinstance(self._agent_arg, str):
+                from agents.registry import make_agent
+
+                self._agent = make_agent(self._agent_arg, self.env, seed=self.seed)
+            else:
+                self._agent = self._agent_arg
+        return self._agent
+
+    @property
+    def agent_name(self) -> str:
+        """The agent's registry name, or its class name."""
+        if isinstance(self._agent_arg, str):
+            return self._agent_arg
+        return str(getattr(self._agent_arg, "name", type(self._agent_arg).__name__))
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(
+        self, lr: float = 3e-3, weight_decay: float = 0.0, epochs: int = 40
+    ) -> dict[str, tuple[Any, Any]]:
+        """Optimizers and LR schedulers for fine-tuning the encoders in a custom loop.
+
+        The same choice as the encoders' trainer (:func:`encoders.training.train_encoder`):
+        AdamW with cosine annealing to 10% of ``lr`` over ``epochs``, one pair per encoder.
+
+        Returns:
+            ``{"lstm": (optimizer, scheduler), "content": (optimizer, scheduler)}`` (the
+            components the encoder has).
+
+        Raises:
+            TypeError: If the encoder exposes no torch modules.
+        """
+        import torch
+
+        out: dict[str, tuple[Any, Any]] = {}
+        for name, module in self._encoder_modules().items():
+            opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, T_max=max(epochs, 1), eta_min=lr * 0.1
+            )
+            out[name] = (opt, sched)
+        if not out:
+            raise TypeError(f"{type(self.encoder).__name__} exposes no trainable torch modules")
+        return out
+
+    def _encoder_modules(self) -> dict[str, Any]:
+        import torch
+
+        enc = self.encoder
+        return {
+            name: getattr(enc, name)
+            for name in ("lstm", "content")
+            if isinstance(getattr(enc, name, None), torch.nn.Module)
+        }
+
+    def fit(
+        self,
+        train_encoders: bool = False,
+        total_timesteps: int | None = None,
+        seed: int | None = None,
+        progress_bar: bool = False,
+    ) -> Recommender:
+        """Train the parts: the encoders (optional) and the agent.
+
+        Args:
+            train_encoders: Retrain the encoders with :func:`encoders.train_encoders`
+                (early-stopped on validation NDCG@10) instead of using the loaded ones.
+            total_timesteps: Env steps for the agent's ``learn`` (its default when None;
+                baselines learn nothing).
+            seed: Seed of the encoders' training.
+            progress_bar: Show progress bars.
+
+        Returns:
+            ``self``.
+        """
+        if train_encoders:
+            from encoders import train_encoders as train
+
+            self._encoders_arg = train(self.dataset, seed=seed or 0, progress_bar=progress_bar)
+            self._env = None
+            if isinstance(self._agent_arg, str):
+                self._agent = None
+        agent = self.agent
+        if total_timesteps is not None and hasattr(agent, "learn"):
+            agent.learn(total_timesteps=total_timesteps, progress_bar=progress_bar)
+        return self
+
+    # ------------------------------------------------------------------ users
+    def _user_index(self, user_id: int) -> int | None:
+        try:
+            return self.dataset.user_to_index(int(user_id))
+        except KeyError:
+            return None
+
+    def _weights(self, ratings: NDArray[np.floating]) -> NDArray[np.float64]:
+        """Recency x rating weight of each rating of a history (oldest first)."""
+        n = ratings.size
+        age = np.arange(n - 1, -1, -1, dtype=np.float64)  # 0 for the latest rating
+        recency = 0.5 ** (age / self.recency_half_life)
+        lo, hi = self.dataset.rating_scale
+        rating_w = (np.asarray(ratings, dtype=np.float64) - lo) / max(hi - lo, 1e-9)
+        return recency * np.clip(rating_w, 0.0, 1.0)
+
+    def _title(self, item: int) -> str:
+        return str(self.dataset.item_titles[item])
+
+    def _genres(self, item: int) -> tuple[str, ...]:
+        row = self.dataset.item_genres[item]
+        return tuple(name for name, on in zip(self.dataset.genre_names, row, strict=True) if on)
+
+    def analyze_user(self, user_id: int, n_movies: int = 5) -> UserProfile:
+        """Analyse a user's preferences from their rating history.
+
+        Recently watched and highly rated movies weigh more: a rating's weight is its
+        recency (by position in the user's own timeline, half-life ``recency_half_life``
+        ratings) times its normalised rating.
+
+        Args:
+            user_id: MovieLens userId.
+            n_movies: How many recent and top-rated movies to list.
+
+        Returns:
+            The profile (``known=False`` and empty statistics for an unknown user).
+        """
+        u = self._user_index(user_id)
+        if u is None:
+            return UserProfile(
+                user_id=int(user_id), known=False, n_ratings=0, mean_rating=float("nan")
+            )
+        items, ratings, _ = self.dataset.sequence(u)
+        w = self._weights(ratings)
+        g = np.asarray(self.dataset.item_genres[items], dtype=np.float64)
+        counts = g.sum(axis=0)
+        sums = (g * ratings[:, None]).sum(axis=0)
+        weighted = (g * w[:, None]).sum(axis=0)
+        total = weighted.sum()
+        pref = weighted / total if total > 0 else np.zeros_like(weighted)
+        stats = [
+            GenreStat(
+                genre=name,
+                count=int(counts[j]),
+                mean_rating=float(sums[j] / counts[j]),
+                preference=float(pref[j]),
+            )
+            for j, name in enumerate(self.dataset.genre_names)
+            if counts[j] > 0
+        ]
+        stats.sort(key=lambda s: (-s.preference, -s.count, s.genre))
+        favourites = tuple(s.genre for s in stats[:3] if s.preference > 0)
+        recent = [
+            (int(self.dataset.item_movie_ids[i]), self._title(int(i)), float(r))
+            for i, r in zip(items[::-1][:n_movies], ratings[::-1][:n_movies], strict=True)
+        ]
+        order = np.lexsort((-np.arange(items.size), -w))[:n_movies]
+        top = [
+            (
+                int(self.dataset.item_movie_ids[items[t]]),
+                self._title(int(items[t])),
+                float(ratings[t]),
+            )
+            for t in order
+        ]
+        return UserProfile(
+            user_id=int(user_id),
+            known=True,
+            n_ratings=int(items.size),
+            mean_rating=float(ratings.mean()) if items.size else float("nan"),
+            genres=stats,
+            favourite_genres=favourites,
+            recent=recent,
+            top_rated=top,
+        )
+
+    # ------------------------------------------------------------------ scoring
+    def _fallback_scores(self) -> NDArray[np.float64]:
+        s = np.asarray(self.dataset.popularity, dtype=np.float64).copy()
+        s[0] = -np.inf
+        return s
+
+    def _agent_scores(self, obs: NDArray[np.float32], info: dict[str, Any]) -> NDArray[np.float64]:
+        """Scores ``(B, n_items + 1)`` of the agent (column 0 ``-inf``)."""
+        from agents.evaluation import _sb3_scores
+
+        agent = self.agent
+        if hasattr(agent, "action_scores"):
+            s = np.asarray(agent.action_scores(obs, info), dtype=np.float64)
+        else:
+            found = _sb3_scores(agent, obs)
+            if found is None:
+                raise TypeError(
+                    f"agent {self.agent_name!r} gives no scores (no action_scores, not an SB3 "
+                    "model): it cannot rank movies"
+                )
+            s = np.asarray(found[0], dtype=np.float64)
+        out = np.empty((s.shape[0], s.shape[1] + 1), dtype=np.float64)
+        out[:, 0] = -np.inf
+        out[:, 1:] = np.nan_to_num(s, nan=-np.inf)
+        return out
+
+    def _end_observation(self, u: int) -> NDArray[np.float32]:
+        """The encoder's observation after the user's whole history, shape ``(1, obs_dim)``.
+
+        The DESIGN.md encoder contract embeds histories *before* logged positions only, so
+        the user's sequence is replayed in a one-user copy of the dataset with one extra
+        placeholder interaction appended: its row is the embedding of the whole history
+        (row ``g`` never reads interaction ``g`` itself, so the placeholder's values do not
+        matter). Works with any encoder honouring the contract.
+        """
+        import dataclasses
+
+        d = self.dataset
+        items, ratings, stamps = d.sequence(u)
+        n = items.size
+        one = dataclasses.replace(
+            d,
+            user_ids=d.user_ids[u : u + 1].copy(),
+            offsets=np.array([0, n + 1], dtype=np.int64),
+            items=np.append(items, items[-1]).astype(np.int64),
+            ratings=np.append(ratings, ratings[-1]).astype(np.float32),
+            timestamps=np.append(stamps, stamps[-1]).astype(np.int64),
+            train_end=np.array([n + 1], dtype=np.int64),
+            val_index=np.array([-1], dtype=np.int64),
+            test_index=np.array([-1], dtype=np.int64),
+        )
+        obs = np.asarray(self.encoder.observations(one), dtype=np.float32)
+        return obs[n : n + 1]
+
+    def scores_at(
+        self, positions: NDArray[np.integer]
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """Scores of every item at logged target positions, with the fallback applied.
+
+        Args:
+            positions: Absolute interaction indices (the history is everything before).
+
+        Returns:
+            ``(scores (B, n_items + 1), fallback (B,))``: rows whose history is shorter than
+            ``min_history`` hold the popularity fallback.
+        """
+        from movierec_env.replay import observation_table
+
+        pos = np.asarray(positions, dtype=np.int64)
+        user = np.searchsorted(self.dataset.offsets, pos, side="right") - 1
+        fallback = (pos - self.dataset.offsets[user]) < self.min_history
+        scores = np.empty((pos.size, self.dataset.n_items + 1), dtype=np.float64)
+        scores[fallback] = self._fallback_scores()
+        model = ~fallback
+        if model.any():
+            obs = np.array(observation_table(self.encoder, self.dataset)[pos[model]])
+            info = {"position": pos[model], "user_id": self.dataset.user_ids[user[model]]}
+            scores[model] = self._agent_scores(obs, info)
+        return scores, fallback
+
+    # ------------------------------------------------------------------ metrics
+    def evaluate(self, split: str = "test") -> dict[str, float]:
+        """PROTOCOL.md metrics of the Recommender (fallback included) on a split.
+
+        Returns:
+            ``HR@1``, ``HR@5``, ``HR@10``, ``NDCG@10``, ``MRR``, ``n_users`` and
+            ``fallback_share`` (share of users served by the popularity fallback).
+        """
+        pos = self.dataset.target_indices(split)
+        ranks = np.empty(pos.size, dtype=np.int64)
+        n_fb = 0
+        for s in range(0, pos.size, 256):
+            p = pos[s : s + 256]
+            scores, fb = self.scores_at(p)
+            ranks[s : s + 256] = ranks_from_scores(
+                scores, self.dataset.items[p], history_mask(self.dataset, p)
+            )
+            n_fb += int(fb.sum())
+        out: dict[str, float] = dict(metrics_from_ranks(ranks))
+        out["fallback_share"] = n_fb / max(pos.size, 1)
+        return out
+
+    def hit_rate_at(self, n: int = 10, split: str = "test") -> float:
+        """How often the actual next movie is in the top ``n`` (full ranking, PROTOCOL.md).
+
+        Raises:
+            ValueError: If ``n < 1``.
+        """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        pos = self.dataset.target_indices(split)
+        hits = 0
+        for s in range(0, pos.size, 256):
+            p = pos[s : s + 256]
+            scores, _ = self.scores_at(p)
+            r = ranks_from_scores(scores, self.dataset.items[p], history_mask(self.dataset, p))
+            hits += int((r <= n).sum())
+        return hits / pos.size
+
+    # ------------------------------------------------------------------ recommend
+    def _item_vectors(self) -> NDArray[np.float64] | None:
+        """Unit rows of the encoder's item matrix (collaborative similarity), if any."""
+        if self._item_vec_cache is None:
+            try:
+                m = np.asarray(self.encoder.item_matrix(), dtype=np.float64)
+            except Exception:  # an encoder without an item matrix: genres only
+                return None
+            norm = np.linalg.norm(m, axis=1, keepdims=True)
+            self._item_vec_cache = np.divide(m, norm, out=np.zeros_like(m), where=norm > 0)
+        return self._item_vec_cache
+
+    def _reasons(self, u: int, items: NDArray[np.int64], profile: UserProfile) -> list[str]:
+        hist, ratings, _ = self.dataset.sequence(u)
+        w = self._weights(ratings)
+        lo, hi = self.dataset.rating_scale
+        liked = ratings >= max(float(ratings.mean()), lo + 0.7 * (hi - lo))
+        vecs = self._item_vectors()
+        fav = list(profile.favourite_genres)
+        out = []
+        for item in items:
+            genre_sim = self._gn[hist] @ self._gn[item]
+            sim = genre_sim if vecs is None else 0.5 * genre_sim + 0.5 * (vecs[hist] @ vecs[item])
+            cand = np.where(liked & (genre_sim >= 0.5), sim * w, -np.inf)
+            if cand.size and np.isfinite(cand.max()) and sim[int(np.argmax(cand))] >= 0.5:
+                t = int(np.argmax(cand))
+                out.append(f"because you rated {self._title(int(hist[t]))} {ratings[t]:.1f}")
+                continue
+            genres = self._genres(int(item))
+            shared = [g for g in fav if g in genres]
+            if shared and shared[0] == fav[0]:
+                out.append(f"{shared[0]}, your top genre")
+            elif shared:
+                out.append(f"{shared[0]}, one of your favourite genres")
+            else:
+                out.append("close to your recent viewing")
+        return out
+
+    def recommend(self, user_id: int, k: int = 10) -> list[Recommendation]:
+        """Top-``k`` unseen movies for a user, with reasons.
+
+        A user who is unknown or has fewer than ``min_history`` ratings gets the most viewed
+        movies (``source="popularity"``, reason ``"popular with everyone"``).
+
+        Args:
+            user_id: MovieLens userId.
+            k: Number of movies.
+
+        Returns:
+            The recommendations, best first.
+
+        Raises:
+            ValueError: If ``k < 1``.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        d = self.dataset
+        u = self._user_index(user_id)
+        seen = np.zeros(d.n_items + 1, dtype=bool)
+        if u is not None:
+            seen[d.sequence(u)[0]] = True
+        if u is None or d.lengths[u] < self.min_history:
+            scores = self._fallback_scores()
+            source = "popularity"
+        else:
+            obs = self._end_observation(u)
+            needs = getattr(self.agent, "needs_context", False)
+            if needs:
+                raise ValueError(
+                    f"agent {self.agent_name!r} reads its context from logged positions and "
+                    "cannot score a user's next, not yet logged, movie; use encoder-greedy, "
+                    "popular, random or a trained DQN"
+                )
+            scores = self._agent_scores(obs, {"user_id": np.asarray([user_id])})[0]
+            source = "model"
+        scores = scores.copy()
+        scores[0] = -np.inf
+        scores[seen] = -np.inf
+        k = min(k, int(np.isfinite(scores).sum()))
+        order = np.lexsort((np.arange(scores.size), -scores))[:k]
+        if source == "popularity":
+            reasons = [f"popular with everyone ({int(d.popularity[i])} ratings)" for i in order]
+        else:
+            reasons = self._reasons(int(u), order, self.analyze_user(user_id))  # type: ignore[arg-type]
+        return [
+            Recommendation(
+                rank=r + 1,
+                movie_id=int(d.item_movie_ids[i]),
+                title=self._title(int(i)),
+                genres=self._genres(int(i)),
+                score=float(scores[i]),
+                reason=reason,
+                source=source,
+            )
+            for r, (i, reason) in enumerate(zip(order, reasons, strict=True))
+        ]
+
+    def explain_fallback(self, user_id: int) -> str | None:
+        """Why ``user_id`` gets the popularity fallback, or None if the model serves them."""
+        u = self._user_index(user_id)
+        if u is None:
+            return (
+                f"user {user_id} is not in dataset {self.dataset.name!r}: showing the most "
+                "popular movies"
+            )
+        n = int(self.dataset.lengths[u])
+        if n < self.min_history:
+            return (
+                f"user {user_id} has only {n} rating(s) (fewer than {self.min_history}): "
+                "showing the most popular movies"
+            )
+        return None
+
+    def format_recommendations(
+        self, recommendations: list[Recommendation], user_id: int | None = None
+    ) -> str:
+        """Human-readable text: the user's profile (when given) and the numbered list."""
+        profile = self.analyze_user(user_id) if user_id is not None else None
+        note = self.explain_fallback(user_id) if user_id is not None else None
+        return format_recommendations(recommendations, profile=profile, note=note)
+
+
+def format_recommendations(
+    recommendations: list[Recommendation],
+    profile: UserProfile | None = None,
+    note: str | None = None,
+) -> str:
+    """Format recommendations (and optionally a user profile) as plain text.
+
+    Args:
+        recommendations: From :meth:`Recommender.recommend`.
+        profile: From :meth:`Recommender.analyze_user`.
+        note: A line shown first (e.g. why the fallback is used).
+
+    Returns:
+        Multi-line text.
+    """
+    lines: list[str] = []
+    if profile is not None and profile.known:
+        lines.append(
+            f"User {profile.user_id}: {profile.n_ratings} ratings, "
+            f"average {profile.mean_rating:.2f}"
+        )
+        if profile.favourite_genres:
+            favs = ", ".join(
+                f"{s.genre} ({s.preference:.0%}, avg {s.mean_rating:.1f})"
+                for s in profile.genres[: len(profile.favourite_genres)]
+            )
+            lines.append(f"Favourite genres: {favs}")
+        if profile.recent:
+            recent = "; ".join(f"{t} ({r:.1f})" for _, t, r in profile.recent[:3])
+            lines.append(f"Recently watched: {recent}")
+        lines.append("")
+    if note:
+        lines.append(note)
+        lines.append("")
+    width = max((len(r.title) for r in recommendations), default=5)
+    width = min(width, 60)
+    for r in recommendations:
+        title = r.title if len(r.title) <= width else r.title[: width - 1] + "…"
+        genres = "|".join(r.genres) or "no genre"
+        lines.append(f"{r.rank:>2}. {title:<{width}}  {r.score:>9.3f}  {genres}")
+        lines.append(f"    {r.reason}")
+    return "\n".join(lines)
