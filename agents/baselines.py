@@ -123,7 +123,7 @@ def _popularity_rank_fraction(data: PreparedDataset) -> NDArray[np.float64]:
 def genre_scores(
     data: PreparedDataset,
     positions: NDArray[np.integer],
-    window: int = 10,
+    window: int = 30,
     *,
     gn: NDArray[np.float64] | None = None,
     tie: NDArray[np.float64] | None = None,
@@ -426,14 +426,16 @@ class GenreAgent(BaselineAgent):
         seed: Unused (deterministic).
         verbose: Verbosity.
         window: Number of most recent movies whose genres form the profile (see
-            :func:`genre_scores`).
+            :func:`genre_scores`). The default, 30, was chosen on the validation split of
+            ml-latest-small (mean reward 0.2506 at 30; 0.2483 at 10, 0.2498 at 50, 0.2461
+            with the whole history).
     """
 
     name = "genre"
     needs_context = True
 
     def __init__(
-        self, env: Any, seed: int | None = None, verbose: int = 0, window: int = 10
+        self, env: Any, seed: int | None = None, verbose: int = 0, window: int = 30
     ) -> None:
         super().__init__(env, seed, verbose)
         if window < 1:

@@ -223,3 +223,28 @@ def test_registry_names_and_unknown(make_env):
         assert make_agent(name, env).name == name
     with pytest.raises(ValueError, match="unknown agent 'nope'"):
         make_agent("nope", env)
+
+
+def test_vector_env_predict_reads_positions_and_masks(tiny_data, fake_encoder):
+    import gymnasium as gym
+
+    import movierec_env  # noqa: F401
+
+    venv = gym.make_vec(
+        "MovieRec-v0",
+        num_envs=4,
+        vectorization_mode="vector_entry_point",
+        dataset=tiny_data,
+        encoders=fake_encoder,
+    )
+    agent = make_agent("genre", venv)
+    obs, info = venv.reset(seed=0)
+    for _ in range(30):
+        acts, _ = agent.predict(obs)
+        assert acts.shape == (4,)
+        assert venv.action_masks()[np.arange(4), acts].all()
+        ref = agent.action_scores(obs, info)
+        ref[~venv.action_masks()] = -np.inf
+        assert np.array_equal(acts, ref.argmax(axis=1))
+        obs, _, _, _, info = venv.step(acts)
+    venv.close()
