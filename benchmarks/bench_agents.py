@@ -53,7 +53,9 @@ COLUMNS = (
 )
 
 
-def run(data_arg: str | None, encoders: str | None, seeds: int, agents: list[str]) -> dict[str, Any]:
+def run(
+    data_arg: str | None, encoders: str | None, seeds: int, agents: list[str]
+) -> dict[str, Any]:
     """Evaluate each agent; returns ``{agent: {metric: [values over seeds]}, "_meta": ...}``."""
     import torch
 
@@ -118,7 +120,9 @@ def table(results: dict[str, Any]) -> str:
     lines = [head, sep]
     for a in names:
         cells = [_cell(results[a][k]) for k, _ in COLUMNS]
-        lines.append(f"| `{a}` | " + " | ".join(cells) + f" | {np.mean(results[a]['eval_seconds']):.1f} |")
+        lines.append(
+            f"| `{a}` | " + " | ".join(cells) + f" | {np.mean(results[a]['eval_seconds']):.1f} |"
+        )
     w = meta["weights"]
     lines += [
         "",
@@ -156,7 +160,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "docs" / "agents.md")
     p.add_argument("--json", type=Path, default=None, help="also write raw results here")
     a = p.parse_args()
-    results = run(a.data, a.encoders, a.seeds, [s.strip() for s in a.agents.split(",") if s.strip()])
+    results = run(
+        a.data, a.encoders, a.seeds, [s.strip() for s in a.agents.split(",") if s.strip()]
+    )
     text = table(results)
     print(text)
     write(a.out, text)
