@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from sklearn.preprocessing import MultiLabelBinarizer
 
 from movierec_env.data.types import RawDataset
 
@@ -537,7 +536,7 @@ def _check_ratings(path: Path, r: _Ratings, scale: tuple[float, float]) -> None:
 class _Movies:
     ids: NDArray[np.int64]
     titles: NDArray[np.object_]
-    genres: list[list[str]]
+    genres: NDArray[np.object_]  # 'A|B|C' strings (empty for the 100k layout)
     lines: NDArray[np.int64]  # 1-based line of each movie
     blank_lines: int
 
@@ -627,7 +626,7 @@ def _read_movies_csv(path: Path) -> _Movies:
     if len(df) == 0:
         raise DataFileError(path, "the file has no movies (header only)")
     ids = _int_ids(path, df["movieId"], lines, "movie id")
-    genres = [[g for g in s.split("|") if g and g != NO_GENRES] for s in df["genres"].str.strip()]
+    genres = df["genres"].to_numpy(object)
     return _Movies(ids, df["title"].to_numpy(object), genres, lines, int(blank.sum()))
 
 
@@ -653,7 +652,7 @@ def _read_movies_dat(path: Path) -> _Movies:
     lines = np.flatnonzero(nonblank).astype(np.int64) + 1
     parts = parts[nonblank]
     ids = _int_ids(path, parts[0].str.strip(), lines, "movie id")
-    genres = [[g for g in x.split("|") if g and g != NO_GENRES] for x in parts[2].str.strip()]
+    genres = parts[2].to_numpy(object)
     return _Movies(ids, parts[1].to_numpy(object), genres, lines, int((~nonblank).sum()))
 
 
@@ -694,11 +693,32 @@ def _read_movies_100k(path: Path, genre_names: list[str]) -> tuple[_Movies, NDAr
             int(lines[i]),
         )
     matrix = (flags == "1").astype(np.uint8)
-    movies = _Movies(ids, cells[1].to_numpy(object), [], lines, int((~nonblank).sum()))
+    movies = _Movies(
+        ids, cells[1].to_numpy(object), np.zeros(0, object), lines, int((~nonblank).sum())
+    )
     return movies, matrix
 
 
 # --------------------------------------------------------------------------- assembly
+
+
+def _genre_matrix(genres: NDArray[np.object_]) -> tuple[list[str], NDArray[np.uint8]]:
+    """Binary movie x genre matrix of ``"A|B"`` strings (like sklearn's MultiLabelBinarizer).
+
+    Vectorised with pandas (no import of scikit-learn, which costs seconds at start-up).
+    ``"(no genres listed)"`` and empty strings mean no genre; the vocabulary is sorted.
+    """
+    n = genres.shape[0]
+    parts = pd.Series(genres, dtype=object).str.split("|", regex=False).explode()
+    rows = np.asarray(parts.index, dtype=np.int64)
+    vals = parts.str.strip()
+    ok = (vals.notna() & (vals != "") & (vals != NO_GENRES)).to_numpy(bool)
+    names = sorted(set(vals[ok]))
+    matrix = np.zeros((n, len(names)), dtype=np.uint8)
+    if names:
+        codes = pd.Categorical(vals[ok], categories=names).codes
+        matrix[rows[ok], codes] = 1
+    return [str(g) for g in names], matrix
 
 
 def _dense_member(values: NDArray[np.int64], catalogue: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -774,11 +794,7 @@ def load_raw(
         skipped[f"blank lines in {mfile.name}"] = movies.blank_lines
 
     if genre_matrix is None:
-        mlb = MultiLabelBinarizer()
-        genre_matrix = mlb.fit_transform(movies.genres).astype(np.uint8)
-        genre_names = [str(g) for g in mlb.classes_]
-        if genre_matrix.shape[1] == 0:  # no movie has a genre
-            genre_matrix = np.zeros((movies.ids.size, 0), dtype=np.uint8)
+        genre_names, genre_matrix = _genre_matrix(movies.genres)
 
     order = np.argsort(movies.ids, kind="stable")
     movie_ids = movies.ids[order]

@@ -57,8 +57,7 @@ def movies_text(layout: str) -> str:
         rows = []
         for mid, title, genres in MOVIES:
             flags = [
-                "1" if g in genres or (g == "unknown" and not genres) else "0"
-                for g in GENRES_100K
+                "1" if g in genres or (g == "unknown" and not genres) else "0" for g in GENRES_100K
             ]
             rows.append(
                 f"{mid}|{title}|01-Jan-1995||http://us.imdb.com/M/title-exact?{mid}|"

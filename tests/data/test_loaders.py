@@ -269,9 +269,7 @@ def test_non_integer_timestamp(tmp_path: Path, layout: str) -> None:
     sep = {"csv": ",", "dat": "::", "100k": "\t"}[layout]
     ratings = _edit(ratings_text(layout), line, sep.join(["1", "5", "3", "964981247.5"]))
     _, rname = FILES[layout]
-    _raises(
-        write_layout(tmp_path, layout, ratings=ratings), rname, f"line {line}:", "964981247.5"
-    )
+    _raises(write_layout(tmp_path, layout, ratings=ratings), rname, f"line {line}:", "964981247.5")
 
 
 def test_non_integer_user_id(tmp_path: Path) -> None:
