@@ -1,0 +1,377 @@
+"""``MovieRec-v0``: next-movie recommendation on MovieLens as logged replay."""
+
+from __future__ import annotations
+
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from movierec_env.catalogue import Catalogue
+from movierec_env.data.types import PreparedDataset
+from movierec_env.replay import ReplayCore, draw_episode
+from movierec_env.reward import RewardConfig, compute_reward
+
+#: Number of recent movies shown by ``render()``.
+RENDER_HISTORY = 5
+
+
+class MovieRecEnv(gym.Env[NDArray[np.float32], np.int64]):
+    """Next-movie recommendation on MovieLens as logged replay (``MovieRec-v0``).
+
+    ## Description
+
+    Sequential movie recommendation on MovieLens, replayed from the logs. An episode is one
+    user's rating sequence in time order. At each step the agent sees a frozen encoder's
+    embedding of the user's history and recommends one movie; it is rewarded for matching
+    the movie the user actually rated next (and for matching its genres), then the history
+    advances by that logged movie.
+
+    **Logged replay.** The history advances along the logged sequence *whatever the action*:
+    the agent's recommendation never changes what the user watches next. The next
+    observation therefore does not depend on the action, which makes the task close to a
+    contextual bandit (each step is a context, the reward of every action is determined by
+    the logged next movie). Observations are precomputed once per (dataset, encoder) with
+    ``encoder.observations(data)`` and shared by every env copy in the process, so ``step``
+    is a few O(1) array lookups.
+
+    ## Action Space
+
+    ``Discrete(n_items)``: action ``a`` recommends item ``a + 1`` of the prepared dataset
+    (3,650 movies for ml-latest-small after 5/5 filtering). ``env.unwrapped.catalogue[a]``
+    gives its movieId, title and genres. An action outside the space raises ``ValueError``
+    (``TypeError`` for a non-integer).
+
+    ``action_masks()`` returns a boolean ``(n_items,)`` array, True = allowed, hiding the
+    movies already in the user's history (sb3-contrib ``MaskablePPO`` convention); the
+    target is hidden only if the user re-rates a movie. ``mask_seen=False`` allows all. If
+    the history covers the whole catalogue, everything is allowed.
+
+    ## Observation Space
+
+    ``Box(-1, 1, (obs_dim,), float32)``: the frozen hybrid encoder's embedding
+    ``concat(z_lstm, z_content)`` of the history strictly before the judged position
+    (``obs_dim = encoder.obs_dim``), copied from the shared precomputed table. The final
+    observation of an episode that ends at a user's last interaction (test split, or
+    training-only users) is zeros: no embedding of the complete sequence exists.
+
+    ## Rewards
+
+    For action ``a`` judged against the logged next movie ``t`` (see
+    :mod:`movierec_env.reward` for details)::
+
+        reward = w_hit * hit + w_genre * genre + w_rating * rating     (0.4 / 0.3 / 0.3)
+        hit    = [a + 1 == t]                                          in {0, 1}
+        genre  = cosine(genres(a + 1), genres(t))                      in [0, 1]
+                 (0 if either has no genre; genre_mode="seed": 0.5 * cosine, in [0, 0.5])
+        rating = clip((mean of the last 5 ratings of the history - 3) / 2, 0, 1)   in [0, 1]
+                 (rating_mode="window", the seed system's term: it rewards sequences of
+                 highly rated movies and does not depend on the action;
+                 rating_mode="item": clip((mean training rating of movie a + 1 - 3) / 2, 0, 1))
+
+    The reward lies in ``[0, w_hit + w_genre + w_rating]``, i.e. ``[0, 1]`` by default.
+    ``info`` of ``step`` holds the unweighted terms ``"reward_hit"``, ``"reward_genre"``,
+    ``"reward_rating"`` (so ``reward == sum(weights[k] * info["reward_" + k])`` up to float32
+    rounding), ``"weights"``, ``"target"`` (action index of the logged next movie),
+    ``"target_movie_id"``, ``"hit"``, ``"position"`` (absolute interaction index the *next*
+    action is judged against) and ``"user_id"``. Note that the logged target is in ``info``:
+    an agent that reads it is cheating; agents must act on the observation (and masks).
+
+    ## Starting State
+
+    ``reset()`` draws a user uniformly from the split's eligible users with
+    ``self.np_random``; ``reset(options={"user_id": userId})`` picks one (raw MovieLens
+    userId; ``ValueError`` if unknown or not eligible).
+
+    * ``split="train"``: users with more than ``min_history`` training interactions; the
+      first judged position is ``offsets[u] + min_history`` (or uniform in the training
+      range with ``random_start=True``).
+    * ``split="val"`` / ``"test"``: every user with a split (PROTOCOL.md); the single judged
+      position is the validation / test target, the history its whole prefix.
+
+    ## Episode End
+
+    Never terminated. Truncated when the judged position reaches the end of the split's
+    range (train: the user's last training interaction; val/test: after the one step) or
+    after ``max_episode_steps`` steps. Stepping a finished episode raises ``RuntimeError``.
+
+    ## Arguments
+
+    ```python
+    gym.make("MovieRec-v0", dataset=None, encoders=None, split="train", min_history=5,
+             max_episode_steps=None, random_start=False, reward=None, mask_seen=True,
+             render_mode=None)
+    ```
+
+    * ``dataset``: ``None`` (embedded ml-latest-small), a MovieLens folder, or a ready
+      :class:`~movierec_env.data.PreparedDataset` object (not JSON: fine for direct use).
+    * ``encoders``: ``None`` (``encoders.default_encoder(data)``: the shipped checkpoint for
+      the embedded dataset, trained once and cached for others), a checkpoint directory, or
+      a ready encoder object (``encoders.HybridEncoder`` or anything with its interface).
+    * ``split``, ``min_history``, ``random_start``: see Starting State.
+    * ``max_episode_steps``: with ``gym.make`` it is applied by the ``TimeLimit`` wrapper; the
+      class and the vector env also accept it directly.
+    * ``reward``: dict of :class:`~movierec_env.reward.RewardConfig` fields, e.g.
+      ``{"w_hit": 1.0, "w_genre": 0.0, "w_rating": 0.0}`` or ``{"genre_mode": "seed"}``.
+    * ``mask_seen``: whether ``action_masks()`` hides already seen movies.
+    * ``render_mode``: ``None`` or ``"ansi"`` (text: recent movies with titles, genres and
+      ratings, the recommendation and what was actually watched next).
+
+    Reusing objects: ``MovieRecEnv(dataset=data, encoders=encoder)`` (or the same kwargs to
+    ``gym.make``) skips loading; observation tables are cached per (dataset, encoder).
+
+    ## Version History
+
+    * v0: Initial version.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (Gymnasium API)
+
+    def __init__(
+        self,
+        dataset: str | PreparedDataset | None = None,
+        encoders: Any = None,
+        split: str = "train",
+        min_history: int = 5,
+        max_episode_steps: int | None = None,
+        random_start: bool = False,
+        reward: dict[str, Any] | RewardConfig | None = None,
+        mask_seen: bool = True,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        core = ReplayCore(
+            dataset=dataset,
+            encoders=encoders,
+            split=split,
+            min_history=min_history,
+            max_episode_steps=max_episode_steps,
+            random_start=random_start,
+            reward=reward,
+            mask_seen=mask_seen,
+        )
+        self._core = core
+        self.observation_space = spaces.Box(-1.0, 1.0, (core.obs_dim,), np.float32)
+        self.action_space = spaces.Discrete(core.n_actions)
+        self._catalogue: Catalogue | None = None
+        # Hot-path state and shortcuts (plain Python values: cheapest to read and compare).
+        self._obs = core.obs
+        self._tables = core.tables
+        self._n_actions = core.n_actions
+        self._max_steps = core.max_steps
+        self._weights = core.weights
+        self._movie_ids = core.movie_ids
+        self._user = -1
+        self._user_id = -1
+        self._pos = 0
+        self._end = 0
+        self._steps = 0
+        self._active = False
+        self._allowed = np.ones(core.n_actions, dtype=bool)
+        self._mask_pos = 0
+        self._last: tuple[int, int, float, bool, float, float] | None = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dataset(self) -> PreparedDataset:
+        """The prepared dataset replayed."""
+        return self._core.data
+
+    @property
+    def encoder(self) -> Any:
+        """The frozen encoder whose embeddings are the observations."""
+        return self._core.encoder
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """Maps actions to movies (movieId, title, genres)."""
+        if self._catalogue is None:
+            self._catalogue = Catalogue(self._core.data)
+        return self._catalogue
+
+    @property
+    def reward_config(self) -> RewardConfig:
+        """The reward configuration in use."""
+        return self._core.reward_config
+
+    @property
+    def split(self) -> str:
+        """``"train"``, ``"val"`` or ``"test"``."""
+        return self._core.split
+
+    @property
+    def eligible_user_ids(self) -> NDArray[np.int64]:
+        """Raw userIds that have an episode in this split (in user-index order)."""
+        return self._core.data.user_ids[self._core.episodes.users]
+
+    @property
+    def position(self) -> int:
+        """Absolute interaction index the next action is judged against."""
+        return self._pos
+
+    # ------------------------------------------------------------------ API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        """Start an episode (see the class docstring, "Starting State").
+
+        Args:
+            seed: Seed of ``self.np_random``.
+            options: ``{"user_id": userId}`` to replay a given user.
+
+        Returns:
+            The first observation and ``{"position", "user_id"}``.
+        """
+        super().reset(seed=seed)
+        core = self._core
+        user = None
+        if options:
+            unknown = sorted(set(options) - {"user_id"})
+            if unknown:
+                raise ValueError(f"unknown reset option(s) {unknown}; allowed: ['user_id']")
+            if options.get("user_id") is not None:
+                user = core.user_index(options["user_id"])
+        user, pos = draw_episode(self.np_random, core.episodes, core.random_start, user)
+        self._user = user
+        self._user_id = core.user_ids[user]
+        self._pos = pos
+        self._end = int(core.episodes.end[user])
+        self._steps = 0
+        self._active = True
+        self._allowed.fill(True)
+        self._mask_pos = int(core.data.offsets[user])
+        self._last = None
+        return self._obs[pos].copy(), {"position": pos, "user_id": self._user_id}
+
+    def step(
+        self, action: Any
+    ) -> tuple[NDArray[np.float32], SupportsFloat, bool, bool, dict[str, Any]]:
+        """Recommend a movie; the history then advances by the logged next movie.
+
+        Args:
+            action: Action index in ``[0, n_items)``.
+
+        Returns:
+            ``(observation, reward, terminated=False, truncated, info)``.
+
+        Raises:
+            ValueError: If the action is out of range.
+            TypeError: If the action is not an integer.
+            RuntimeError: If no episode is running (call ``reset()``).
+        """
+        a = action if action.__class__ is int else self._coerce_action(action)
+        if not 0 <= a < self._n_actions:
+            raise ValueError(
+                f"action {a} is out of range: MovieRec-v0 has actions 0..{self._n_actions - 1}"
+            )
+        if not self._active:
+            raise RuntimeError("no episode is running: call reset() first")
+        pos = self._pos
+        reward, hit, genre, rating, target = compute_reward(self._tables, a, pos)
+        t = int(target)
+        hit_b = bool(hit)
+        genre_f = float(genre)
+        rating_f = float(rating)
+        nxt = pos + 1
+        steps = self._steps + 1
+        self._pos = nxt
+        self._steps = steps
+        truncated = nxt >= self._end or steps >= self._max_steps
+        if truncated:
+            self._active = False
+        if self.render_mode is not None:
+            self._last = (a, pos, float(reward), hit_b, genre_f, rating_f)
+        info = {
+            "position": nxt,
+            "user_id": self._user_id,
+            "reward_hit": float(hit_b),
+            "reward_genre": genre_f,
+            "reward_rating": rating_f,
+            "weights": self._weights.copy(),
+            "target": t,
+            "target_movie_id": self._movie_ids[t],
+            "hit": hit_b,
+        }
+        return self._obs[nxt].copy(), float(reward), False, truncated, info
+
+    def _coerce_action(self, action: Any) -> int:
+        if isinstance(action, np.integer | int) and not isinstance(action, bool | np.bool_):
+            return int(action)
+        if isinstance(action, np.ndarray) and action.size == 1 and action.dtype.kind in "iu":
+            return int(action.reshape(()))
+        raise TypeError(
+            f"action must be an integer in [0, {self._n_actions}), got {action!r} "
+            f"({type(action).__name__})"
+        )
+
+    def action_masks(self) -> NDArray[np.bool_]:
+        """Allowed actions, ``(n_items,)`` bool (True = allowed).
+
+        With ``mask_seen=True`` the movies in the user's history before the judged position
+        are masked; otherwise (or if nothing would be left) every action is allowed.
+        """
+        if not self._core.mask_seen:
+            return np.ones(self._n_actions, dtype=bool)
+        if self._pos > self._mask_pos:
+            self._allowed[self._tables.target_action[self._mask_pos : self._pos]] = False
+            self._mask_pos = self._pos
+        if self._user >= 0 and self._core.exhaustible[self._user] and not self._allowed.any():
+            return np.ones(self._n_actions, dtype=bool)
+        return self._allowed.copy()
+
+    def render(self) -> str | None:
+        """Text view of the episode (``render_mode="ansi"``); ``None`` otherwise."""
+        if self.render_mode != "ansi":
+            return None
+        return render_text(self._core, self.catalogue, self._user, self._pos, self._last)
+
+
+def render_text(
+    core: ReplayCore,
+    catalogue: Catalogue,
+    user: int,
+    pos: int,
+    last: tuple[int, int, float, bool, float, float] | None,
+) -> str:
+    """Human-readable state: recent movies, the last recommendation and the logged next movie.
+
+    Args:
+        core: The env's shared core.
+        catalogue: The catalogue.
+        user: User index (``-1`` before the first reset).
+        pos: Position the next action is judged against.
+        last: ``(action, judged position, reward, hit, genre, rating)`` of the last step.
+    """
+    if user < 0:
+        return "MovieRec-v0: no episode yet (call reset())\n"
+    data = core.data
+    judged = last[1] if last is not None else pos
+    start = int(data.offsets[user])
+    lines = [
+        f"MovieRec-v0 | split {core.split} | user {core.user_ids[user]} | "
+        f"history {judged - start} movies | position {judged}",
+        "Recent history (oldest first):",
+    ]
+    for g in range(max(start, judged - RENDER_HISTORY), judged):
+        movie = catalogue[int(data.items[g]) - 1]
+        lines.append(f"  {float(data.ratings[g]):.1f}*  {movie}")
+    if last is None:
+        lines.append("Recommended: (nothing yet: call step())")
+    else:
+        a, g, reward, hit, genre, rating = last
+        target = catalogue[int(data.items[g]) - 1]
+        w = core.weights
+        lines.append(f"Recommended:  {catalogue[a]}")
+        lines.append(f"Watched next: {target} (rated {float(data.ratings[g]):.1f})")
+        lines.append(
+            f"Reward {reward:.3f} = {w['hit']:g}*hit {int(hit)} + {w['genre']:g}*genre "
+            f"{genre:.3f} + {w['rating']:g}*rating {rating:.3f}" + (" -- HIT" if hit else "")
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,350 @@
+"""Shared, precomputed logged-replay tables of MovieRec (one per dataset x encoder).
+
+The observation of every position is computed once by the frozen encoder
+(``encoder.observations(data)``) and shared, read-only, by every env copy in the process, so
+``step()`` is a handful of O(1) numpy lookups.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from movierec_env.data import PreparedDataset, load_dataset
+from movierec_env.reward import RewardConfig, RewardTables
+
+SPLITS = ("train", "val", "test")
+
+
+@runtime_checkable
+class EncoderLike(Protocol):
+    """What the env needs from an encoder (``encoders.HybridEncoder`` satisfies it)."""
+
+    obs_dim: int
+    window: int
+    fingerprint: str
+
+    def observations(self, data: PreparedDataset) -> NDArray[np.float32]:
+        """Observation of every position, ``(n_interactions, obs_dim)`` in [-1, 1]."""
+        ...
+
+    def item_matrix(self) -> NDArray[np.float32]:
+        """Linear head ``(n_items + 1, obs_dim)``."""
+        ...
+
+    def item_bias(self) -> NDArray[np.float32]:
+        """Head bias ``(n_items + 1,)``."""
+        ...
+
+    def scores(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Blended logits ``(B, n_items + 1)``."""
+        ...
+
+
+_LOCK = threading.RLock()
+_DEFAULT_ENCODERS: dict[str, Any] = {}
+_PATH_ENCODERS: dict[tuple[str, int, str], Any] = {}
+_OBS_CACHE: dict[tuple[int, str], tuple[Any, NDArray[np.float32]]] = {}
+_REWARD_CACHE: dict[tuple[str, RewardConfig], RewardTables] = {}
+
+
+def resolve_dataset(dataset: str | os.PathLike[str] | PreparedDataset | None) -> PreparedDataset:
+    """Return a prepared dataset from ``None`` (embedded), a folder/name or a dataset object.
+
+    Raises:
+        TypeError: If ``dataset`` is of another type.
+    """
+    if isinstance(dataset, PreparedDataset):
+        return dataset
+    if dataset is None or isinstance(dataset, str | os.PathLike):
+        return load_dataset(dataset)
+    raise TypeError(
+        "dataset must be None (embedded ml-latest-small), a dataset name or folder, or a "
+        f"PreparedDataset; got {type(dataset).__name__}"
+    )
+
+
+def resolve_encoder(encoders: Any, data: PreparedDataset) -> Any:
+    """Return the frozen encoder for ``data``.
+
+    Args:
+        encoders: ``None`` (``encoders.default_encoder(data)``, memoised per dataset), a
+            checkpoint directory (``encoders.HybridEncoder.load``, memoised), or an object
+            satisfying :class:`EncoderLike`.
+        data: The dataset the env replays.
+
+    Raises:
+        TypeError: If ``encoders`` is neither a path nor an encoder-like object.
+        ValueError: If the encoder was trained on another dataset.
+    """
+    with _LOCK:
+        if encoders is None:
+            enc = _DEFAULT_ENCODERS.get(data.fingerprint)
+            if enc is None:
+                import encoders as encoders_pkg
+
+                enc = encoders_pkg.default_encoder(data)  # type: ignore[attr-defined,unused-ignore]
+                _DEFAULT_ENCODERS[data.fingerprint] = enc
+        elif isinstance(encoders, str | os.PathLike):
+            path = Path(encoders).expanduser().resolve()
+            if not path.exists():
+                raise FileNotFoundError(f"encoder checkpoint {str(path)!r} does not exist")
+            key = (str(path), path.stat().st_mtime_ns, data.fingerprint)
+            enc = _PATH_ENCODERS.get(key)
+            if enc is None:
+                import encoders as encoders_pkg
+
+                enc = encoders_pkg.HybridEncoder.load(  # type: ignore[attr-defined,unused-ignore]
+                    path, data=data
+                )
+                _PATH_ENCODERS[key] = enc
+        elif isinstance(encoders, EncoderLike):
+            enc = encoders
+        else:
+            raise TypeError(
+                "encoders must be None (the default encoder), a checkpoint directory, or an "
+                "object with obs_dim, window, fingerprint, observations(), item_matrix(), "
+                f"item_bias() and scores(); got {type(encoders).__name__}"
+            )
+    if enc.fingerprint != data.fingerprint:
+        raise ValueError(
+            f"encoder was trained on a dataset with fingerprint {enc.fingerprint[:16]}..., "
+            f"not on {data.name!r} ({data.fingerprint[:16]}...)"
+        )
+    return enc
+
+
+def observation_table(encoder: Any, data: PreparedDataset) -> NDArray[np.float32]:
+    """Observations of every position plus one zero row, shared and read-only.
+
+    Row ``g`` is the encoder's embedding of the history strictly before position ``g``; the
+    extra last row (index ``n_interactions``) is zeros and serves as the final observation
+    of an episode that ends at the very last interaction.
+
+    Raises:
+        ValueError: If the encoder returns the wrong shape or values outside [-1, 1].
+    """
+    key = (id(encoder), data.fingerprint)
+    with _LOCK:
+        hit = _OBS_CACHE.get(key)
+        if hit is not None:
+            ref, table = hit
+            if (ref() if isinstance(ref, weakref.ref) else ref) is encoder:
+                return table
+        obs = np.asarray(encoder.observations(data))
+        expected = (data.n_interactions, int(encoder.obs_dim))
+        if obs.shape != expected:
+            raise ValueError(
+                f"encoder.observations returned shape {obs.shape}, expected {expected}"
+            )
+        if not np.isfinite(obs).all() or (obs.size and float(np.abs(obs).max()) > 1.0):
+            raise ValueError("encoder observations must be finite and within [-1, 1]")
+        table = np.zeros((data.n_interactions + 1, expected[1]), dtype=np.float32)
+        table[:-1] = obs
+        table.flags.writeable = False
+        holder: Any
+        try:
+            holder = weakref.ref(encoder)
+        except TypeError:
+            holder = encoder
+        _OBS_CACHE[key] = (holder, table)
+        return table
+
+
+def reward_tables(data: PreparedDataset, config: RewardConfig) -> RewardTables:
+    """Memoised :meth:`RewardTables.build`."""
+    key = (data.fingerprint, config)
+    with _LOCK:
+        tables = _REWARD_CACHE.get(key)
+        if tables is None:
+            tables = RewardTables.build(data, config)
+            _REWARD_CACHE[key] = tables
+        return tables
+
+
+def clear_caches() -> None:
+    """Drop every memoised encoder and table (frees memory; mostly for tests)."""
+    with _LOCK:
+        _DEFAULT_ENCODERS.clear()
+        _PATH_ENCODERS.clear()
+        _OBS_CACHE.clear()
+        _REWARD_CACHE.clear()
+
+
+@dataclass(frozen=True, eq=False)
+class Episodes:
+    """Which users a split replays and the positions each episode covers.
+
+    Attributes:
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        users: Eligible user indices, ``(n_eligible,)``.
+        first: Per user index, the first position judged (``-1`` if not eligible).
+        end: Per user index, one past the last position judged.
+    """
+
+    split: str
+    users: NDArray[np.int64]
+    first: NDArray[np.int64]
+    end: NDArray[np.int64]
+
+    @classmethod
+    def build(cls, data: PreparedDataset, split: str, min_history: int) -> Episodes:
+        """Episode bounds of a split.
+
+        ``"train"``: positions ``offsets[u] + min_history .. train_end[u] - 1`` of every user
+        with at least one such position; ``"val"``/``"test"``: the single target position of
+        every user with a split (the whole prefix is the history, whatever ``min_history``).
+
+        Raises:
+            ValueError: On an unknown split or when no user is eligible.
+        """
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if split == "train":
+            first = data.offsets[:-1] + min_history
+            end = data.train_end.copy()
+        else:
+            first = (data.val_index if split == "val" else data.test_index).copy()
+            end = first + 1
+        ok = (first < end) & (first >= 0)
+        first = np.where(ok, first, -1).astype(np.int64)
+        end = np.where(ok, end, -1).astype(np.int64)
+        users = np.flatnonzero(ok).astype(np.int64)
+        if users.size == 0:
+            raise ValueError(
+                f"no user of dataset {data.name!r} has a {split!r} episode with "
+                f"min_history={min_history}"
+            )
+        for arr in (users, first, end):
+            arr.flags.writeable = False
+        return cls(split=split, users=users, first=first, end=end)
+
+
+def draw_episode(
+    rng: np.random.Generator, episodes: Episodes, random_start: bool, user: int | None = None
+) -> tuple[int, int]:
+    """Draw (or take) a user and its start position, consuming ``rng`` identically everywhere.
+
+    Both envs call this, so a single env and sub-env ``i`` of a vector env seeded alike replay
+    the same episodes.
+
+    Args:
+        rng: The env's generator.
+        episodes: The split's episodes.
+        random_start: Start at a uniformly random position of the episode (train split).
+        user: A user index to use instead of drawing one.
+
+    Returns:
+        ``(user index, first position judged)``.
+    """
+    if user is None:
+        user = int(episodes.users[int(rng.integers(episodes.users.shape[0]))])
+    first = int(episodes.first[user])
+    if random_start:
+        first += int(rng.integers(int(episodes.end[user]) - first))
+    return user, first
+
+
+class ReplayCore:
+    """Everything the single and the vector env share: arguments, data and tables.
+
+    Args:
+        dataset: ``None`` (embedded ml-latest-small), a dataset name/folder, or a
+            :class:`PreparedDataset`.
+        encoders: ``None`` (default encoder), a checkpoint directory or an encoder object.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        min_history: Train split: interactions seen before the first judged position.
+        max_episode_steps: Truncate after this many steps (``None``: at the sequence end).
+        random_start: Train split: start each episode at a random position.
+        reward: Reward options (dict, :class:`RewardConfig` or ``None``).
+        mask_seen: Whether ``action_masks()`` hides movies already in the history.
+
+    Raises:
+        ValueError: On invalid arguments (naming the argument and what is allowed).
+    """
+
+    def __init__(
+        self,
+        dataset: Any = None,
+        encoders: Any = None,
+        split: str = "train",
+        min_history: int = 5,
+        max_episode_steps: int | None = None,
+        random_start: bool = False,
+        reward: Any = None,
+        mask_seen: bool = True,
+    ) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if isinstance(min_history, bool) or not isinstance(min_history, int | np.integer):
+            raise TypeError(f"min_history must be an int >= 1, got {min_history!r}")
+        if min_history < 1:
+            raise ValueError(f"min_history must be >= 1, got {min_history}")
+        if max_episode_steps is not None and (
+            isinstance(max_episode_steps, bool)
+            or not isinstance(max_episode_steps, int | np.integer)
+            or max_episode_steps < 1
+        ):
+            raise ValueError(
+                f"max_episode_steps must be None or an int >= 1, got {max_episode_steps!r}"
+            )
+        self.reward_config = RewardConfig.from_value(reward)
+        self.split = split
+        self.min_history = int(min_history)
+        self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
+        self.max_steps = (
+            np.iinfo(np.int64).max if max_episode_steps is None else int(max_episode_steps)
+        )
+        self.random_start = bool(random_start)
+        self.mask_seen = bool(mask_seen)
+
+        self.data = resolve_dataset(dataset)
+        self.encoder = resolve_encoder(encoders, self.data)
+        self.episodes = Episodes.build(self.data, split, self.min_history)
+        self.obs = observation_table(self.encoder, self.data)
+        self.tables = reward_tables(self.data, self.reward_config)
+        self.n_actions = self.data.n_items
+        self.obs_dim = int(self.obs.shape[1])
+        self.movie_ids: list[int] = self.data.item_movie_ids[1:].tolist()
+        self.user_ids: list[int] = self.data.user_ids.tolist()
+        self.weights = self.reward_config.weights
+        self._exhaustible: NDArray[np.bool_] | None = None
+
+    @property
+    def exhaustible(self) -> NDArray[np.bool_]:
+        """Per user: whether the user's history can cover the whole catalogue.
+
+        Only such users can ever have every action masked (then the mask allows everything).
+        """
+        if self._exhaustible is None:
+            data = self.data
+            pairs = np.unique(data.user_index * (data.n_items + 1) + data.items)
+            distinct = np.bincount(pairs // (data.n_items + 1), minlength=data.n_users)
+            self._exhaustible = distinct >= data.n_items
+        return self._exhaustible
+
+    def user_index(self, user_id: Any) -> int:
+        """User index of a raw userId eligible for this split.
+
+        Raises:
+            ValueError: If the user is unknown or has no episode in this split.
+        """
+        if isinstance(user_id, bool) or not isinstance(user_id, int | np.integer):
+            raise ValueError(f"options['user_id'] must be an int userId, got {user_id!r}")
+        try:
+            user = self.data.user_to_index(int(user_id))
+        except KeyError as err:
+            raise ValueError(str(err.args[0])) from None
+        if self.episodes.first[user] < 0:
+            raise ValueError(
+                f"user {int(user_id)} has no {self.split!r} episode in dataset "
+                f"{self.data.name!r} (min_history={self.min_history})"
+            )
+        return user

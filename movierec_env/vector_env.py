@@ -1,0 +1,380 @@
+"""Native batched ``MovieRec-v0``: N users replayed at once with numpy.
+
+``gym.make_vec("MovieRec-v0", num_envs=N)`` builds :class:`MovieRecVectorEnv` (the
+registered ``vector_entry_point``). Sub-env ``i`` owns a generator seeded like
+``SyncVectorEnv`` seeds its ``i``-th env (``seed + i``) and draws episodes with the same
+function as :class:`~movierec_env.env.MovieRecEnv`, so with the same seed it gives exactly
+the transitions of N single envs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from numpy.typing import NDArray
+
+from movierec_env.catalogue import Catalogue
+from movierec_env.data.types import PreparedDataset
+from movierec_env.env import render_text
+from movierec_env.replay import ReplayCore, draw_episode
+from movierec_env.reward import RewardConfig, compute_reward
+
+_STEP_KEYS = ("reward_hit", "reward_genre", "reward_rating", "target", "target_movie_id", "hit")
+
+
+class MovieRecVectorEnv(VectorEnv):
+    """N independent ``MovieRec-v0`` episodes stepped together in numpy.
+
+    Same semantics, arguments and reward as :class:`~movierec_env.env.MovieRecEnv` (see its
+    docstring), plus ``num_envs``. Autoreset follows Gymnasium's default ``NEXT_STEP`` mode:
+    the step after a sub-env's episode ends resets it (its action is ignored, its reward is
+    0 and its info holds only the reset keys, ``info["_reward_hit"][i]`` etc. being False).
+
+    Observations ``(num_envs, obs_dim)`` float32 are fresh arrays. ``info`` follows the
+    vector convention: each key maps to a ``(num_envs,)`` array with a ``"_key"`` mask;
+    ``info["weights"]`` is a dict of constant arrays. ``action_masks()`` returns
+    ``(num_envs, n_items)`` bool.
+
+    Args:
+        num_envs: Number of sub-environments.
+        dataset: As for :class:`~movierec_env.env.MovieRecEnv`.
+        encoders: As for :class:`~movierec_env.env.MovieRecEnv`.
+        split: As for :class:`~movierec_env.env.MovieRecEnv`.
+        min_history: As for :class:`~movierec_env.env.MovieRecEnv`.
+        max_episode_steps: Truncate each sub-episode after this many steps.
+        random_start: As for :class:`~movierec_env.env.MovieRecEnv`.
+        reward: As for :class:`~movierec_env.env.MovieRecEnv`.
+        mask_seen: As for :class:`~movierec_env.env.MovieRecEnv`.
+        render_mode: ``None`` or ``"ansi"`` (``render()`` returns one text per sub-env).
+    """
+
+    metadata = {  # noqa: RUF012 (Gymnasium API)
+        "render_modes": ["ansi"],
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        dataset: str | PreparedDataset | None = None,
+        encoders: Any = None,
+        split: str = "train",
+        min_history: int = 5,
+        max_episode_steps: int | None = None,
+        random_start: bool = False,
+        reward: dict[str, Any] | RewardConfig | None = None,
+        mask_seen: bool = True,
+        render_mode: str | None = None,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}"
+            )
+        self.render_mode = render_mode
+        core = ReplayCore(
+            dataset=dataset,
+            encoders=encoders,
+            split=split,
+            min_history=min_history,
+            max_episode_steps=max_episode_steps,
+            random_start=random_start,
+            reward=reward,
+            mask_seen=mask_seen,
+        )
+        self._core = core
+        n = self.num_envs = int(num_envs)
+        self.single_observation_space = spaces.Box(-1.0, 1.0, (core.obs_dim,), np.float32)
+        self.single_action_space = spaces.Discrete(core.n_actions)
+        self.observation_space = spaces.Box(-1.0, 1.0, (n, core.obs_dim), np.float32)
+        self.action_space = spaces.MultiDiscrete(np.full(n, core.n_actions))
+        self._catalogue: Catalogue | None = None
+        self._obs = core.obs
+        self._tables = core.tables
+        self._rngs: list[np.random.Generator | None] = [None] * n
+        self._user = np.full(n, -1, dtype=np.int64)
+        self._user_id = np.full(n, -1, dtype=np.int64)
+        self._pos = np.zeros(n, dtype=np.int64)
+        self._end = np.zeros(n, dtype=np.int64)
+        self._steps = np.zeros(n, dtype=np.int64)
+        self._autoreset = np.zeros(n, dtype=bool)
+        self._started = False
+        self._allowed = np.ones((n, core.n_actions), dtype=bool)
+        self._mask_pos = np.zeros(n, dtype=np.int64)
+        self._last: list[tuple[int, int, float, bool, float, float] | None] = [None] * n
+        self._all_true = np.ones(n, dtype=bool)
+        self._all_true.flags.writeable = False
+        self._terminated = np.zeros(n, dtype=bool)
+        self._terminated.flags.writeable = False
+        self._movie_ids = core.data.item_movie_ids[1:]
+        weights: dict[str, Any] = {}
+        for key, value in core.weights.items():
+            arr = np.full(n, value, dtype=np.float64)
+            arr.flags.writeable = False
+            weights[key] = arr
+            weights["_" + key] = self._all_true
+        self._weights_info = weights
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dataset(self) -> PreparedDataset:
+        """The prepared dataset replayed."""
+        return self._core.data
+
+    @property
+    def encoder(self) -> Any:
+        """The frozen encoder whose embeddings are the observations."""
+        return self._core.encoder
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """Maps actions to movies (movieId, title, genres)."""
+        if self._catalogue is None:
+            self._catalogue = Catalogue(self._core.data)
+        return self._catalogue
+
+    @property
+    def reward_config(self) -> RewardConfig:
+        """The reward configuration in use."""
+        return self._core.reward_config
+
+    @property
+    def split(self) -> str:
+        """``"train"``, ``"val"`` or ``"test"``."""
+        return self._core.split
+
+    @property
+    def eligible_user_ids(self) -> NDArray[np.int64]:
+        """Raw userIds that have an episode in this split (in user-index order)."""
+        return self._core.data.user_ids[self._core.episodes.users]
+
+    @property
+    def position(self) -> NDArray[np.int64]:
+        """Per sub-env, the absolute interaction index the next action is judged against."""
+        return self._pos.copy()
+
+    # ------------------------------------------------------------------ API
+    def reset(
+        self,
+        *,
+        seed: int | list[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        """Reset all (or ``options["reset_mask"]``) sub-envs.
+
+        Args:
+            seed: ``int`` (sub-env ``i`` gets ``seed + i``), a list of per-env seeds, or
+                ``None``.
+            options: ``{"user_id": userId or (num_envs,) userIds}`` to pick users,
+                ``{"reset_mask": (num_envs,) bool}`` to reset only some sub-envs.
+
+        Returns:
+            Observations ``(num_envs, obs_dim)`` and ``{"position", "user_id"}`` arrays.
+        """
+        n = self.num_envs
+        if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+            super().reset(seed=int(seed))
+            seeds: list[int | None] = [int(seed) + i for i in range(n)]
+        elif seed is None:
+            seeds = [None] * n
+        else:
+            seeds = list(seed)  # type: ignore[arg-type]
+            if len(seeds) != n:
+                raise ValueError(f"seed list has {len(seeds)} entries, expected num_envs={n}")
+        options = dict(options or {})
+        unknown = sorted(set(options) - {"user_id", "reset_mask"})
+        if unknown:
+            raise ValueError(
+                f"unknown reset option(s) {unknown}; allowed: ['reset_mask', 'user_id']"
+            )
+        mask = options.get("reset_mask")
+        if mask is None:
+            mask_arr = np.ones(n, dtype=bool)
+        else:
+            mask_arr = np.asarray(mask)
+            if mask_arr.shape != (n,) or mask_arr.dtype != np.bool_:
+                raise ValueError(f"reset_mask must be a bool array of shape ({n},)")
+            if not self._started and not mask_arr.all():
+                raise ValueError("the first reset must reset every sub-env (no reset_mask)")
+        user_ids = options.get("user_id")
+        if user_ids is not None and np.ndim(user_ids) == 0:
+            user_ids = [user_ids] * n
+        if user_ids is not None and len(user_ids) != n:
+            raise ValueError(f"options['user_id'] has {len(user_ids)} entries, expected {n}")
+        for i in np.flatnonzero(mask_arr):
+            if seeds[i] is not None or self._rngs[i] is None:
+                self._rngs[i] = seeding.np_random(seeds[i])[0]
+            user = None
+            if user_ids is not None and user_ids[i] is not None:
+                uid = user_ids[i]
+                user = self._core.user_index(uid.item() if isinstance(uid, np.generic) else uid)
+            self._reset_one(int(i), user)
+        self._autoreset = self._autoreset & ~mask_arr
+        self._started = True
+        return self._obs[self._pos], {
+            "position": self._pos.copy(),
+            "_position": self._all_true,
+            "user_id": self._user_id.copy(),
+            "_user_id": self._all_true,
+        }
+
+    def _reset_one(self, i: int, user: int | None = None) -> None:
+        core = self._core
+        rng = self._rngs[i]
+        assert rng is not None
+        user, pos = draw_episode(rng, core.episodes, core.random_start, user)
+        self._user[i] = user
+        self._user_id[i] = core.user_ids[user]
+        self._pos[i] = pos
+        self._end[i] = core.episodes.end[user]
+        self._steps[i] = 0
+        self._allowed[i] = True
+        self._mask_pos[i] = core.data.offsets[user]
+        self._last[i] = None
+
+    def step(
+        self, actions: Any
+    ) -> tuple[
+        NDArray[np.float32], NDArray[np.float64], NDArray[np.bool_], NDArray[np.bool_], dict
+    ]:
+        """Step every sub-env (NEXT_STEP autoreset).
+
+        Args:
+            actions: ``(num_envs,)`` integer actions in ``[0, n_items)``.
+
+        Returns:
+            ``(observations, rewards, terminated, truncated, info)``.
+
+        Raises:
+            ValueError: On a wrong shape or out-of-range action.
+            TypeError: On non-integer actions.
+            RuntimeError: If ``reset()`` was never called.
+        """
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        acts = np.asarray(actions)
+        n = self.num_envs
+        if acts.shape != (n,):
+            if acts.size == n:
+                acts = acts.reshape(n)
+            else:
+                raise ValueError(f"actions must have shape ({n},), got {acts.shape}")
+        if acts.dtype.kind not in "iu":
+            raise TypeError(f"actions must be integers, got dtype {acts.dtype}")
+        lo, hi = int(acts.min()), int(acts.max())
+        if lo < 0 or hi >= self._core.n_actions:
+            bad = int(np.flatnonzero((acts < 0) | (acts >= self._core.n_actions))[0])
+            raise ValueError(
+                f"action {int(acts[bad])} of sub-env {bad} is out of range: MovieRec-v0 has "
+                f"actions 0..{self._core.n_actions - 1}"
+            )
+        ar = self._autoreset
+        any_reset = bool(ar.any())
+        if any_reset:
+            for i in np.flatnonzero(ar):
+                self._reset_one(int(i))
+        pos = self._pos
+        reward, hit, genre, rating, target = compute_reward(self._tables, acts, pos)
+        nxt = pos + 1
+        steps = self._steps + 1
+        truncated = (nxt >= self._end) | (steps >= self._core.max_steps)
+        if self.render_mode is not None:
+            self._remember(acts, pos, reward, hit, genre, rating, ar)
+        step_mask = self._all_true
+        if any_reset:
+            live = ~ar
+            step_mask = live
+            nxt = np.where(live, nxt, pos)
+            steps = np.where(live, steps, 0)
+            truncated &= live
+            reward = np.where(live, reward, np.float32(0))
+            hit = hit & live
+            genre = np.where(live, genre, np.float32(0))
+            rating = np.where(live, rating, np.float32(0))
+            target = np.where(live, target, 0)
+        self._pos = nxt
+        self._steps = steps
+        self._autoreset = truncated
+        info: dict[str, Any] = {
+            "position": nxt.copy(),
+            "_position": self._all_true,
+            "user_id": self._user_id.copy(),
+            "_user_id": self._all_true,
+            "reward_hit": hit.astype(np.float64),
+            "reward_genre": genre.astype(np.float64),
+            "reward_rating": rating.astype(np.float64),
+            "weights": self._weights_info,
+            "_weights": step_mask,
+            "target": target,
+            "target_movie_id": self._movie_ids[target],
+            "hit": hit,
+        }
+        for key in _STEP_KEYS:
+            info["_" + key] = step_mask
+        return (
+            self._obs[nxt],
+            reward.astype(np.float64),
+            self._terminated.copy(),
+            truncated.copy(),
+            info,
+        )
+
+    def _remember(
+        self,
+        acts: Any,
+        pos: Any,
+        reward: Any,
+        hit: Any,
+        genre: Any,
+        rating: Any,
+        ar: NDArray[np.bool_],
+    ) -> None:
+        for i in range(self.num_envs):
+            self._last[i] = (
+                None
+                if ar[i]
+                else (
+                    int(acts[i]),
+                    int(pos[i]),
+                    float(reward[i]),
+                    bool(hit[i]),
+                    float(genre[i]),
+                    float(rating[i]),
+                )
+            )
+
+    def action_masks(self) -> NDArray[np.bool_]:
+        """Allowed actions per sub-env, ``(num_envs, n_items)`` bool (True = allowed)."""
+        n = self.num_envs
+        if not self._core.mask_seen:
+            return np.ones((n, self._core.n_actions), dtype=bool)
+        delta = self._pos - self._mask_pos
+        total = int(delta.sum())
+        if total > 0:
+            rows = np.repeat(np.arange(n), delta)
+            within = np.arange(total) - np.repeat(np.cumsum(delta) - delta, delta)
+            idx = np.repeat(self._mask_pos, delta) + within
+            self._allowed[rows, self._tables.target_action[idx]] = False
+            self._mask_pos = self._pos.copy()
+        out = self._allowed.copy()
+        exhaustible = self._core.exhaustible[np.maximum(self._user, 0)]
+        if exhaustible.any():
+            empty = exhaustible & ~out.any(axis=1)
+            out[empty] = True
+        return out
+
+    def render(self) -> tuple[str, ...] | None:
+        """One text per sub-env (``render_mode="ansi"``); ``None`` otherwise."""
+        if self.render_mode != "ansi":
+            return None
+        cat = self.catalogue
+        return tuple(
+            render_text(self._core, cat, int(self._user[i]), int(self._pos[i]), self._last[i])
+            for i in range(self.num_envs)
+        )
