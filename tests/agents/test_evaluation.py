@@ -105,6 +105,7 @@ def test_predict_only_agent_is_flagged(make_env, tiny_data):
     assert res["k"] == 1
 
 
+@pytest.mark.slow
 def test_sb3_dqn_ranked_by_q_values(make_env):
     sb3 = pytest.importorskip("stable_baselines3")
     env = make_env(split="test")
