@@ -1,0 +1,378 @@
+"""DQN unit tests on the toy logged-replay env (fast, no dataset)."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from agents.common.buffers import MaskedReplayBuffer, ReplaySamples
+from agents.common.serialization import load_checkpoint, save_checkpoint
+from agents.dqn import DQN
+from agents.dqn.policies import ItemEmbeddingQNetwork, masked_argmax, masked_max
+from tests.agents.toy_env import ToyRecEnv
+
+SMALL = dict(learning_starts=50, batch_size=32, buffer_size=5_000, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small networks on 2 shared cores: one thread avoids oversubscription (see docs/dqn.md)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_venv(n: int = 4, mode: AutoresetMode = AutoresetMode.SAME_STEP, **kw) -> SyncVectorEnv:
+    return SyncVectorEnv([lambda: ToyRecEnv(**kw) for _ in range(n)], autoreset_mode=mode)
+
+
+def test_learn_returns_self_and_predict_shapes() -> None:
+    env = ToyRecEnv()
+    model = DQN("MlpPolicy", env, **SMALL)
+    assert model.learn(100) is model
+    assert model.num_timesteps >= 100
+    obs, _ = env.reset(seed=1)
+    a, state = model.predict(obs, deterministic=True)
+    assert a.shape == () and state is None and 0 <= int(a) < env.action_space.n
+    batch = np.stack([obs, obs * 0.5, -obs])
+    acts, _ = model.predict(batch, deterministic=True)
+    assert acts.shape == (3,) and acts.dtype.kind == "i"
+    again, _ = model.predict(batch, deterministic=True)
+    np.testing.assert_array_equal(acts, again)
+    with pytest.raises(ValueError, match="shape"):
+        model.predict(np.zeros(3, dtype=np.float32))
+
+
+def test_same_seed_same_model() -> None:
+    preds = []
+    for _ in range(2):
+        model = DQN("MlpPolicy", make_venv(2), **SMALL).learn(200)
+        preds.append(model.action_scores(ToyRecEnv().codes))
+    np.testing.assert_allclose(preds[0], preds[1], rtol=1e-6)
+
+
+def test_bad_arguments_raise() -> None:
+    with pytest.raises(ValueError, match="policy"):
+        DQN("CnnPolicy", ToyRecEnv())
+    with pytest.raises(ValueError, match="gamma"):
+        DQN("MlpPolicy", ToyRecEnv(), gamma=1.5)
+    with pytest.raises(ValueError, match="mask_storage"):
+        DQN("MlpPolicy", ToyRecEnv(), mask_storage="bits")
+    with pytest.raises(TypeError, match="Discrete"):
+        DQN("MlpPolicy", gym.make("Pendulum-v1"))
+
+
+# ---------------------------------------------------------------- masking
+def test_masked_argmax_and_max_skip_masked_actions() -> None:
+    q = torch.tensor([[5.0, 1.0, 3.0], [0.0, 9.0, -1.0], [1.0, 2.0, 3.0]])
+    masks = torch.tensor([[False, True, True], [True, False, True], [False, False, False]])
+    assert masked_argmax(q, masks).tolist()[:2] == [2, 0]
+    assert masked_max(q, masks).tolist() == [3.0, 0.0, 0.0]  # nothing allowed -> 0
+    assert masked_max(q, None).tolist() == [5.0, 9.0, 3.0]
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_predict_never_picks_a_masked_action(deterministic: bool) -> None:
+    env = ToyRecEnv(n_actions=50)
+    model = DQN("MlpPolicy", env, **SMALL)
+    model.exploration_rate = 0.5
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(-1, 1, (400, 8)).astype(np.float32)
+    masks = rng.random((400, 50)) < 0.1  # only ~5 allowed actions per row
+    masks[:, 0] = False
+    masks[np.arange(400), rng.integers(1, 50, 400)] = True
+    q = model.action_scores(obs)
+    assert (masks[np.arange(400), q.argmax(1)]).mean() < 0.5  # unmasked greedy would err
+    acts, _ = model.predict(obs, deterministic=deterministic, action_masks=masks)
+    assert masks[np.arange(400), acts].all()
+
+
+class MaskRecorder(gym.Wrapper):
+    """Records (mask, action) pairs of every step."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.violations = 0
+        self.steps = 0
+
+    def step(self, action):
+        mask = self.env.unwrapped.action_masks()
+        self.violations += int(not mask[int(action)])
+        self.steps += 1
+        return self.env.step(action)
+
+
+def test_training_never_takes_a_masked_action() -> None:
+    envs = [MaskRecorder(ToyRecEnv(n_actions=6, seq_len=5)) for _ in range(3)]
+    venv = SyncVectorEnv([lambda e=e: e for e in envs], autoreset_mode=AutoresetMode.SAME_STEP)
+    DQN("MlpPolicy", venv, exploration_fraction=0.5, **SMALL).learn(600)
+    assert sum(e.steps for e in envs) >= 600
+    assert sum(e.violations for e in envs) == 0
+
+
+@pytest.mark.parametrize("rebuilder", [True, False])
+def test_buffer_masks_match_the_env(rebuilder: bool) -> None:
+    venv = make_venv(3, with_rebuilder=rebuilder)
+    model = DQN("MlpPolicy", venv, gamma=0.9, **SMALL).learn(300)
+    buf = model.replay_buffer
+    assert buf is not None
+    assert buf.mask_storage == ("position" if rebuilder else "packed")
+    batch = buf.sample(200, np.random.default_rng(0))
+    assert batch.next_masks is not None
+    toy = ToyRecEnv()
+    code_to_target = {tuple(c): t for t, c in enumerate(toy.codes)}
+    # The next state's seen targets are masked: rebuild them from the stored next obs.
+    for obs, nxt, mask in zip(batch.observations, batch.next_observations, batch.next_masks):
+        t_now = code_to_target[tuple(obs)]
+        assert not mask[t_now] or np.array_equal(obs, nxt)  # the judged target is now seen
+        assert mask.sum() >= toy.n_actions - toy.seq_len
+
+
+def test_td_target_max_ranges_over_allowed_actions_only() -> None:
+    model = DQN("MlpPolicy", ToyRecEnv(n_actions=4), gamma=0.5, **SMALL)
+    with torch.no_grad():
+        model.q_net_target.item_bias.copy_(torch.tensor([100.0, 1.0, 2.0, 3.0]))
+        model.q_net_target.item_embeddings.zero_()
+    obs = np.zeros((2, 8), dtype=np.float32)
+    batch = ReplaySamples(
+        observations=obs,
+        actions=np.zeros(2, dtype=np.int64),
+        rewards=np.array([1.0, 1.0], dtype=np.float32),
+        next_observations=obs,
+        terminated=np.array([0.0, 1.0], dtype=np.float32),
+        next_masks=np.array([[False, True, True, False], [False, True, True, True]]),
+    )
+    target = model._td_target(batch).numpy()
+    np.testing.assert_allclose(target, [1.0 + 0.5 * 2.0, 1.0])  # not 100: action 0 is masked
+
+
+def test_packed_buffer_roundtrip() -> None:
+    buf = MaskedReplayBuffer(10, (2,), np.float32, 13, mask_storage="packed")
+    masks = np.random.default_rng(0).random((4, 13)) < 0.5
+    obs = np.zeros((4, 2), np.float32)
+    buf.add(obs, np.arange(4), np.ones(4), obs, np.zeros(4, bool), next_masks=masks)
+    buf.add(obs, np.arange(4), np.ones(4), obs, np.zeros(4, bool), next_masks=masks)
+    buf.add(obs, np.arange(4), np.ones(4), obs, np.zeros(4, bool), next_masks=masks)
+    assert buf.size() == 10 and buf.full
+    s = buf.sample(50, np.random.default_rng(1))
+    assert s.next_masks is not None
+    np.testing.assert_array_equal(s.next_masks, masks[s.actions])
+
+
+# ---------------------------------------------------------------- autoreset handling
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_only_real_transitions_are_stored(mode: AutoresetMode) -> None:
+    model = DQN("MlpPolicy", make_venv(4, mode=mode, seq_len=5), **SMALL).learn(400)
+    assert model.replay_buffer is not None
+    assert model.replay_buffer.size() == model.num_timesteps
+    assert model.ep_info_buffer and {e["l"] for e in model.ep_info_buffer} == {5}
+    buf = model.replay_buffer
+    toy = ToyRecEnv()
+    targets = [int(np.flatnonzero((toy.codes == o).all(1))[0]) for o in buf.observations[:400]]
+    hits = buf.actions[:400] == np.array(targets)
+    np.testing.assert_array_equal(buf.rewards[:400], hits.astype(np.float32))
+
+
+# ---------------------------------------------------------------- target network
+def _params(module: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in module.parameters()]).clone()
+
+
+def test_target_network_is_updated() -> None:
+    model = DQN("MlpPolicy", make_venv(2), target_update_interval=100, **SMALL)
+    before = _params(model.q_net_target)
+    model.learn(300)
+    assert not torch.equal(before, _params(model.q_net_target))
+    # never updated when the interval exceeds training; the online net did learn
+    frozen = DQN("MlpPolicy", make_venv(2), target_update_interval=10**9, **SMALL)
+    start = _params(frozen.q_net_target)
+    frozen.learn(300)
+    assert torch.equal(start, _params(frozen.q_net_target))
+    assert not torch.equal(start, _params(frozen.q_net))
+
+
+def test_polyak_update() -> None:
+    model = DQN("MlpPolicy", ToyRecEnv(), tau=0.25, **SMALL)
+    with torch.no_grad():
+        for p in model.q_net.parameters():
+            p.add_(1.0)
+    online, target = _params(model.q_net), _params(model.q_net_target)
+    model._update_target()
+    torch.testing.assert_close(_params(model.q_net_target), 0.25 * online + 0.75 * target)
+
+
+# ---------------------------------------------------------------- learning
+def test_learns_a_trivially_learnable_env() -> None:
+    venv = make_venv(8, n_actions=12, n_users=32)
+    model = DQN(
+        "MlpPolicy",
+        venv,
+        learning_starts=200,
+        batch_size=64,
+        exploration_fraction=0.3,
+        gradient_steps=2,
+        seed=0,
+        policy_kwargs=dict(net_arch=[64], embed_dim=16),
+    ).learn(3_000)
+    toy = ToyRecEnv(n_actions=12, n_users=32)
+    positions = np.arange(toy.targets.size)
+    acts, _ = model.predict(
+        toy.codes[toy.targets], deterministic=True, action_masks=toy.masks_at(positions)
+    )
+    accuracy = (acts == toy.targets).mean()
+    assert accuracy > 0.9, accuracy  # random among allowed: ~1/10
+
+
+# ---------------------------------------------------------------- SB3 integration
+class CountingCallback(BaseCallback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.started = False
+        self.ended = False
+
+    def _on_training_start(self) -> None:
+        self.started = True
+
+    def _on_step(self) -> bool:
+        self.calls += 1
+        assert self.model.num_timesteps == self.num_timesteps
+        return self.calls < 20  # stops training early
+
+    def _on_training_end(self) -> None:
+        self.ended = True
+
+
+def test_sb3_callbacks_are_invoked(tmp_path: Path) -> None:
+    counting = CountingCallback()
+    eval_cb = EvalCallback(ToyRecEnv(), n_eval_episodes=2, eval_freq=5, log_path=str(tmp_path))
+    model = DQN("MlpPolicy", make_venv(2), **SMALL)
+    model.learn(10_000, callback=CallbackList([counting, eval_cb]), progress_bar=True)
+    assert counting.started and counting.ended and counting.calls == 20
+    assert model.num_timesteps == 40  # stopped by the callback, 2 envs per call
+    assert eval_cb.n_calls == 20 and eval_cb.evaluations_timesteps  # evaluated
+    assert (tmp_path / "evaluations.npz").exists()
+    calls = []
+    model.learn(10, callback=lambda _locals, _globals: calls.append(1) or True)
+    assert calls
+
+
+def test_evaluate_policy_runs() -> None:
+    model = DQN("MlpPolicy", ToyRecEnv(), **SMALL).learn(100)
+    mean, std = evaluate_policy(model, ToyRecEnv(), n_eval_episodes=3, warn=False)
+    assert 0.0 <= mean <= 5.0 and std >= 0.0
+
+
+def test_logger_keys(tmp_path: Path) -> None:
+    from stable_baselines3.common.logger import configure
+
+    model = DQN("MlpPolicy", make_venv(2), **SMALL)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(400, log_interval=1)
+    header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
+    for key in (
+        "rollout/ep_rew_mean",
+        "rollout/exploration_rate",
+        "train/loss",
+        "train/learning_rate",
+        "train/n_updates",
+        "time/fps",
+        "time/total_timesteps",
+    ):
+        assert key in header
+
+
+# ---------------------------------------------------------------- persistence
+def test_save_load_roundtrip(tmp_path: Path) -> None:
+    model = DQN("MlpPolicy", make_venv(2), policy_kwargs=dict(net_arch=[32, 32]), **SMALL)
+    model.learn(300)
+    model.save(tmp_path / "dqn")
+    path = tmp_path / "dqn.zip"
+    assert zipfile.is_zipfile(path)
+    loaded = DQN.load(path)
+    obs = ToyRecEnv().codes
+    np.testing.assert_allclose(loaded.action_scores(obs), model.action_scores(obs), rtol=1e-6)
+    a1, _ = model.predict(obs, deterministic=True)
+    a2, _ = loaded.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(a1, a2)
+    assert loaded.policy.net_kwargs["net_arch"] == [32, 32]
+    assert loaded.num_timesteps == model.num_timesteps
+    assert loaded.exploration_rate == pytest.approx(model.exploration_rate)
+    assert loaded.gamma == model.gamma and loaded.batch_size == model.batch_size
+    # continue training on an env
+    again = DQN.load(path, env=make_venv(2), learning_starts=0)
+    again.learn(50, reset_num_timesteps=False)
+    assert again.num_timesteps >= model.num_timesteps + 50
+    with pytest.raises(ValueError, match="space"):
+        DQN.load(path, env=ToyRecEnv(n_actions=7))
+
+
+def test_atomic_save_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = DQN("MlpPolicy", ToyRecEnv(), **SMALL)
+    path = tmp_path / "model.zip"
+    model.save(path)
+    good = path.read_bytes()
+    calls = {"n": 0}
+    real_save = torch.save
+
+    def failing_save(obj, f, *a, **k):  # fail after the first tensor was written
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("interrupted")
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(KeyboardInterrupt):
+        model.save(path)
+    assert path.read_bytes() == good
+    assert os.listdir(tmp_path) == ["model.zip"]  # no temporary file left behind
+    monkeypatch.undo()
+    DQN.load(path)
+
+
+_SIDE_EFFECT: list[str] = []
+
+
+class Evil:
+    def __reduce__(self):
+        return (_SIDE_EFFECT.append, ("executed",))
+
+
+def test_load_refuses_pickled_code(tmp_path: Path) -> None:
+    path = save_checkpoint(tmp_path / "ok", {"class": "DQN"}, {"q_net": {"w": torch.ones(2)}})
+    data, tensors = load_checkpoint(path)
+    assert data["class"] == "DQN" and torch.equal(tensors["q_net"]["w"], torch.ones(2))
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(evil, "w") as dst:
+        dst.writestr("data.json", src.read("data.json"))
+        with dst.open("q_net.pt", "w") as fh:
+            torch.save({"w": Evil()}, fh)
+    with pytest.raises(Exception, match="(?i)weights_only|unpickl|global"):
+        load_checkpoint(evil)
+    assert _SIDE_EFFECT == []
+    with pytest.raises(ValueError, match="not a MovieRec"):
+        (tmp_path / "junk.zip").write_bytes(b"not a zip")
+        load_checkpoint(tmp_path / "junk.zip")
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing")
+
+
+def test_item_embedding_head_scores_selected_actions() -> None:
+    net = ItemEmbeddingQNetwork(8, 30, net_arch=[16], embed_dim=4)
+    obs = torch.randn(5, 8)
+    acts = torch.tensor([0, 3, 29, 7, 7])
+    full = net(obs)
+    torch.testing.assert_close(net.q_selected(obs, acts), full[torch.arange(5), acts])
+    assert full.shape == (5, 30)
+    with pytest.raises(ValueError, match="item_embeddings"):
+        ItemEmbeddingQNetwork(8, 30, embed_dim=4, item_embeddings=np.zeros((30, 5)))
