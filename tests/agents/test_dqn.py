@@ -132,7 +132,9 @@ def test_buffer_masks_match_the_env(rebuilder: bool) -> None:
     toy = ToyRecEnv()
     code_to_target = {tuple(c): t for t, c in enumerate(toy.codes)}
     # The next state's seen targets are masked: rebuild them from the stored next obs.
-    for obs, nxt, mask in zip(batch.observations, batch.next_observations, batch.next_masks):
+    for obs, nxt, mask in zip(
+        batch.observations, batch.next_observations, batch.next_masks, strict=True
+    ):
         t_now = code_to_target[tuple(obs)]
         assert not mask[t_now] or np.array_equal(obs, nxt)  # the judged target is now seen
         assert mask.sum() >= toy.n_actions - toy.seq_len
@@ -357,7 +359,7 @@ def test_load_refuses_pickled_code(tmp_path: Path) -> None:
         dst.writestr("data.json", src.read("data.json"))
         with dst.open("q_net.pt", "w") as fh:
             torch.save({"w": Evil()}, fh)
-    with pytest.raises(Exception, match="(?i)weights_only|unpickl|global"):
+    with pytest.raises(Exception, match=r"(?i)weights_only|unpickl|global"):
         load_checkpoint(evil)
     assert _SIDE_EFFECT == []
     with pytest.raises(ValueError, match="not a MovieRec"):
