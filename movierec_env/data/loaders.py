@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -570,25 +571,35 @@ def _check_unique(path: Path, ids: NDArray[np.int64], lines: NDArray[np.int64]) 
         )
 
 
-def _field_counts(lines: pd.Series, sep: str, quoted: bool) -> NDArray[np.int64]:
-    s = lines.str.replace(r'"(?:[^"]|"")*"', "", regex=True) if quoted else lines
-    return s.str.count(re.escape(sep)).to_numpy(np.int64) + 1
+def _blank_mask(lines: list[str]) -> NDArray[np.bool_]:
+    return np.fromiter((not ln.strip() for ln in lines), dtype=bool, count=len(lines))
+
+
+def _field_counts(lines: list[str], sep: str, quoted: bool) -> NDArray[np.int64]:
+    """Fields per line; quoted fields (CSV) are parsed properly only where a quote occurs."""
+    counts = np.fromiter((ln.count(sep) + 1 for ln in lines), dtype=np.int64, count=len(lines))
+    if quoted:
+        q = [k for k, ln in enumerate(lines) if '"' in ln]
+        for k, row in zip(q, csv.reader([lines[k] for k in q], delimiter=sep), strict=True):
+            counts[k] = len(row)
+    return counts
 
 
 def _first_short_line(
-    path: Path, text_lines: pd.Series, n_fields: int, sep: str, quoted: bool, example: str
+    path: Path, lines: list[str], n_fields: int, sep: str, quoted: bool, example: str
 ) -> None:
-    nonblank = (text_lines.str.strip() != "").to_numpy(bool)
-    counts = _field_counts(text_lines, sep, quoted)
+    """Raise on the first non-blank line whose field count is not ``n_fields``."""
+    nonblank = ~_blank_mask(lines)
+    counts = _field_counts(lines, sep, quoted)
     bad = nonblank & (counts != n_fields)
     if bad.any():
         i = int(np.argmax(bad))
-        shown = _show(str(text_lines.iloc[i]).encode(), 120)
         last = not nonblank[i + 1 :].any()
         hint = "; truncated last line?" if last and counts[i] < n_fields else ""
         raise DataFileError(
             path,
-            f"line has {int(counts[i])} field(s), expected {n_fields} ({example}){hint}: {shown!r}",
+            f"line has {int(counts[i])} field(s), expected {n_fields} ({example}){hint}: "
+            f"{_show(lines[i].encode(), 120)!r}",
             i + 1,
         )
 
@@ -597,7 +608,6 @@ def _read_movies_csv(path: Path) -> _Movies:
     text = _read_text(path)
     if not text.strip():
         raise DataFileError(path, "the file is empty")
-    text_lines = pd.Series(text.splitlines(), dtype=object)
     try:
         df = pd.read_csv(
             io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False
@@ -614,15 +624,17 @@ def _read_movies_csv(path: Path) -> _Movies:
             "movieId,title,genres",
             1,
         )
+    text_lines = text.splitlines()
     _first_short_line(
         path, text_lines, len(df.columns), ",", quoted=True, example="movieId,title,genres"
     )
     lines = np.arange(2, len(df) + 2, dtype=np.int64)
     if len(text_lines) == len(df) + 1:  # one row per line (no line break inside quotes)
-        blank = (text_lines.iloc[1:].str.strip() == "").to_numpy(bool)
+        blank = _blank_mask(text_lines[1:])
     else:
         blank = (df.apply(lambda c: c.str.strip() == "")).all(axis=1).to_numpy(bool)
-    df, lines = df[~blank], lines[~blank]
+    if blank.any():
+        df, lines = df[~blank], lines[~blank]
     if len(df) == 0:
         raise DataFileError(path, "the file has no movies (header only)")
     ids = _int_ids(path, df["movieId"], lines, "movie id")
@@ -630,15 +642,18 @@ def _read_movies_csv(path: Path) -> _Movies:
     return _Movies(ids, df["title"].to_numpy(object), genres, lines, int(blank.sum()))
 
 
+#: MovieID::Title::Genres; titles may hold ':' (even '::'), genres hold none.
+_DAT_MOVIE = re.compile(r"^([^:]*)::(.*)::([^:]*)$")
+
+
 def _read_movies_dat(path: Path) -> _Movies:
     text = _read_text(path)
     if not text.strip():
         raise DataFileError(path, "the file is empty")
-    s = pd.Series(text.splitlines(), dtype=object)
-    nonblank = (s.str.strip() != "").to_numpy(bool)
-    # Titles may hold ':' (even '::'): id is up to the first '::', genres after the last.
-    parts = s.str.extract(r"^([^:]*)::(.*)::([^:]*)$")
-    bad = nonblank & parts[0].isna().to_numpy(bool)
+    all_lines = text.splitlines()
+    nonblank = ~_blank_mask(all_lines)
+    matches = [_DAT_MOVIE.match(ln) for ln in all_lines]
+    bad = nonblank & np.fromiter((m is None for m in matches), dtype=bool, count=len(matches))
     if bad.any():
         i = int(np.argmax(bad))
         last = not nonblank[i + 1 :].any()
@@ -646,14 +661,15 @@ def _read_movies_dat(path: Path) -> _Movies:
             path,
             "expected 3 fields MovieID::Title::Genres"
             + ("; truncated last line?" if last else "")
-            + f": {_show(str(s.iloc[i]).encode(), 120)!r}",
+            + f": {_show(all_lines[i].encode(), 120)!r}",
             i + 1,
         )
-    lines = np.flatnonzero(nonblank).astype(np.int64) + 1
-    parts = parts[nonblank]
-    ids = _int_ids(path, parts[0].str.strip(), lines, "movie id")
-    genres = parts[2].to_numpy(object)
-    return _Movies(ids, parts[1].to_numpy(object), genres, lines, int((~nonblank).sum()))
+    keep = np.flatnonzero(nonblank)
+    groups = [matches[k].groups() for k in keep]  # type: ignore[union-attr]
+    cols = np.array(groups, dtype=object).reshape(-1, 3)
+    lines = keep.astype(np.int64) + 1
+    ids = _int_ids(path, pd.Series(cols[:, 0], dtype=object), lines, "movie id")
+    return _Movies(ids, cols[:, 1].copy(), cols[:, 2].copy(), lines, int((~nonblank).sum()))
 
 
 def _read_genre_names_100k(path: Path) -> list[str]:
@@ -677,13 +693,14 @@ def _read_movies_100k(path: Path, genre_names: list[str]) -> tuple[_Movies, NDAr
         raise DataFileError(path, "the file is empty")
     n_fields = 5 + len(genre_names)
     example = "movie id|title|release date|video release date|IMDb URL|<genre flags>"
-    s = pd.Series(text.splitlines(), dtype=object)
-    _first_short_line(path, s, n_fields, "|", quoted=False, example=example)
-    nonblank = (s.str.strip() != "").to_numpy(bool)
-    lines = np.flatnonzero(nonblank).astype(np.int64) + 1
-    cells = s[nonblank].str.split("|", regex=False, expand=True)
-    ids = _int_ids(path, cells[0].str.strip(), lines, "movie id")
-    flags = cells.iloc[:, 5:].to_numpy(object)
+    all_lines = text.splitlines()
+    _first_short_line(path, all_lines, n_fields, "|", quoted=False, example=example)
+    nonblank = ~_blank_mask(all_lines)
+    keep = np.flatnonzero(nonblank)
+    lines = keep.astype(np.int64) + 1
+    cells = np.array([all_lines[k].split("|") for k in keep], dtype=object).reshape(-1, n_fields)
+    ids = _int_ids(path, pd.Series(cells[:, 0], dtype=object), lines, "movie id")
+    flags = cells[:, 5:]
     bad = (flags != "0") & (flags != "1")
     if bad.any():
         i, j = np.unravel_index(int(np.argmax(bad)), bad.shape)
@@ -693,9 +710,7 @@ def _read_movies_100k(path: Path, genre_names: list[str]) -> tuple[_Movies, NDAr
             int(lines[i]),
         )
     matrix = (flags == "1").astype(np.uint8)
-    movies = _Movies(
-        ids, cells[1].to_numpy(object), np.zeros(0, object), lines, int((~nonblank).sum())
-    )
+    movies = _Movies(ids, cells[:, 1].copy(), np.zeros(0, object), lines, int((~nonblank).sum()))
     return movies, matrix
 
 
@@ -705,20 +720,22 @@ def _read_movies_100k(path: Path, genre_names: list[str]) -> tuple[_Movies, NDAr
 def _genre_matrix(genres: NDArray[np.object_]) -> tuple[list[str], NDArray[np.uint8]]:
     """Binary movie x genre matrix of ``"A|B"`` strings (like sklearn's MultiLabelBinarizer).
 
-    Vectorised with pandas (no import of scikit-learn, which costs seconds at start-up).
+    Catalogue-sized work (at most ~90k movies) on C-speed string methods plus a hash
+    factorisation; scikit-learn is not imported (it costs seconds at start-up).
     ``"(no genres listed)"`` and empty strings mean no genre; the vocabulary is sorted.
     """
     n = genres.shape[0]
-    parts = pd.Series(genres, dtype=object).str.split("|", regex=False).explode()
-    rows = np.asarray(parts.index, dtype=np.int64)
-    vals = parts.str.strip()
-    ok = (vals.notna() & (vals != "") & (vals != NO_GENRES)).to_numpy(bool)
-    names = sorted(set(vals[ok]))
+    split = [str(g).split("|") for g in genres]
+    lens = np.fromiter(map(len, split), dtype=np.int64, count=n)
+    flat = np.array([x.strip() for x in chain.from_iterable(split)], dtype=object)
+    rows = np.repeat(np.arange(n, dtype=np.int64), lens)
+    ok = (flat != "") & (flat != NO_GENRES)
+    names = sorted(set(flat[ok].tolist()))
     matrix = np.zeros((n, len(names)), dtype=np.uint8)
     if names:
-        codes = pd.Categorical(vals[ok], categories=names).codes
+        codes = np.searchsorted(np.array(names, dtype=object), flat[ok])
         matrix[rows[ok], codes] = 1
-    return [str(g) for g in names], matrix
+    return names, matrix
 
 
 def _dense_member(values: NDArray[np.int64], catalogue: NDArray[np.int64]) -> NDArray[np.bool_]:
