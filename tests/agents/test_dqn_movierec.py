@@ -1,0 +1,113 @@
+"""The DQN (and SB3's algorithms) on MovieRec-v0 with the fake encoder on tiny data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agents.dqn import DQN
+from movierec_env.metrics import history_mask
+from movierec_env.vector_env import MovieRecVectorEnv
+
+FAST = dict(learning_starts=32, batch_size=32, buffer_size=2_000, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def venv(tiny_data, fake_encoder):
+    return MovieRecVectorEnv(num_envs=4, dataset=tiny_data, encoders=fake_encoder)
+
+
+def test_masks_are_stored_as_positions_and_rebuilt_exactly(venv, tiny_data) -> None:
+    model = DQN("MlpPolicy", venv, gamma=0.5, **FAST).learn(300)
+    buf = model.replay_buffer
+    assert buf is not None and buf.mask_storage == "position"
+    assert buf.next_packed is None and buf.next_positions is not None
+    n = buf.size()
+    rebuilt = model._mask_source.rebuilder(buf.next_positions[:n])
+    np.testing.assert_array_equal(rebuilt, ~history_mask(tiny_data, buf.next_positions[:n])[:, 1:])
+    # and it agrees with the env's own masks at the current states
+    np.testing.assert_array_equal(
+        model._mask_source.rebuilder(venv.position), venv.action_masks()
+    )
+
+
+def test_dqn_never_recommends_a_seen_movie(venv, tiny_data) -> None:
+    model = DQN("MlpPolicy", venv, **FAST).learn(200)
+    obs, info = venv.reset(seed=3)
+    for _ in range(30):
+        masks = venv.action_masks()
+        acts, _ = model.predict(obs, deterministic=False, action_masks=masks)
+        assert masks[np.arange(4), acts].all()
+        seen = history_mask(tiny_data, venv.position)[:, 1:]
+        assert not seen[np.arange(4), acts].any()
+        obs, *_ = venv.step(acts)
+
+
+def test_warm_start_reads_the_encoder(venv, fake_encoder) -> None:
+    model = DQN("MlpPolicy", venv, policy_kwargs=dict(warm_start=True), **FAST)
+    table = model.q_net.item_embeddings.detach().numpy()
+    w = fake_encoder.item_matrix()[1:]
+    assert table.shape == w.shape
+    ratio = table / w
+    np.testing.assert_allclose(ratio, ratio.flat[0], rtol=1e-4)  # a rescaled copy
+    assert model.policy.net_kwargs["warm_start"] is True
+
+
+def test_make_vec_and_evaluate_agent(tiny_data, fake_encoder) -> None:
+    import movierec_env  # noqa: F401
+    from agents.evaluation import evaluate_agent
+
+    venv = gym.make_vec(
+        "MovieRec-v0",
+        num_envs=3,
+        vectorization_mode="vector_entry_point",
+        dataset=tiny_data,
+        encoders=fake_encoder,
+    )
+    model = DQN("MlpPolicy", venv, **FAST).learn(150)
+    test_env = gym.make("MovieRec-v0", dataset=tiny_data, encoders=fake_encoder, split="test")
+    res = evaluate_agent(model, test_env)
+    assert res["ranking"] == "action_scores"
+    assert 0.0 <= res["mean_reward"] <= 1.0 and res["n_users"] > 0
+
+
+@pytest.mark.parametrize("name", ["sb3-dqn", "sb3-ppo", "qrdqn", "maskable-ppo"])
+def test_sb3_algorithms_plug_in(name: str, make_env) -> None:
+    from agents.registry import make_agent
+
+    kwargs = {"n_steps": 32, "batch_size": 16} if "ppo" in name else {"learning_starts": 16}
+    model = make_agent(name, make_env(), seed=0, **kwargs)
+    model.learn(64)
+    obs, _ = make_env(split="test").reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert 0 <= int(action) < make_env().action_space.n
+
+
+@pytest.mark.slow
+def test_train_cli_saves_a_loadable_dqn(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from experiments.cli import cli
+
+    out = tmp_path / "dqn.zip"
+    args = ["train", "--agent", "dqn", "--timesteps", "3000", "--out", str(out), "--no-progress"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert f"saved dqn to {out}" in res.output
+    summary = json.loads(res.output.splitlines()[0])
+    assert 0.0 < summary["val"]["mean_reward"] < 1.0
+    model = DQN.load(out)
+    assert model.num_timesteps >= 3000
