@@ -46,7 +46,7 @@ def test_masks_are_stored_as_positions_and_rebuilt_exactly(venv, tiny_data) -> N
 
 def test_dqn_never_recommends_a_seen_movie(venv, tiny_data) -> None:
     model = DQN("MlpPolicy", venv, **FAST).learn(200)
-    obs, info = venv.reset(seed=3)
+    obs, _ = venv.reset(seed=3)
     for _ in range(30):
         masks = venv.action_masks()
         acts, _ = model.predict(obs, deterministic=False, action_masks=masks)
