@@ -266,7 +266,13 @@ class MovieRecEnv(gym.Env[NDArray[np.float32], np.int64]):
             TypeError: If the action is not an integer.
             RuntimeError: If no episode is running (call ``reset()``).
         """
-        a = action if action.__class__ is int else self._coerce_action(action)
+        cls = action.__class__
+        if cls is int:
+            a = action
+        elif cls is np.int64:
+            a = int(action)
+        else:
+            a = self._coerce_action(action)
         if not 0 <= a < self._n_actions:
             raise ValueError(
                 f"action {a} is out of range: MovieRec-v0 has actions 0..{self._n_actions - 1}"

@@ -139,9 +139,10 @@ class RewardTables:
         target_action: Action index of the logged movie at each position, ``(n,)`` int64.
         genre_combo: Genre-combination id of each action, ``(n_items,)`` int64.
         target_combo: Genre-combination id of the target at each position, ``(n,)`` int64.
-        genre_table: Genre term between two combinations, ``(n_combos, n_combos)`` float32
-            (already scaled by 0.5 in ``"seed"`` mode), or ``None`` when there are more than
-            :data:`MAX_GENRE_COMBOS` combinations.
+        genre_table: Genre term between two combinations, flattened ``(n_combos**2,)``
+            float32 (entry ``i * n_combos + j``; already scaled by 0.5 in ``"seed"`` mode), or
+            ``None`` when there are more than :data:`MAX_GENRE_COMBOS` combinations.
+        genre_combo_scaled: ``genre_combo * n_combos`` (row offsets into ``genre_table``).
         genre_rows: Unit-norm genre rows of each action, ``(n_items, n_genres)`` float32
             (scaled by ``sqrt(0.5)`` in ``"seed"`` mode); used when ``genre_table`` is None.
         rating_position: Window rating term of each position, ``(n,)`` float32.
@@ -154,6 +155,7 @@ class RewardTables:
     config: RewardConfig
     target_action: NDArray[np.int64]
     genre_combo: NDArray[np.int64]
+    genre_combo_scaled: NDArray[np.int64]
     target_combo: NDArray[np.int64]
     genre_table: NDArray[np.float32] | None
     genre_rows: NDArray[np.float32]
@@ -187,11 +189,12 @@ class RewardTables:
         )
         table: NDArray[np.float32] | None = None
         if combos.shape[0] <= max_genre_combos:
-            table = (np.clip(unit @ unit.T, 0.0, 1.0) * scale).astype(np.float32)
+            table = (np.clip(unit @ unit.T, 0.0, 1.0) * scale).astype(np.float32).reshape(-1)
         rows = (unit[combo_of_action] * np.sqrt(scale)).astype(np.float32)
 
         target_action = (data.items - 1).astype(np.int64)
         target_combo = combo_of_action[target_action]
+        combo_scaled = combo_of_action * combos.shape[0]
 
         # Window rating term from per-user cumulative sums (float64, then rounded once).
         n = data.n_interactions
@@ -204,7 +207,14 @@ class RewardTables:
         rating_position = np.clip((mean - 3.0) / 2.0, 0.0, 1.0).astype(np.float32)
         item_mean = np.asarray(data.item_mean_rating[1:], dtype=np.float64)
         rating_action = np.clip((item_mean - 3.0) / 2.0, 0.0, 1.0).astype(np.float32)
-        for arr in (target_action, combo_of_action, target_combo, rows, rating_position):
+        for arr in (
+            target_action,
+            combo_of_action,
+            combo_scaled,
+            target_combo,
+            rows,
+            rating_position,
+        ):
             arr.flags.writeable = False
         rating_action.flags.writeable = False
         if table is not None:
@@ -213,6 +223,7 @@ class RewardTables:
             config=config,
             target_action=target_action,
             genre_combo=combo_of_action,
+            genre_combo_scaled=combo_scaled,
             target_combo=target_combo,
             genre_table=table,
             genre_rows=rows,
@@ -241,10 +252,13 @@ def compute_reward(
         ``(reward, hit, genre, rating, target)``: float32 reward, bool hit, float32 genre
         and rating terms (unweighted), int64 target action.
     """
+    # Flat 1-D gathers: markedly cheaper than 2-D fancy indexing on batches.
     target = tables.target_action[positions]
     hit = actions == target
     if tables.genre_table is not None:
-        genre = tables.genre_table[tables.genre_combo[actions], tables.target_combo[positions]]
+        genre = tables.genre_table[
+            tables.genre_combo_scaled[actions] + tables.target_combo[positions]
+        ]
     else:
         rows = tables.genre_rows
         genre = np.clip(

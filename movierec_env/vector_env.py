@@ -34,8 +34,9 @@ class MovieRecVectorEnv(VectorEnv):
     the step after a sub-env's episode ends resets it (its action is ignored, its reward is
     0 and its info holds only the reset keys, ``info["_reward_hit"][i]`` etc. being False).
 
-    Observations ``(num_envs, obs_dim)`` float32 are fresh arrays. ``info`` follows the
-    vector convention: each key maps to a ``(num_envs,)`` array with a ``"_key"`` mask;
+    Observations ``(num_envs, obs_dim)`` float32 are fresh arrays; rewards are float64 like
+    ``SyncVectorEnv``'s. ``info`` follows the vector convention: each key maps to a
+    ``(num_envs,)`` array with a ``"_key"`` mask (reward terms as float32);
     ``info["weights"]`` is a dict of constant arrays. ``action_masks()`` returns
     ``(num_envs, n_items)`` bool.
 
@@ -207,14 +208,17 @@ class MovieRecVectorEnv(VectorEnv):
             user_ids = [user_ids] * n
         if user_ids is not None and len(user_ids) != n:
             raise ValueError(f"options['user_id'] has {len(user_ids)} entries, expected {n}")
-        for i in np.flatnonzero(mask_arr):
+        idx = np.flatnonzero(mask_arr)
+        users: list[int | None] = []
+        for i in idx:
             if seeds[i] is not None or self._rngs[i] is None:
                 self._rngs[i] = seeding.np_random(seeds[i])[0]
             user = None
             if user_ids is not None and user_ids[i] is not None:
                 uid = user_ids[i]
                 user = self._core.user_index(uid.item() if isinstance(uid, np.generic) else uid)
-            self._reset_one(int(i), user)
+            users.append(user)
+        self._reset_many(idx, users)
         self._autoreset = self._autoreset & ~mask_arr
         self._started = True
         return self._obs[self._pos], {
@@ -224,19 +228,28 @@ class MovieRecVectorEnv(VectorEnv):
             "_user_id": self._all_true,
         }
 
-    def _reset_one(self, i: int, user: int | None = None) -> None:
+    def _reset_many(self, idx: NDArray[np.int64], users: list[int | None] | None = None) -> None:
+        """Start new episodes in sub-envs ``idx`` (draws in index order, then bulk writes)."""
         core = self._core
-        rng = self._rngs[i]
-        assert rng is not None
-        user, pos = draw_episode(rng, core.episodes, core.random_start, user)
-        self._user[i] = user
-        self._user_id[i] = core.user_ids[user]
-        self._pos[i] = pos
-        self._end[i] = core.episodes.end[user]
-        self._steps[i] = 0
-        self._allowed[i] = True
-        self._mask_pos[i] = core.data.offsets[user]
-        self._last[i] = None
+        episodes, random_start, rngs = core.episodes, core.random_start, self._rngs
+        drawn_users = np.empty(idx.shape[0], dtype=np.int64)
+        starts = np.empty(idx.shape[0], dtype=np.int64)
+        for k, i in enumerate(idx.tolist()):
+            rng = rngs[i]
+            assert rng is not None
+            drawn_users[k], starts[k] = draw_episode(
+                rng, episodes, random_start, None if users is None else users[k]
+            )
+        self._user[idx] = drawn_users
+        self._user_id[idx] = core.data.user_ids[drawn_users]
+        self._pos[idx] = starts
+        self._end[idx] = episodes.end[drawn_users]
+        self._steps[idx] = 0
+        self._allowed[idx] = True
+        self._mask_pos[idx] = core.data.offsets[drawn_users]
+        if self.render_mode is not None:
+            for i in idx.tolist():
+                self._last[i] = None
 
     def step(
         self, actions: Any
@@ -267,18 +280,17 @@ class MovieRecVectorEnv(VectorEnv):
                 raise ValueError(f"actions must have shape ({n},), got {acts.shape}")
         if acts.dtype.kind not in "iu":
             raise TypeError(f"actions must be integers, got dtype {acts.dtype}")
-        lo, hi = int(acts.min()), int(acts.max())
-        if lo < 0 or hi >= self._core.n_actions:
+        if acts.min() < 0 or acts.max() >= self._core.n_actions:
             bad = int(np.flatnonzero((acts < 0) | (acts >= self._core.n_actions))[0])
             raise ValueError(
                 f"action {int(acts[bad])} of sub-env {bad} is out of range: MovieRec-v0 has "
                 f"actions 0..{self._core.n_actions - 1}"
             )
         ar = self._autoreset
-        any_reset = bool(ar.any())
+        reset_idx = np.flatnonzero(ar)
+        any_reset = reset_idx.shape[0] > 0
         if any_reset:
-            for i in np.flatnonzero(ar):
-                self._reset_one(int(i))
+            self._reset_many(reset_idx)
         pos = self._pos
         reward, hit, genre, rating, target = compute_reward(self._tables, acts, pos)
         nxt = pos + 1
@@ -306,9 +318,9 @@ class MovieRecVectorEnv(VectorEnv):
             "_position": self._all_true,
             "user_id": self._user_id.copy(),
             "_user_id": self._all_true,
-            "reward_hit": hit.astype(np.float64),
-            "reward_genre": genre.astype(np.float64),
-            "reward_rating": rating.astype(np.float64),
+            "reward_hit": hit.astype(np.float32),
+            "reward_genre": genre,
+            "reward_rating": rating,
             "weights": self._weights_info,
             "_weights": step_mask,
             "target": target,

@@ -1,0 +1,438 @@
+"""Benchmark MovieRec-v0: start-up time, memory, steps/s, and how cost grows with scale.
+
+Measures, on ml-latest-small with the default encoder unless told otherwise:
+
+* cold start: ``import movierec_env; gym.make("MovieRec-v0"); reset()`` in a fresh Python
+  process, once with an empty ``$MOVIEREC_CACHE`` (a fresh install) and once again with the
+  cache that run left behind;
+* peak memory (max RSS) of a fresh process that makes the env, a 1,024-env vector env and
+  steps both;
+* throughput with uniformly random actions, pre-sampled outside the timed loop (the env is
+  timed, not the RNG): ``gym.make`` with its default wrappers, the unwrapped env, and the
+  native vector env at several ``num_envs``; resets are inside the timed loop;
+* scaling (``--scaling``): the same on synthetic catalogues of growing size, with a random
+  projection encoder (the env's cost does not depend on what the encoder computes).
+
+Each throughput number is the best of ``--repeats`` runs (the usual way to time code on a
+shared machine: contention only ever slows a run down).
+
+Usage::
+
+    python benchmarks/bench_env.py                    # writes the table into docs/env.md
+    python benchmarks/bench_env.py --scaling --repeats 5
+    python benchmarks/bench_env.py --encoders random --no-write   # without the real encoder
+
+The tables replace the block between ``<!-- bench_env:start -->`` and
+``<!-- bench_env:end -->`` in ``docs/env.md`` (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+START, END = "<!-- bench_env:start -->", "<!-- bench_env:end -->"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class RandomProjectionEncoder:
+    """Encoder stand-in with the DESIGN.md interface: tanh of a mean of random item vectors.
+
+    Used for ``--encoders random`` and the scaling runs: the env's step cost depends on
+    ``obs_dim`` only, never on how the observations were computed.
+    """
+
+    def __init__(self, data: Any, obs_dim: int = 128, window: int = 5, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.obs_dim, self.window, self.alpha = obs_dim, window, 0.5
+        self.fingerprint = data.fingerprint
+        self._emb = rng.normal(size=(data.n_items + 1, obs_dim)).astype(np.float32)
+        self._emb[0] = 0.0
+
+    def observations(self, data: Any) -> NDArray[np.float32]:
+        """Observation of every position (windowed mean of item vectors, squashed)."""
+        n = data.n_interactions
+        pos = np.arange(n)
+        starts = np.repeat(data.offsets[:-1], data.lengths)
+        lo = np.maximum(starts, pos - self.window)
+        csum = np.concatenate(
+            [np.zeros((1, self.obs_dim), np.float32), np.cumsum(self._emb[data.items], 0)]
+        )
+        count = np.maximum(pos - lo, 1)[:, None].astype(np.float32)
+        return np.tanh((csum[pos] - csum[lo]) / count).astype(np.float32)
+
+    def item_matrix(self) -> NDArray[np.float32]:
+        """Head weights (the item vectors)."""
+        return self._emb
+
+    def item_bias(self) -> NDArray[np.float32]:
+        """Head bias (zeros)."""
+        return np.zeros(self._emb.shape[0], np.float32)
+
+    def scores(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Linear scores with padding at -inf."""
+        s = obs @ self._emb.T
+        s[:, 0] = -np.inf
+        return s
+
+
+# ---------------------------------------------------------------------- fresh processes
+_COLD = """
+import time
+t0 = time.perf_counter()
+import gymnasium as gym
+import movierec_env
+env = gym.make("MovieRec-v0", **KW)
+env.reset(seed=0)
+t1 = time.perf_counter()
+print("RESULT", t1 - t0)
+"""
+
+_MEMORY = """
+import resource
+import numpy as np
+import gymnasium as gym
+import movierec_env
+env = gym.make("MovieRec-v0", **KW)
+env.reset(seed=0)
+rng = np.random.default_rng(0)
+for a in rng.integers(0, env.action_space.n, 20_000).tolist():
+    if env.step(a)[3]:
+        env.reset()
+env.unwrapped.action_masks()
+venv = gym.make_vec("MovieRec-v0", num_envs=1024, vectorization_mode="vector_entry_point", **KW)
+venv.reset(seed=0)
+for _ in range(50):
+    venv.step(rng.integers(0, env.action_space.n, 1024))
+venv.unwrapped.action_masks()
+print("RESULT", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+"""
+
+
+def _fresh_process(code: str, kwargs: dict[str, Any], env: dict[str, str]) -> float:
+    script = code.replace("KW", repr(kwargs))
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=str(ROOT),
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed:\n{out.stderr[-3000:]}")
+    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")][-1]
+    return float(line.split()[1])
+
+
+def cold_start(kwargs: dict[str, Any]) -> dict[str, float]:
+    """Seconds to import + make + reset in a fresh process: empty cache, then warm cache."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {"MOVIEREC_CACHE": cache, "OMP_NUM_THREADS": "1"}
+        fresh = _fresh_process(_COLD, kwargs, env)
+        again = _fresh_process(_COLD, kwargs, env)
+    return {"fresh_install_s": fresh, "second_start_s": again}
+
+
+def peak_memory_mb(kwargs: dict[str, Any]) -> float:
+    """Max RSS (MiB) of a fresh process running a single env and a 1,024-env vector env."""
+    return _fresh_process(_MEMORY, kwargs, {"OMP_NUM_THREADS": "1"})
+
+
+# ---------------------------------------------------------------------- throughput
+def single_steps_per_s(env: Any, n_steps: int, repeats: int, seed: int = 0) -> float:
+    """Best-of-``repeats`` steps/s of a single env with pre-sampled random actions."""
+    rng = np.random.default_rng(seed)
+    n = int(env.action_space.n)
+    best = 0.0
+    for _ in range(repeats):
+        actions = list(rng.integers(0, n, n_steps))  # np.int64, as SB3 passes them
+        env.reset(seed=seed)
+        step, reset = env.step, env.reset
+        t = time.perf_counter()
+        for a in actions:
+            if step(a)[3]:
+                reset()
+        best = max(best, n_steps / (time.perf_counter() - t))
+    return best
+
+
+def vector_steps_per_s(venv: Any, n_batches: int, repeats: int, seed: int = 0) -> float:
+    """Best-of-``repeats`` env-steps/s of a vector env with pre-sampled random actions."""
+    rng = np.random.default_rng(seed)
+    n = int(venv.single_action_space.n)
+    best = 0.0
+    for _ in range(repeats):
+        actions = rng.integers(0, n, (n_batches, venv.num_envs))
+        venv.reset(seed=seed)
+        step = venv.step
+        t = time.perf_counter()
+        for a in actions:
+            step(a)
+        best = max(best, n_batches * venv.num_envs / (time.perf_counter() - t))
+    return best
+
+
+def mask_seconds(env: Any, n_calls: int, seed: int = 0) -> float:
+    """Mean seconds of ``step`` + ``action_masks()`` minus a plain ``step`` (mask cost)."""
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(0, int(env.action_space.n), n_calls).tolist()
+    env.reset(seed=seed)
+    t = time.perf_counter()
+    for a in actions:
+        env.action_masks()
+        if env.step(a)[3]:
+            env.reset()
+    with_masks = time.perf_counter() - t
+    env.reset(seed=seed)
+    t = time.perf_counter()
+    for a in actions:
+        if env.step(a)[3]:
+            env.reset()
+    return max(0.0, (with_masks - (time.perf_counter() - t)) / n_calls)
+
+
+def throughput(
+    data: Any, encoder: Any, n_steps: int, n_batches: int, num_envs: list[int], repeats: int
+) -> dict[str, float]:
+    """Steps/s of the wrapped, unwrapped and vector envs on one dataset."""
+    import gymnasium as gym
+
+    import movierec_env  # noqa: F401
+
+    res: dict[str, float] = {}
+    wrapped = gym.make("MovieRec-v0", dataset=data, encoders=encoder)
+    res["wrapped"] = single_steps_per_s(wrapped, n_steps, repeats)
+    res["unwrapped"] = single_steps_per_s(wrapped.unwrapped, n_steps, repeats)
+    res["mask_us"] = 1e6 * mask_seconds(wrapped.unwrapped, min(n_steps, 20_000))
+    for n in num_envs:
+        venv = gym.make_vec(
+            "MovieRec-v0",
+            num_envs=n,
+            vectorization_mode="vector_entry_point",
+            dataset=data,
+            encoders=encoder,
+        )
+        batches = max(20, n_batches * 1024 // max(n, 1) // 4) if n < 1024 else n_batches
+        res[f"vector_{n}"] = vector_steps_per_s(venv, batches, repeats)
+    return res
+
+
+def scaling(sizes: list[int], n_steps: int, repeats: int, obs_dim: int) -> list[dict[str, Any]]:
+    """Throughput and table sizes on synthetic catalogues of growing size."""
+    from movierec_env.data import PrepareConfig, prepare
+    from movierec_env.data.synthetic import synthetic_raw
+    from movierec_env.replay import observation_table, reward_tables
+    from movierec_env.reward import RewardConfig
+
+    rows = []
+    for n_movies in sizes:
+        raw = synthetic_raw(
+            n_users=1_000, n_movies=n_movies, n_ratings=max(100_000, 20 * n_movies), seed=0
+        )
+        data = prepare(raw, PrepareConfig(min_user_ratings=5, min_item_ratings=1))
+        enc = RandomProjectionEncoder(data, obs_dim=obs_dim)
+        res = throughput(data, enc, n_steps, 100, [1024], repeats)
+        tables = reward_tables(data, RewardConfig())
+        obs = observation_table(enc, data)
+        genre_mb = 0 if tables.genre_table is None else tables.genre_table.nbytes / 2**20
+        rows.append(
+            {
+                "n_items": data.n_items,
+                "n_interactions": data.n_interactions,
+                "mean_history": float(data.lengths.mean()),
+                "obs_table_mb": obs.nbytes / 2**20,
+                "genre_table_mb": genre_mb,
+                **res,
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------- report
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def render(results: dict[str, Any]) -> str:
+    """Markdown tables of the results."""
+    meta = results["meta"]
+    t = results["throughput"]
+    lines = [
+        f"Measured {meta['date']} on {meta['machine']} (Python {meta['python']}, numpy "
+        f"{meta['numpy']}, gymnasium {meta['gymnasium']}); dataset {meta['dataset']} "
+        f"({meta['n_items']:,} items, {meta['n_interactions']:,} interactions), encoder "
+        f"{meta['encoder']} (obs_dim {meta['obs_dim']}); best of {meta['repeats']} runs. "
+        f"Reproduce: `{meta['command']}`.",
+        "",
+        "| measurement | target | measured | met |",
+        "|---|---|---|---|",
+    ]
+
+    def row(name: str, target: str, value: str, ok: bool) -> None:
+        lines.append(f"| {name} | {target} | {value} | {'yes' if ok else '**no**'} |")
+
+    row(
+        "`gym.make` env, default wrappers (steps/s)",
+        ">= 50,000",
+        _fmt(t["wrapped"]),
+        t["wrapped"] >= 50_000,
+    )
+    row("unwrapped env (steps/s)", ">= 100,000", _fmt(t["unwrapped"]), t["unwrapped"] >= 100_000)
+    for key, value in t.items():
+        if key.startswith("vector_"):
+            n = int(key.split("_")[1])
+            target = ">= 2,000,000" if n == 1024 else "-"
+            row(
+                f"vector env, {n:,} envs (steps/s)",
+                target,
+                _fmt(value),
+                value >= 2_000_000 if n == 1024 else True,
+            )
+    row("`action_masks()` per call (µs)", "-", f"{t['mask_us']:.1f}", True)
+    if "cold" in results:
+        c = results["cold"]
+        row(
+            "first `gym.make` + reset, fresh process, empty cache (s)",
+            "< 5",
+            f"{c['fresh_install_s']:.2f}",
+            c["fresh_install_s"] < 5,
+        )
+        row(
+            "same, second start (warm cache) (s)",
+            "< 5",
+            f"{c['second_start_s']:.2f}",
+            c["second_start_s"] < 5,
+        )
+    if "memory_mb" in results:
+        m = results["memory_mb"]
+        row("peak RSS: env + 1,024-env vector env (MiB)", "< 1,024", f"{m:,.0f}", m < 1024)
+    if results.get("scaling"):
+        lines += [
+            "",
+            "Scaling on synthetic catalogues (random-projection encoder, same obs_dim; "
+            "1,000 users):",
+            "",
+            "| items | interactions | mean history | obs table (MiB) | genre table (MiB) "
+            "| unwrapped (steps/s) | vector 1,024 (steps/s) | `action_masks()` (µs) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in results["scaling"]:
+            lines.append(
+                f"| {r['n_items']:,} | {r['n_interactions']:,} | {r['mean_history']:.0f} | "
+                f"{r['obs_table_mb']:.1f} | {r['genre_table_mb']:.2f} | {_fmt(r['unwrapped'])} "
+                f"| {_fmt(r['vector_1024'])} | {r['mask_us']:.1f} |"
+            )
+    return "\n".join(lines)
+
+
+def write_block(path: Path, text: str) -> None:
+    """Replace the benchmark block in ``path`` (append one if missing)."""
+    doc = path.read_text() if path.exists() else ""
+    block = f"{START}\n{text}\n{END}"
+    if START in doc and END in doc:
+        head, rest = doc.split(START, 1)
+        doc = head + block + rest.split(END, 1)[1]
+    else:
+        doc = doc.rstrip() + "\n\n" + block + "\n"
+    path.write_text(doc)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark (see the module docstring)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default=None, help="MovieLens folder (default: embedded)")
+    p.add_argument(
+        "--encoders",
+        default=None,
+        help="checkpoint dir, or 'random' for a random projection (default: shipped)",
+    )
+    p.add_argument("--steps", type=int, default=200_000, help="single-env steps per run")
+    p.add_argument("--batches", type=int, default=300, help="vector steps per run at 1,024 envs")
+    p.add_argument("--num-envs", type=int, nargs="+", default=[1, 64, 1024])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--scaling", action="store_true", help="also run the synthetic scaling table")
+    p.add_argument("--scaling-sizes", type=int, nargs="+", default=[1_000, 10_000, 50_000])
+    p.add_argument("--skip-subprocess", action="store_true", help="skip cold start and memory")
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "env.md")
+    p.add_argument("--no-write", action="store_true")
+    p.add_argument("--json", type=Path, default=None, help="also dump raw results here")
+    args = p.parse_args(argv)
+
+    import gymnasium as gym
+
+    from movierec_env.replay import resolve_dataset, resolve_encoder
+
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+    data = resolve_dataset(args.dataset)
+    if args.encoders == "random":
+        encoder: Any = RandomProjectionEncoder(data)
+        enc_name = "random projection (stand-in)"
+        sub_kwargs = None  # a fresh process cannot rebuild this object
+    else:
+        encoder = resolve_encoder(args.encoders, data)
+        enc_name = "default (shipped checkpoint)" if args.encoders is None else args.encoders
+        sub_kwargs = {
+            k: v
+            for k, v in (("dataset", args.dataset), ("encoders", args.encoders))
+            if v is not None
+        }
+    cmd = "python benchmarks/bench_env.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    results: dict[str, Any] = {
+        "meta": {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "gymnasium": gym.__version__,
+            "dataset": data.name,
+            "n_items": data.n_items,
+            "n_interactions": data.n_interactions,
+            "encoder": enc_name,
+            "obs_dim": int(encoder.obs_dim),
+            "repeats": args.repeats,
+            "command": cmd.strip(),
+        }
+    }
+    print(f"throughput on {data.name} ...", flush=True)
+    results["throughput"] = throughput(
+        data, encoder, args.steps, args.batches, args.num_envs, args.repeats
+    )
+    print(json.dumps(results["throughput"], indent=1), flush=True)
+    if sub_kwargs is not None and not args.skip_subprocess:
+        print("cold start and memory in fresh processes ...", flush=True)
+        results["cold"] = cold_start(sub_kwargs)
+        results["memory_mb"] = peak_memory_mb(sub_kwargs)
+    if args.scaling:
+        print("scaling ...", flush=True)
+        results["scaling"] = scaling(
+            args.scaling_sizes, min(args.steps, 100_000), args.repeats, int(encoder.obs_dim)
+        )
+    text = render(results)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    if not args.no_write:
+        write_block(args.out, text)
+        print(f"wrote {args.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
