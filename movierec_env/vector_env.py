@@ -232,14 +232,21 @@ class MovieRecVectorEnv(VectorEnv):
         """Start new episodes in sub-envs ``idx`` (draws in index order, then bulk writes)."""
         core = self._core
         episodes, random_start, rngs = core.episodes, core.random_start, self._rngs
-        drawn_users = np.empty(idx.shape[0], dtype=np.int64)
-        starts = np.empty(idx.shape[0], dtype=np.int64)
-        for k, i in enumerate(idx.tolist()):
-            rng = rngs[i]
-            assert rng is not None
-            drawn_users[k], starts[k] = draw_episode(
-                rng, episodes, random_start, None if users is None else users[k]
-            )
+        if users is None and not random_start:
+            # Hot path of autoreset: the same rng call as draw_episode, inlined.
+            n_users = episodes.users.shape[0]
+            picks = [rngs[i].integers(n_users) for i in idx.tolist()]  # type: ignore[union-attr]
+            drawn_users = episodes.users[np.array(picks, dtype=np.int64)]
+            starts = episodes.first[drawn_users]
+        else:
+            drawn_users = np.empty(idx.shape[0], dtype=np.int64)
+            starts = np.empty(idx.shape[0], dtype=np.int64)
+            for k, i in enumerate(idx.tolist()):
+                rng = rngs[i]
+                assert rng is not None
+                drawn_users[k], starts[k] = draw_episode(
+                    rng, episodes, random_start, None if users is None else users[k]
+                )
         self._user[idx] = drawn_users
         self._user_id[idx] = core.data.user_ids[drawn_users]
         self._pos[idx] = starts
@@ -280,17 +287,17 @@ class MovieRecVectorEnv(VectorEnv):
                 raise ValueError(f"actions must have shape ({n},), got {acts.shape}")
         if acts.dtype.kind not in "iu":
             raise TypeError(f"actions must be integers, got dtype {acts.dtype}")
-        if acts.min() < 0 or acts.max() >= self._core.n_actions:
+        # One pass: negative int64 actions wrap to huge uint64 values.
+        if (acts.astype(np.uint64, copy=False) >= self._core.n_actions).any():
             bad = int(np.flatnonzero((acts < 0) | (acts >= self._core.n_actions))[0])
             raise ValueError(
                 f"action {int(acts[bad])} of sub-env {bad} is out of range: MovieRec-v0 has "
                 f"actions 0..{self._core.n_actions - 1}"
             )
         ar = self._autoreset
-        reset_idx = np.flatnonzero(ar)
-        any_reset = reset_idx.shape[0] > 0
+        any_reset = bool(ar.any())
         if any_reset:
-            self._reset_many(reset_idx)
+            self._reset_many(np.flatnonzero(ar))
         pos = self._pos
         reward, hit, genre, rating, target = compute_reward(self._tables, acts, pos)
         nxt = pos + 1

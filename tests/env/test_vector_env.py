@@ -107,3 +107,10 @@ def test_vector_reset_options_and_errors(tiny_data, tiny_encoder):
     texts = venv.render()
     assert len(texts) == 3 and all("Watched next" in t for t in texts)
     assert venv.unwrapped.catalogue[0].item == 1
+
+
+def test_vector_rejects_negative_action(tiny_data, tiny_encoder):
+    venv = MovieRecVectorEnv(2, dataset=tiny_data, encoders=tiny_encoder)
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match="action -1 of sub-env 1"):
+        venv.step(np.array([0, -1]))
