@@ -41,6 +41,8 @@ def test_fallback_genre_path_matches_table(tiny_data, genre_mode):
     np.testing.assert_allclose(g1, g2, atol=1e-6)
     np.testing.assert_allclose(r1, r2, atol=1e-6)
     np.testing.assert_array_equal(h1, h2)
+    np.testing.assert_array_equal(q1, q2)
+    np.testing.assert_array_equal(t1, t2)
     assert g1.max() <= (0.5 if genre_mode == "seed" else 1.0) + 1e-6 and g1.min() >= 0
     # Scalars give exactly the elements of the batched result (single == vector env).
     for k in range(20):
