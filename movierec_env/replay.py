@@ -7,6 +7,7 @@ The observation of every position is computed once by the frozen encoder
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import weakref
@@ -121,12 +122,92 @@ def resolve_encoder(encoders: Any, data: PreparedDataset) -> Any:
     return enc
 
 
+def _cache_root() -> Path:
+    env = os.environ.get("MOVIEREC_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "movierec"
+
+
+def encoder_digest(encoder: Any) -> str | None:
+    """Content hash identifying what ``encoder.observations`` computes, or ``None``.
+
+    Uses ``encoder.cache_key()`` when the encoder offers one; for encoders made of torch
+    modules ``lstm`` and ``content`` (``encoders.HybridEncoder``) it hashes their weights,
+    ``window``, the encoder class and the source code of its package, so a code or weight
+    change never reuses a stale table. Other encoders get no disk cache.
+    """
+    key = getattr(encoder, "cache_key", None)
+    if callable(key):
+        value = key()
+        return None if value is None else str(value)
+    modules = [getattr(encoder, name, None) for name in ("lstm", "content")]
+    if not all(hasattr(m, "state_dict") for m in modules):
+        return None
+    import importlib
+    import sys
+
+    h = hashlib.sha256()
+    cls = type(encoder)
+    h.update(f"{cls.__module__}.{cls.__qualname__}|window={encoder.window}".encode())
+    package = sys.modules.get(cls.__module__.split(".")[0])
+    if package is None:  # pragma: no cover
+        package = importlib.import_module(cls.__module__.split(".")[0])
+    if getattr(package, "__file__", None):
+        for src in sorted(Path(package.__file__).parent.rglob("*.py")):  # type: ignore[arg-type]
+            h.update(src.name.encode())
+            h.update(src.read_bytes())
+    for module in modules:
+        for name, tensor in sorted(module.state_dict().items()):  # type: ignore[union-attr]
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _disk_path(encoder: Any, data: PreparedDataset) -> Path | None:
+    if os.environ.get("MOVIEREC_OBS_CACHE", "1") in ("0", "false", "no", "off"):
+        return None
+    digest = encoder_digest(encoder)
+    if digest is None:
+        return None
+    name = f"{data.fingerprint[:16]}-{digest[:24]}.npy"
+    return _cache_root() / "observations" / name
+
+
+def _load_disk(path: Path | None, shape: tuple[int, int]) -> NDArray[np.float32] | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        table = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if table.shape != shape or table.dtype != np.float32:
+        return None
+    return table
+
+
+def _save_disk(path: Path | None, table: NDArray[np.float32]) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, table, allow_pickle=False)
+        os.replace(tmp, path)  # atomic: readers never see a partial table
+    except OSError:  # a read-only or full cache only costs speed
+        return
+
+
 def observation_table(encoder: Any, data: PreparedDataset) -> NDArray[np.float32]:
     """Observations of every position plus one zero row, shared and read-only.
 
     Row ``g`` is the encoder's embedding of the history strictly before position ``g``; the
     extra last row (index ``n_interactions``) is zeros and serves as the final observation
     of an episode that ends at the very last interaction.
+
+    Memoised per (encoder object, dataset) in the process and, for encoders with a content
+    hash (:func:`encoder_digest`), on disk under
+    ``$MOVIEREC_CACHE/observations/<dataset>-<encoder>.npy`` (memory-mapped, so parallel
+    worker processes share one copy); ``MOVIEREC_OBS_CACHE=0`` turns the disk cache off.
 
     Raises:
         ValueError: If the encoder returns the wrong shape or values outside [-1, 1].
@@ -138,6 +219,12 @@ def observation_table(encoder: Any, data: PreparedDataset) -> NDArray[np.float32
             ref, table = hit
             if (ref() if isinstance(ref, weakref.ref) else ref) is encoder:
                 return table
+        shape = (data.n_interactions + 1, int(encoder.obs_dim))
+        disk = _disk_path(encoder, data)
+        cached = _load_disk(disk, shape)
+        if cached is not None:
+            _remember(encoder, key, cached)
+            return cached
         obs = np.asarray(encoder.observations(data))
         expected = (data.n_interactions, int(encoder.obs_dim))
         if obs.shape != expected:
@@ -146,16 +233,21 @@ def observation_table(encoder: Any, data: PreparedDataset) -> NDArray[np.float32
             )
         if not np.isfinite(obs).all() or (obs.size and float(np.abs(obs).max()) > 1.0):
             raise ValueError("encoder observations must be finite and within [-1, 1]")
-        table = np.zeros((data.n_interactions + 1, expected[1]), dtype=np.float32)
+        table = np.zeros(shape, dtype=np.float32)
         table[:-1] = obs
         table.flags.writeable = False
-        holder: Any
-        try:
-            holder = weakref.ref(encoder)
-        except TypeError:
-            holder = encoder
-        _OBS_CACHE[key] = (holder, table)
+        _save_disk(disk, table)
+        _remember(encoder, key, table)
         return table
+
+
+def _remember(encoder: Any, key: tuple[int, str], table: NDArray[np.float32]) -> None:
+    holder: Any
+    try:
+        holder = weakref.ref(encoder)
+    except TypeError:
+        holder = encoder
+    _OBS_CACHE[key] = (holder, table)
 
 
 def reward_tables(data: PreparedDataset, config: RewardConfig) -> RewardTables:

@@ -235,7 +235,7 @@ class MovieRecVectorEnv(VectorEnv):
         if users is None and not random_start:
             # Hot path of autoreset: the same rng call as draw_episode, inlined.
             n_users = episodes.users.shape[0]
-            picks = [rngs[i].integers(n_users) for i in idx.tolist()]  # type: ignore[union-attr]
+            picks = [rngs[i].integers(n_users) for i in idx.tolist()]
             drawn_users = episodes.users[np.array(picks, dtype=np.int64)]
             starts = episodes.first[drawn_users]
         else:

@@ -366,3 +366,28 @@ def test_catalogue(make_tiny, tiny_data):
         cat[len(cat)]
     with pytest.raises(KeyError):
         cat.action_of(-5)
+
+
+def test_observation_disk_cache(tiny_data, monkeypatch, tmp_path):
+    from movierec_env import replay
+    from tests.env.conftest import StandInEncoder
+
+    class Keyed(StandInEncoder):
+        def cache_key(self):
+            return "standin-v1-seed9"
+
+    monkeypatch.setenv("MOVIEREC_CACHE", str(tmp_path))
+    first = Keyed(tiny_data, seed=9)
+    t1 = replay.observation_table(first, tiny_data)
+    files = list((tmp_path / "observations").glob("*.npy"))
+    assert len(files) == 1 and first.calls == 1
+    second = Keyed(tiny_data, seed=9)  # another object, same key: read from disk
+    t2 = replay.observation_table(second, tiny_data)
+    assert second.calls == 0
+    np.testing.assert_array_equal(t1, t2)
+    assert not t2.flags.writeable and not t2[-1].any()
+    monkeypatch.setenv("MOVIEREC_OBS_CACHE", "0")
+    third = Keyed(tiny_data, seed=9)
+    replay.observation_table(third, tiny_data)
+    assert third.calls == 1
+    assert replay.encoder_digest(StandInEncoder(tiny_data)) is None  # no key: no disk cache
