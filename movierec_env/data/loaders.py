@@ -244,13 +244,44 @@ class _Ratings:
     ratings: NDArray[np.float32]
     timestamps: NDArray[np.int64]
     first_line: int
-    #: Row index in the file (0-based, blank rows included) of each kept row, or None
-    #: when no row was skipped (then row i is line ``first_line + i``).
-    rows: NDArray[np.int64] | None
+    #: For each skipped blank row, the index of the kept row it comes before, sorted
+    #: (``None`` when nothing was skipped: then row i is on line ``first_line + i``).
+    shift: NDArray[np.int64] | None
     blank_lines: int
 
     def line_of(self, i: int) -> int:
-        return self.first_line + (i if self.rows is None else int(self.rows[i]))
+        if self.shift is None:
+            return self.first_line + i
+        return self.first_line + i + int(np.searchsorted(self.shift, i, side="right"))
+
+
+def _shift_from_blank_rows(blank_rows: NDArray[np.int64]) -> NDArray[np.int64] | None:
+    """Blank row indices (among all data rows) -> kept-row index each blank precedes."""
+    if blank_rows.size == 0:
+        return None
+    return blank_rows - np.arange(blank_rows.size, dtype=np.int64)
+
+
+def _blank_line_numbers(path: Path) -> NDArray[np.int64]:
+    """1-based numbers of the lines that are empty or only a carriage return (vectorised)."""
+    found: list[NDArray[np.int64]] = []
+    seen = 0  # newlines before the current buffer
+    carry = b""
+    with _open_binary(path) as fh:
+        while block := fh.read(1 << 24):
+            data = carry + block
+            buf = np.frombuffer(data, dtype=np.uint8)
+            nl = np.flatnonzero(buf == 10)
+            if nl.size == 0:
+                carry = data
+                continue
+            starts = np.concatenate(([0], nl[:-1] + 1))
+            length = nl - starts
+            blank = (length == 0) | ((length == 1) & (buf[starts] == 13))
+            found.append(seen + 1 + np.flatnonzero(blank).astype(np.int64))
+            seen += int(nl.size)
+            carry = data[int(nl[-1]) + 1 :]
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -371,8 +402,20 @@ def _read_ratings_unchecked(path: Path, fmt: _RatingsFormat) -> _Ratings:
     except pd.errors.ParserError as exc:
         raise _parser_error(path, exc) from None
     except (ValueError, OverflowError):
-        # Unparsable value, empty field, short line or blank line: find out which.
-        return _read_ratings_diagnose(path, fmt, kwargs, first_line)
+        df = None
+    shift: NDArray[np.int64] | None = None
+    n_blank = 0
+    if df is None:
+        # Blank lines (harmless: skip and count them, still fast), or a bad value, empty
+        # field or short line (the diagnostic pass finds which and where).
+        try:
+            df = pd.read_csv(path, dtype=dtype, **{**kwargs, "skip_blank_lines": True})
+        except (ValueError, OverflowError):
+            return _read_ratings_diagnose(path, fmt, kwargs, first_line)
+        blank = _blank_line_numbers(path)
+        blank = blank[blank >= first_line]
+        n_blank = int(blank.size)
+        shift = _shift_from_blank_rows(blank - first_line)
     _check_no_implicit_index(path, df, first_line)
     if fmt.header:
         df.columns = [str(c).strip() for c in df.columns]
@@ -387,8 +430,8 @@ def _read_ratings_unchecked(path: Path, fmt: _RatingsFormat) -> _Ratings:
         ratings=rt,
         timestamps=df[fmt.columns[3]].to_numpy(np.int64),
         first_line=first_line,
-        rows=None,
-        blank_lines=0,
+        shift=shift,
+        blank_lines=n_blank,
     )
     if out.users.size == 0:
         raise DataFileError(path, "the file has no ratings" + (" (header only)" * fmt.header))
@@ -404,8 +447,8 @@ def _read_ratings_diagnose(
     are accepted for ids and timestamps.
     """
     parts: list[list[NDArray[np.float64]]] = [[], [], [], []]
-    kept_rows: list[NDArray[np.int64]] = []
-    blank_total = 0
+    blank_rows: list[NDArray[np.int64]] = []
+    n_kept = 0
     reader = pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=_CHUNK_ROWS, **kwargs)
     try:
         for chunk in reader:
@@ -415,15 +458,15 @@ def _read_ratings_diagnose(
             row0 = int(chunk.index[0])
             converted, nonblank = _diagnose_chunk(path, fmt, chunk, first_line + row0)
             keep = np.flatnonzero(nonblank)
-            blank_total += int(nonblank.size - keep.size)
-            kept_rows.append(keep + row0)
+            n_kept += keep.size
+            blank_rows.append(np.flatnonzero(~nonblank) + row0)
             for k, num in enumerate(converted):
                 parts[k].append(num[keep])
     except pd.errors.ParserError as exc:
         raise _parser_error(path, exc) from None
     finally:
         reader.close()
-    if sum(a.size for a in kept_rows) == 0:
+    if n_kept == 0:
         raise DataFileError(path, "the file has no ratings" + (" (header only)" * fmt.header))
     return _Ratings(
         users=np.concatenate(parts[0]).astype(np.int64),
@@ -431,8 +474,8 @@ def _read_ratings_diagnose(
         ratings=np.concatenate(parts[2]).astype(np.float32),
         timestamps=np.concatenate(parts[3]).astype(np.int64),
         first_line=first_line,
-        rows=np.concatenate(kept_rows) if blank_total else None,
-        blank_lines=blank_total,
+        shift=_shift_from_blank_rows(np.concatenate(blank_rows).astype(np.int64)),
+        blank_lines=int(sum(b.size for b in blank_rows)),
     )
 
 

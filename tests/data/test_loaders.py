@@ -167,6 +167,30 @@ def test_blank_lines_keep_line_numbers_right(tmp_path: Path) -> None:
     _raises(write_layout(tmp_path, "csv", ratings=ratings), "ratings.csv, line 6", "9")
 
 
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+@pytest.mark.parametrize("slow_path", [False, True])
+def test_blank_lines_and_later_errors(tmp_path: Path, eol: str, slow_path: bool) -> None:
+    # Blank lines on 3 and 6 (and at the end); the out-of-scale rating is on line 9. The
+    # slow path is forced by an integral timestamp written as a float ("5.0").
+    text = ratings_text("csv").splitlines()
+    text.insert(2, "")
+    text.insert(5, "")
+    text[8] = "3,2,7.5,999999999"
+    if slow_path:
+        text[1] = "1,1,4.0,964982703.0"
+    ratings = eol.join(text) + eol + eol
+    folder = write_layout(tmp_path, "csv", ratings=ratings)
+    _raises(folder, "ratings.csv, line 9:", "7.5")
+    text[8] = "3,2,3.0,999999999"
+    text.append("4,99,3.0,1")  # line 12: header, 8 ratings, 2 blank lines before it
+    ratings = eol.join(text) + eol + eol
+    write_layout(tmp_path, "csv", ratings=ratings)
+    _raises(folder, "ratings.csv, line 12:", "unknown movie id 99")
+    raw = load_raw(folder, unknown_movies="skip")
+    assert raw.skipped["blank lines in ratings.csv"] == 3
+    assert raw.n_ratings == len(RATINGS)
+
+
 def test_unknown_movies_can_be_skipped_and_counted(tmp_path: Path) -> None:
     ratings = ratings_text("csv") + "4,99,3.0,1\n"
     folder = write_layout(tmp_path, "csv", ratings=ratings)
