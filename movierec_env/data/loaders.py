@@ -80,6 +80,8 @@ RATING_SCALES: dict[str, tuple[float, float]] = {
 
 #: Rows per chunk of the diagnostic (error-locating) pass.
 _CHUNK_ROWS = 1_000_000
+#: Bytes read at a time when scanning a file for a line or for blank lines.
+_BLOCK = 1 << 24
 #: Largest id for which lookups use a dense table instead of a sort.
 _DENSE_ID_LIMIT = 100_000_000
 
@@ -211,7 +213,7 @@ def _line_text(path: Path, line: int, limit: int = 120) -> str:
     carry = b""
     with _open_binary(path) as fh:
         while True:
-            block = fh.read(1 << 24)
+            block = fh.read(_BLOCK)
             if not block:
                 return _show(carry, limit) if skip == 0 else ""
             if skip > 0:
@@ -268,7 +270,7 @@ def _blank_line_numbers(path: Path) -> NDArray[np.int64]:
     seen = 0  # newlines before the current buffer
     carry = b""
     with _open_binary(path) as fh:
-        while block := fh.read(1 << 24):
+        while block := fh.read(_BLOCK):
             data = carry + block
             buf = np.frombuffer(data, dtype=np.uint8)
             nl = np.flatnonzero(buf == 10)

@@ -430,6 +430,22 @@ def test_broken_gzip(tmp_path: Path, data: bytes | str) -> None:
     _raises(folder, "movies.csv.gz", "cannot be read")
 
 
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 24])
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_line_scanners_across_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, eol: str
+) -> None:
+    import movierec_env.data.loaders as loaders
+
+    lines = ["header", "a,1", "", "bb,22", "", "", "ccc,333", "d"]
+    path = tmp_path / "f.csv"
+    path.write_bytes(eol.join(lines).encode())
+    monkeypatch.setattr(loaders, "_BLOCK", block)
+    for k, text in enumerate(lines, start=1):
+        assert loaders._line_text(path, k) == text
+    assert loaders._blank_line_numbers(path).tolist() == [3, 5, 6]
+
+
 # --------------------------------------------------------------------------- shipped
 
 
