@@ -1,1 +1,28 @@
-"""Frozen sequence encoders: TimeRatingAwareLSTM and TimeRatingAwareContentModel."""
+"""Frozen sequence encoders: TimeRatingAwareLSTM and TimeRatingAwareContentModel.
+
+``HybridEncoder`` combines them into the environment's bounded observation and a blended
+next-movie score that is linear in it (docs/DESIGN.md, "Encoders");
+:func:`default_encoder` gives the encoder of a dataset (shipped, cached or trained once).
+"""
+
+from encoders.base import SequenceEncoder
+from encoders.content import ContentConfig, TimeRatingAwareContentModel
+from encoders.defaults import cache_dir, default_encoder, shipped_checkpoint
+from encoders.hybrid import HybridEncoder, train_hybrid
+from encoders.lstm import LSTMConfig, TimeRatingAwareLSTM
+from encoders.training import TrainConfig, train_encoder
+
+__all__ = [
+    "ContentConfig",
+    "HybridEncoder",
+    "LSTMConfig",
+    "SequenceEncoder",
+    "TimeRatingAwareContentModel",
+    "TimeRatingAwareLSTM",
+    "TrainConfig",
+    "cache_dir",
+    "default_encoder",
+    "shipped_checkpoint",
+    "train_encoder",
+    "train_hybrid",
+]
