@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import os
 
-from movierec_env.data.loaders import EMBEDDED, embedded_path, load_raw, resolve_dataset
+from movierec_env.data.loaders import (
+    EMBEDDED,
+    DataFileError,
+    DatasetLayoutError,
+    embedded_path,
+    load_raw,
+    resolve_dataset,
+)
 from movierec_env.data.prepare import EmptyDatasetError, prepare
 from movierec_env.data.types import PAD, PrepareConfig, PreparedDataset, RawDataset
 
 __all__ = [
     "EMBEDDED",
     "PAD",
+    "DataFileError",
+    "DatasetLayoutError",
     "EmptyDatasetError",
     "PrepareConfig",
     "PreparedDataset",
