@@ -458,9 +458,9 @@ class EncoderRankerAgent(BaselineAgent):
     """Greedy ranking by a frozen encoder's next-movie scores.
 
     ``component="hybrid"`` scores from the observation itself
-    (``encoder.scores(obs)``, DESIGN.md); ``"lstm"`` and ``"content"`` use the single
-    encoders' scores through the encoders package's evaluation registry and need
-    ``info["position"]``.
+    (``encoder.scores(obs)``, DESIGN.md); ``"lstm"`` and ``"content"`` use one encoder's
+    scores (``HybridEncoder.component_scores``, the rankers of ``movierec evaluate``) and
+    need ``info["position"]``.
 
     Args:
         env: The env (its ``unwrapped.encoder`` is used).
@@ -484,11 +484,11 @@ class EncoderRankerAgent(BaselineAgent):
             raise TypeError(f"{type(self).__name__} needs env.unwrapped.encoder")
         self.encoder: Any = encoder
         self.needs_context = component != "hybrid"  # type: ignore[misc]
-        self._scorer: Any = None
-        if component != "hybrid":
-            from experiments.commands.evaluate import scorer_for
-
-            self._scorer = scorer_for(component, self.dataset, self.encoder)
+        if component != "hybrid" and not hasattr(encoder, "component_scores"):
+            raise TypeError(
+                f"{type(encoder).__name__} has no component_scores(); the {component!r} "
+                "ranking needs an encoders.HybridEncoder"
+            )
 
     def _config(self) -> dict[str, Any]:
         return {"component": self.component}
@@ -496,10 +496,11 @@ class EncoderRankerAgent(BaselineAgent):
     def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """The encoder's blended (or single-encoder) logits over movies."""
         obs2 = np.atleast_2d(np.asarray(obs, dtype=np.float32))
-        if self._scorer is None:
+        if self.component == "hybrid":
             return np.asarray(self.encoder.scores(obs2))[:, 1:]
         pos = _as_positions(info, obs2.shape[0])
-        return np.asarray(self._scorer(pos))[:, 1:]
+        scores = self.encoder.component_scores(self.dataset, pos, self.component)
+        return np.asarray(scores)[:, 1:]
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], env: Any = None) -> BaselineAgent:

@@ -25,7 +25,7 @@ Parts:
   ``"popular with everyone"`` for the fallback.
 * **Training**: :meth:`Recommender.configure_optimizers` builds the optimizers and
   learning-rate schedulers the encoders' trainer uses, :meth:`Recommender.fit` delegates
-  to :func:`encoders.train_encoders` and the agent's ``learn``.
+  to :func:`encoders.train_hybrid` and the agent's ``learn``.
 """
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ class Recommender:
         """Train the parts: the encoders (optional) and the agent.
 
         Args:
-            train_encoders: Retrain the encoders with :func:`encoders.train_encoders`
+            train_encoders: Retrain the encoders with :func:`encoders.train_hybrid`
                 (early-stopped on validation NDCG@10) instead of using the loaded ones.
             total_timesteps: Env steps for the agent's ``learn`` (its default when None;
                 baselines learn nothing).
@@ -268,9 +268,9 @@ class Recommender:
             ``self``.
         """
         if train_encoders:
-            from encoders import train_encoders as train
+            from encoders import train_hybrid
 
-            self._encoders_arg = train(self.dataset, seed=seed or 0, progress_bar=progress_bar)
+            self._encoders_arg = train_hybrid(self.dataset, seed=seed or 0, progress=progress_bar)
             self._env = None
             if isinstance(self._agent_arg, str):
                 self._agent = None
@@ -391,8 +391,11 @@ class Recommender:
         out[:, 1:] = np.nan_to_num(s, nan=-np.inf)
         return out
 
-    def _end_observation(self, u: int) -> NDArray[np.float32]:
-        """The encoder's observation after the user's whole history, shape ``(1, obs_dim)``.
+    def _end_observation(self, u: int, stop: int | None = None) -> NDArray[np.float32]:
+        """The encoder's observation after the user's history, shape ``(1, obs_dim)``.
+
+        ``stop`` (an absolute index) ends the history early: the result then equals the
+        env's observation at position ``stop``.
 
         The DESIGN.md encoder contract embeds histories *before* logged positions only, so
         the user's sequence is replayed in a one-user copy of the dataset with one extra
@@ -404,6 +407,11 @@ class Recommender:
 
         d = self.dataset
         items, ratings, stamps = d.sequence(u)
+        if stop is not None:
+            keep = int(stop) - int(d.offsets[u])
+            if not 0 < keep <= items.size:
+                raise ValueError(f"stop {stop} is not a position of user index {u} with a history")
+            items, ratings, stamps = items[:keep], ratings[:keep], stamps[:keep]
         n = items.size
         one = dataclasses.replace(
             d,
@@ -416,8 +424,11 @@ class Recommender:
             val_index=np.array([-1], dtype=np.int64),
             test_index=np.array([-1], dtype=np.int64),
         )
-        obs = np.asarray(self.encoder.observations(one), dtype=np.float32)
-        return obs[n : n + 1]
+        enc = self.encoder
+        pos = np.array([n], dtype=np.int64)
+        if hasattr(enc, "target_observations"):  # only the last segment: fast
+            return np.asarray(enc.target_observations(one, pos), dtype=np.float32)
+        return np.asarray(enc.observations(one), dtype=np.float32)[pos]
 
     def scores_at(
         self, positions: NDArray[np.integer]

@@ -27,9 +27,11 @@ arguments say otherwise; the evaluation masks seen movies out of their rankings 
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 from typing import Any
 
-__all__ = ["AGENT_NAMES", "BASELINE_NAMES", "LEARNING_AGENT_NAMES", "make_agent"]
+__all__ = ["AGENT_NAMES", "BASELINE_NAMES", "LEARNING_AGENT_NAMES", "load_agent", "make_agent"]
 
 #: Baselines: nothing (or only training statistics) is learned.
 BASELINE_NAMES: tuple[str, ...] = (
@@ -105,4 +107,49 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
             ) from exc
         policy = kwargs.pop("policy", "MlpPolicy")
         return getattr(mod, cls_name)(policy, env, seed=seed, **kwargs)
+    raise ValueError(f"unknown agent {name!r}; choose from {', '.join(AGENT_NAMES)}")
+
+
+def load_agent(name: str, path: str | os.PathLike[str], env: Any = None) -> Any:
+    """Load an agent saved with its ``save`` (e.g. by ``movierec train``).
+
+    Args:
+        name: The agent's name (one of :data:`AGENT_NAMES`).
+        path: The saved file.
+        env: The env to attach (needed by the baselines, optional for learning agents).
+
+    Returns:
+        The agent.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: If ``name`` is unknown.
+    """
+    p = Path(path)
+    if (
+        not p.exists()
+        and not p.with_suffix(".zip").exists()
+        and not p.with_suffix(".json").exists()
+    ):
+        raise FileNotFoundError(f"no saved agent at {p}")
+    if name == "dqn":
+        from agents.dqn import DQN
+
+        return DQN.load(p, env=env)
+    if name in _SB3:
+        module, cls_name, extra = _SB3[name]
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:
+            raise ImportError(f"agent {name!r} needs {extra}: pip install {extra}") from exc
+        return getattr(mod, cls_name).load(p, env=env)
+    if name in BASELINE_NAMES:
+        from agents import baselines as b
+
+        cls = (
+            b.EncoderRankerAgent
+            if name in ("hybrid", "lstm", "content")
+            else type(make_agent(name, env))
+        )
+        return cls.load(p, env=env)
     raise ValueError(f"unknown agent {name!r}; choose from {', '.join(AGENT_NAMES)}")

@@ -167,3 +167,20 @@ def test_cli_known_user_text(capsys):
     code, out, _ = _run(["recommend", "--user", "1", "-k", "5"], capsys)
     assert code == 0
     assert "Favourite genres" in out and " 5. " in out
+
+
+def test_end_observation_replays_the_encoder(rec, tiny_data, fake_encoder):
+    obs = fake_encoder.observations(tiny_data)
+    for g in tiny_data.target_indices("test")[:10]:
+        u = int(np.searchsorted(tiny_data.offsets, g, side="right") - 1)
+        np.testing.assert_allclose(rec._end_observation(u, stop=int(g))[0], obs[g], atol=1e-5)
+
+
+def test_load_agent_roundtrip(make_env, tmp_path):
+    from agents.registry import load_agent, make_agent
+
+    env = make_env()
+    make_agent("genre", env, window=7).save(tmp_path / "g")
+    assert load_agent("genre", tmp_path / "g.json", env=env).window == 7
+    with pytest.raises(FileNotFoundError):
+        load_agent("genre", tmp_path / "missing", env=env)
