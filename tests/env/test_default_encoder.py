@@ -1,0 +1,91 @@
+"""End to end on the shipped dataset with the real default encoder (slow).
+
+Skipped while no encoder checkpoint is shipped (these tests must never train encoders).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _shipped() -> bool:
+    try:
+        from encoders import shipped_checkpoint
+    except ImportError:
+        return False
+    return (shipped_checkpoint() / "config.json").is_file()
+
+
+needs_checkpoint = pytest.mark.skipif(not _shipped(), reason="no shipped encoder checkpoint")
+
+
+@needs_checkpoint
+def test_make_without_import_in_fresh_process():
+    code = (
+        "import gymnasium as gym\n"
+        "env = gym.make('movierec_env:MovieRec-v0')\n"
+        "obs, info = env.reset(seed=0)\n"
+        "obs, r, term, trunc, info = env.step(0)\n"
+        "assert obs.shape == env.observation_space.shape and 0.0 <= r <= 1.0\n"
+        "print('ok', env.unwrapped.encoder.obs_dim)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("ok")
+
+
+@needs_checkpoint
+def test_default_env_checks_and_vector_equivalence():
+    from gymnasium.utils.env_checker import check_env as gym_check
+    from stable_baselines3.common.env_checker import check_env as sb3_check
+
+    import movierec_env  # noqa: F401
+    from encoders import default_encoder
+
+    env = gym.make("MovieRec-v0")
+    enc = env.unwrapped.encoder
+    assert enc is default_encoder(env.unwrapped.dataset)
+    assert env.observation_space.shape == (enc.obs_dim,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gym_check(env.unwrapped)
+        sb3_check(gym.make("MovieRec-v0", split="test").unwrapped)
+
+    n = 4
+    venv = gym.make_vec("MovieRec-v0", num_envs=n, vectorization_mode="vector_entry_point")
+    singles = [gym.make("MovieRec-v0") for _ in range(n)]
+    sync = gym.vector.SyncVectorEnv([lambda e=e: e for e in singles])
+    vo, _ = venv.reset(seed=5)
+    so, _ = sync.reset(seed=5)
+    np.testing.assert_array_equal(vo, so)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        a = rng.integers(0, env.action_space.n, n)
+        vo, vr, _, vt, _ = venv.step(a)
+        so, sr, _, st, _ = sync.step(a)
+        np.testing.assert_array_equal(vo, so)
+        np.testing.assert_array_equal(vr, sr)
+        np.testing.assert_array_equal(vt, st)
+        assert ((vr >= 0) & (vr <= 1)).all()
+
+
+@needs_checkpoint
+def test_maskable_ppo_on_default_env():
+    import torch
+    from sb3_contrib import MaskablePPO
+
+    import movierec_env  # noqa: F401
+
+    torch.set_num_threads(1)
+    env = gym.make("MovieRec-v0", max_episode_steps=32)
+    model = MaskablePPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0)
+    model.learn(128)
+    assert model.num_timesteps >= 128
