@@ -14,8 +14,13 @@ TRAINABLE = ("dqn", "sb3-dqn", "sb3-ppo", "qrdqn", "maskable-ppo")
 
 #: Default env steps per agent: the DQN's reaches its plateau (docs/dqn.md); the SB3
 #: agents get a budget that fits a few minutes at their measured speed.
-DEFAULT_TIMESTEPS = {"dqn": 200_000, "sb3-dqn": 50_000, "sb3-ppo": 50_000, "qrdqn": 50_000,
-                     "maskable-ppo": 50_000}
+DEFAULT_TIMESTEPS = {
+    "dqn": 200_000,
+    "sb3-dqn": 50_000,
+    "sb3-ppo": 50_000,
+    "qrdqn": 50_000,
+    "maskable-ppo": 50_000,
+}
 
 
 def make_training_env(
