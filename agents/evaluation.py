@@ -32,6 +32,7 @@ from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_sc
 from movierec_env.reward import RewardConfig, RewardTables, compute_reward
 
 __all__ = [
+    "agent_scores",
     "beyond_accuracy",
     "env_reward_config",
     "env_reward_tables",
@@ -152,6 +153,23 @@ def _sb3_scores(agent: Any, obs: NDArray[np.float32]) -> tuple[NDArray[Any], str
     return None
 
 
+def agent_scores(
+    agent: Any, obs: NDArray[np.float32], info: dict[str, Any]
+) -> tuple[NDArray[Any] | None, str]:
+    """An agent's scores of every action ``(B, n_items)`` and where they come from.
+
+    Duck typing, most informative first: ``action_scores(obs, info)``; a
+    Stable-Baselines3 model's Q-values or policy logits; else ``(None, "single-action")``
+    (the agent only has ``predict``).
+    """
+    if hasattr(agent, "action_scores"):
+        return np.asarray(agent.action_scores(obs, info)), "action_scores"
+    found = _sb3_scores(agent, obs)
+    if found is not None:
+        return found
+    return None, "single-action"
+
+
 def _predict_actions(
     agent: Any, obs: NDArray[np.float32], info: dict[str, Any], allowed: NDArray[np.bool_]
 ) -> NDArray[np.int64]:
@@ -252,13 +270,7 @@ def evaluate_agent(
         obs = np.array(obs_table[pos])
         info = {"position": pos, "user_id": data.user_ids[users[s : s + batch_size]]}
         seen = history_mask(data, pos)
-        scores: NDArray[Any] | None = None
-        if hasattr(agent, "action_scores"):
-            scores, kind = np.asarray(agent.action_scores(obs, info)), "action_scores"
-        else:
-            found = _sb3_scores(agent, obs)
-            if found is not None:
-                scores, kind = found
+        scores, kind = agent_scores(agent, obs, info)
         if scores is None:
             act = _predict_actions(agent, obs, info, ~seen[:, 1:])
             if ((act < 0) | (act >= n_items)).any():

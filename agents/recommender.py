@@ -373,19 +373,15 @@ class Recommender:
 
     def _agent_scores(self, obs: NDArray[np.float32], info: dict[str, Any]) -> NDArray[np.float64]:
         """Scores ``(B, n_items + 1)`` of the agent (column 0 ``-inf``)."""
-        from agents.evaluation import _sb3_scores
+        from agents.evaluation import agent_scores
 
-        agent = self.agent
-        if hasattr(agent, "action_scores"):
-            s = np.asarray(agent.action_scores(obs, info), dtype=np.float64)
-        else:
-            found = _sb3_scores(agent, obs)
-            if found is None:
-                raise TypeError(
-                    f"agent {self.agent_name!r} gives no scores (no action_scores, not an SB3 "
-                    "model): it cannot rank movies"
-                )
-            s = np.asarray(found[0], dtype=np.float64)
+        found, _ = agent_scores(self.agent, obs, info)
+        if found is None:
+            raise TypeError(
+                f"agent {self.agent_name!r} gives no scores (no action_scores, not an SB3 "
+                "model): it cannot rank movies"
+            )
+        s = np.asarray(found, dtype=np.float64)
         out = np.empty((s.shape[0], s.shape[1] + 1), dtype=np.float64)
         out[:, 0] = -np.inf
         out[:, 1:] = np.nan_to_num(s, nan=-np.inf)

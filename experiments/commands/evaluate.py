@@ -68,6 +68,55 @@ register_agent("content", _encoder("content"), "TimeRatingAwareContentModel gree
 register_agent("hybrid", _encoder("hybrid"), "HybridEncoder blended greedy ranking")
 
 
+def _from_agents(name: str) -> ScorerFactory:
+    """A scorer from :mod:`agents` (baselines; learning agents need ``--model``)."""
+
+    def factory(data: PreparedDataset, opts: dict[str, Any]) -> Scorer:
+        import numpy as np
+
+        from agents.evaluation import agent_scores
+        from agents.registry import LEARNING_AGENT_NAMES, load_agent, make_agent
+        from movierec_env.env import MovieRecEnv
+        from movierec_env.replay import observation_table
+
+        enc = load_encoder(data, opts.get("encoders"))
+        env = MovieRecEnv(dataset=data, encoders=enc, split="test")
+        model = opts.get("model")
+        if model:
+            agent = load_agent(name, model, env=env)
+        elif name in LEARNING_AGENT_NAMES:
+            raise ValueError(
+                f"agent {name!r} must be trained first: pass --model PATH (from `movierec train "
+                f"--agent {name}`)"
+            )
+        else:
+            agent = make_agent(name, env, seed=opts.get("seed"))
+        table = observation_table(enc, data)
+
+        def scorer(d: PreparedDataset, pos: NDArray[np.int64]) -> NDArray[np.floating]:
+            scores, _ = agent_scores(agent, np.array(table[pos]), {"position": pos})
+            if scores is None:
+                raise ValueError(f"agent {name!r} gives no scores to rank movies by")
+            out = np.full((pos.size, d.n_items + 1), -np.inf, dtype=np.float64)
+            out[:, 1:] = scores
+            return out
+
+        return scorer
+
+    return factory
+
+
+def _register_agents() -> None:
+    from agents.registry import AGENT_NAMES
+
+    for name in AGENT_NAMES:
+        if name not in AGENTS:
+            register_agent(name, _from_agents(name), f"agents.make_agent({name!r})")
+
+
+_register_agents()
+
+
 def evaluate_scorer(
     data: PreparedDataset, scorer: Scorer, split: str = "test", batch_size: int = 512
 ) -> dict[str, float]:
@@ -135,9 +184,22 @@ def _check_agent(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="Targets to rank (report test; val is for model selection).",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of random agents.")
+@click.option(
+    "--model",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Saved agent (from `movierec train`); required for dqn, sb3-dqn, sb3-ppo, qrdqn, "
+    "maskable-ppo.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate(
-    agent: str, dataset: str | None, encoders: str | None, split: str, seed: int, as_json: bool
+    agent: str,
+    dataset: str | None,
+    encoders: str | None,
+    split: str,
+    seed: int,
+    model: str | None,
+    as_json: bool,
 ) -> None:
     """Rank the full catalogue for every user's target (PROTOCOL.md) and print metrics.
 
@@ -148,7 +210,7 @@ def evaluate(
 
     data = load_dataset(dataset)
     factory, _ = AGENTS[agent]
-    scorer = factory(data, {"encoders": encoders, "seed": seed})
+    scorer = factory(data, {"encoders": encoders, "seed": seed, "model": model})
     m = evaluate_scorer(data, scorer, split)
     if as_json:
         click.echo(json.dumps(m))
