@@ -513,9 +513,17 @@ class Recommender:
         out = []
         for item in items:
             genre_sim = self._gn[hist] @ self._gn[item]
-            sim = genre_sim if vecs is None else 0.5 * genre_sim + 0.5 * (vecs[hist] @ vecs[item])
-            cand = np.where(liked & (genre_sim >= 0.5), sim * w, -np.inf)
-            if cand.size and np.isfinite(cand.max()) and sim[int(np.argmax(cand))] >= 0.5:
+            if vecs is None:
+                similar = genre_sim >= 0.8
+                strength = genre_sim
+            else:
+                # Scale-free: the anchor must be among the movies most similar to the
+                # recommendation (top 5% of the catalogue by item-embedding cosine).
+                emb_all = vecs[1:] @ vecs[item]
+                strength = vecs[hist] @ vecs[item]
+                similar = (strength >= np.quantile(emb_all, 0.95)) & (genre_sim >= 0.5)
+            cand = np.where(liked & similar, strength * w, -np.inf)
+            if cand.size and np.isfinite(cand.max()):
                 t = int(np.argmax(cand))
                 out.append(f"because you rated {self._title(int(hist[t]))} {ratings[t]:.1f}")
                 continue
