@@ -162,7 +162,14 @@ def test_cli_unknown_user_falls_back(capsys):
     assert res["recommendations"][0]["reason"].startswith("popular with everyone")
 
 
+def _shipped() -> bool:
+    from encoders import shipped_checkpoint
+
+    return (shipped_checkpoint() / "config.json").is_file()
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(not _shipped(), reason="no shipped encoder checkpoint (never train in tests)")
 def test_cli_known_user_text(capsys):
     code, out, _ = _run(["recommend", "--user", "1", "-k", "5"], capsys)
     assert code == 0
