@@ -216,6 +216,9 @@ class Recommender:
 
         The same choice as the encoders' trainer (:func:`encoders.training.train_encoder`):
         AdamW with cosine annealing to 10% of ``lr`` over ``epochs``, one pair per encoder.
+        The loaded encoders are frozen: call ``module.train()`` and
+        ``module.requires_grad_(True)`` on the part to fine-tune (and rebuild the env, whose
+        observations are cached) before stepping.
 
         Returns:
             ``{"lstm": (optimizer, scheduler), "content": (optimizer, scheduler)}`` (the

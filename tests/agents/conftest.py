@@ -58,3 +58,27 @@ def make_env(tiny_data, fake_encoder):
         return MovieRecEnv(dataset=tiny_data, encoders=fake_encoder, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def hybrid_tiny(tiny_data: PreparedDataset):
+    """A real (untrained, small) HybridEncoder on tiny_data: the true segment semantics."""
+    import torch
+
+    from encoders import (
+        ContentConfig,
+        HybridEncoder,
+        LSTMConfig,
+        TimeRatingAwareContentModel,
+        TimeRatingAwareLSTM,
+    )
+
+    torch.manual_seed(0)
+    lstm = TimeRatingAwareLSTM(LSTMConfig(n_items=tiny_data.n_items, dim=8, hidden=16))
+    content = TimeRatingAwareContentModel(
+        ContentConfig(
+            n_items=tiny_data.n_items, n_genres=len(tiny_data.genre_names), dim=8, hidden=16
+        ),
+        tiny_data.item_genres,
+    )
+    return HybridEncoder(lstm, content, alpha=0.5, window=4, fingerprint=tiny_data.fingerprint)

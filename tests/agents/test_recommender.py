@@ -191,3 +191,27 @@ def test_load_agent_roundtrip(make_env, tmp_path):
     assert load_agent("genre", tmp_path / "g.json", env=env).window == 7
     with pytest.raises(FileNotFoundError):
         load_agent("genre", tmp_path / "missing", env=env)
+
+
+def test_end_observation_with_a_real_hybrid_encoder(tiny_data, hybrid_tiny):
+    rec = Recommender(tiny_data, hybrid_tiny)
+    obs = hybrid_tiny.observations(tiny_data)
+    # Long histories cross several windows (window=4): the replay must cut the same segments.
+    for g in tiny_data.target_indices("test")[:12]:
+        u = int(np.searchsorted(tiny_data.offsets, g, side="right") - 1)
+        np.testing.assert_allclose(rec._end_observation(u, stop=int(g))[0], obs[g], atol=1e-5)
+    assert rec._end_observation(int(np.argmax(tiny_data.lengths))).shape == (1, 16)
+
+
+def test_configure_optimizers_for_both_encoders(tiny_data, hybrid_tiny):
+    import torch
+
+    rec = Recommender(tiny_data, hybrid_tiny)
+    opts = rec.configure_optimizers(lr=1e-3, epochs=5)
+    assert set(opts) == {"lstm", "content"}
+    for opt, sched in opts.values():
+        assert isinstance(opt, torch.optim.AdamW)
+        assert opt.param_groups[0]["lr"] == pytest.approx(1e-3)
+        opt.step()
+        sched.step()
+        assert opt.param_groups[0]["lr"] < 1e-3
