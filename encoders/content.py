@@ -37,7 +37,7 @@ class ContentConfig:
     dim: int = 64
     hidden: int = 128
     decays: tuple[float, ...] = (0.7, 0.9, 0.97)
-    dropout: float = 0.3
+    dropout: float = 0.1
     n_features: int = N_STEP_FEATURES
 
 

@@ -302,8 +302,12 @@ def train_hybrid(
     lstm_train: TrainConfig | None = None,
     content_train: TrainConfig | None = None,
     progress: bool = True,
+    parallel: bool | None = None,
 ) -> HybridEncoder:
     """Train both encoders on ``data``'s training interactions and pick ``alpha``.
+
+    The two trainings are independent; with ``parallel`` they run in two processes (one
+    thread each), which on 2 cores halves the wall time. Both paths give the same weights.
 
     Args:
         data: The dataset.
@@ -314,6 +318,8 @@ def train_hybrid(
         content_train: Training settings of the content model (defaults:
             :data:`CONTENT_TRAIN`); its ``window`` must equal the LSTM's.
         progress: Show progress bars.
+        parallel: Train the two encoders in two processes; default: when at least two CPUs
+            are available.
 
     Returns:
         The frozen hybrid, with validation metrics and training times in ``metrics``.
@@ -323,20 +329,29 @@ def train_hybrid(
     """
     from dataclasses import replace
 
+    t0 = time.perf_counter()
     lt = replace(lstm_train or LSTM_TRAIN, seed=seed)
     ct = replace(content_train or CONTENT_TRAIN, seed=seed)
     if lt.window != ct.window:
         raise ValueError(f"both encoders need one window, got {lt.window} and {ct.window}")
-    torch.manual_seed(seed)
-    lstm = TimeRatingAwareLSTM(LSTMConfig(n_items=data.n_items, **(lstm_config or {})))
-    content = TimeRatingAwareContentModel(
-        ContentConfig(
-            n_items=data.n_items, n_genres=len(data.genre_names), **(content_config or {})
-        ),
-        data.item_genres,
-    )
-    rec_l = train_encoder(lstm, data, lt, progress=progress, desc="TimeRatingAwareLSTM")
-    rec_c = train_encoder(content, data, ct, progress=progress, desc="TimeRatingAwareContent")
+    if parallel is None:
+        parallel = _available_cpus() >= 2
+    jobs = [
+        ("lstm", lstm_config or {}, lt, progress, 0),
+        ("content", content_config or {}, ct, progress, 1),
+    ]
+    if parallel:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_train_one, data, *job) for job in jobs]
+            (lstm, rec_l), (content, rec_c) = (f.result() for f in futures)
+    else:
+        lstm, rec_l = _train_one(data, *jobs[0])
+        content, rec_c = _train_one(data, *jobs[1])
+    assert isinstance(lstm, TimeRatingAwareLSTM)
+    assert isinstance(content, TimeRatingAwareContentModel)
     enc = HybridEncoder(lstm, content, 0.5, lt.window, data.fingerprint)
     blend = enc.choose_alpha(data)
     enc.metrics = {
@@ -345,9 +360,41 @@ def train_hybrid(
         "lstm": {k: v for k, v in rec_l.items() if k != "history"},
         "content": {k: v for k, v in rec_c.items() if k != "history"},
         "hybrid": {"val": blend["val"], "alpha_grid": blend["grid"]},
-        "train_seconds": rec_l["train_seconds"] + rec_c["train_seconds"],
+        "train_seconds": time.perf_counter() - t0,
+        "parallel": parallel,
     }
     return enc
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _train_one(
+    data: PreparedDataset,
+    kind: str,
+    overrides: dict[str, Any],
+    train: TrainConfig,
+    progress: bool,
+    position: int,
+) -> tuple[TimeRatingAwareLSTM | TimeRatingAwareContentModel, dict[str, Any]]:
+    """Build one encoder from ``train.seed`` and train it (runs in a worker process too)."""
+    torch.manual_seed(train.seed)
+    model: TimeRatingAwareLSTM | TimeRatingAwareContentModel
+    if kind == "lstm":
+        model = TimeRatingAwareLSTM(LSTMConfig(n_items=data.n_items, **overrides))
+        desc = "TimeRatingAwareLSTM"
+    else:
+        cfg = ContentConfig(n_items=data.n_items, n_genres=len(data.genre_names), **overrides)
+        model = TimeRatingAwareContentModel(cfg, data.item_genres)
+        desc = "TimeRatingAwareContentModel"
+    with torch.no_grad():  # start from the unigram distribution: fewer epochs to converge
+        model.item_bias_param.copy_(torch.from_numpy(np.log1p(data.popularity).astype(np.float32)))
+    rec = train_encoder(model, data, train, progress=progress, desc=desc, position=position)
+    return model, rec
 
 
 #: Default training settings (chosen on ml-latest-small validation, docs/encoders.md).

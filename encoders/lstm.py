@@ -33,7 +33,7 @@ class LSTMConfig:
     dim: int = 64
     hidden: int = 128
     layers: int = 1
-    dropout: float = 0.3
+    dropout: float = 0.1
     n_features: int = N_STEP_FEATURES
 
 

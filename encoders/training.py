@@ -41,10 +41,10 @@ class TrainConfig:
         threads: ``torch.set_num_threads`` during training (1 measured fastest on 2 cores).
     """
 
-    window: int = 100
-    epochs: int = 40
-    batch_size: int = 32
-    lr: float = 3e-3
+    window: int = 50
+    epochs: int = 8
+    batch_size: int = 16
+    lr: float = 1e-2
     weight_decay: float = 0.0
     patience: int = 4
     seed: int = 0
@@ -175,6 +175,7 @@ def train_encoder(
     config: TrainConfig,
     progress: bool = True,
     desc: str = "encoder",
+    position: int = 0,
 ) -> dict[str, Any]:
     """Train ``model`` in place on next-movie prediction; restore the best weights.
 
@@ -184,6 +185,7 @@ def train_encoder(
         config: Training settings.
         progress: Show a tqdm progress bar.
         desc: Label of the progress bar.
+        position: Line of the progress bar (two trainings side by side).
 
     Returns:
         A JSON-ready record: config, best epoch, validation metrics of the best weights,
@@ -195,7 +197,7 @@ def train_encoder(
     threads_before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        return _train(model, data, config, progress, desc)
+        return _train(model, data, config, progress, desc, position)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -206,6 +208,7 @@ def _train(
     config: TrainConfig,
     progress: bool,
     desc: str,
+    position: int,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -227,8 +230,16 @@ def _train(
     best_ndcg, best_epoch = -1.0, 0
     best_state = copy.deepcopy(model.state_dict())
     history: list[dict[str, float]] = []
-    bar = tqdm(range(config.epochs), desc=desc, disable=not progress, leave=False)
-    for epoch in bar:
+    n_batches = -(-len(seg) // config.batch_size)
+    bar = tqdm(
+        total=config.epochs * n_batches,
+        desc=desc,
+        disable=not progress,
+        leave=False,
+        unit="batch",
+        position=position,
+    )
+    for epoch in range(config.epochs):
         model.train()
         order = rng.permutation(len(seg))
         total, count = 0.0, 0
@@ -251,15 +262,19 @@ def _train(
             opt.step()
             total += float(loss.detach()) * int(targets.numel())
             count += int(targets.numel())
+            bar.update(1)
         sched.step()
         val = evaluate_encoder(model, data, "val", config.window, feats)
         history.append({"epoch": epoch + 1, "loss": total / max(count, 1), **val})
         if val["NDCG@10"] > best_ndcg:
             best_ndcg, best_epoch = val["NDCG@10"], epoch + 1
             best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(loss=f"{total / max(count, 1):.3f}", val_ndcg=f"{val['NDCG@10']:.4f}")
+        bar.set_postfix(
+            epoch=epoch + 1, loss=f"{total / max(count, 1):.3f}", val_ndcg=f"{val['NDCG@10']:.4f}"
+        )
         if epoch + 1 - best_epoch >= config.patience:
             break
+    bar.close()
     model.load_state_dict(best_state)
     model.eval()
     val = evaluate_encoder(model, data, "val", config.window, feats)

@@ -24,6 +24,11 @@ import click
 @click.option("--epochs", default=None, type=int, help="Maximum epochs per encoder.")
 @click.option("--window", default=None, type=int, help="History window W.")
 @click.option("--threads", default=None, type=int, help="Torch threads while training.")
+@click.option(
+    "--parallel/--no-parallel",
+    default=None,
+    help="Train the two encoders in two processes [default: when >= 2 CPUs].",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def train_encoders(
@@ -33,6 +38,7 @@ def train_encoders(
     epochs: int | None,
     window: int | None,
     threads: int | None,
+    parallel: bool | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -61,6 +67,7 @@ def train_encoders(
         lstm_train=replace(LSTM_TRAIN, **overrides),
         content_train=replace(CONTENT_TRAIN, **overrides),
         progress=not quiet,
+        parallel=parallel,
     )
     enc.metrics["test"] = encoder_test_metrics(enc, data)
     path = enc.save(out if out is not None else cache_dir(data))

@@ -176,3 +176,21 @@ def test_training_reduces_loss(tiny_data):
     rec = train_encoder(lstm, tiny_data, cfg, progress=False)
     losses = [h["loss"] for h in rec["history"]]
     assert losses[-1] < losses[0]
+
+
+@pytest.mark.slow
+def test_parallel_training_matches_sequential(tiny_data):
+    from encoders import train_hybrid
+
+    kw = dict(
+        seed=1,
+        lstm_config={"dim": 8, "hidden": 12},
+        content_config={"dim": 6, "hidden": 10},
+        lstm_train=TrainConfig(window=4, epochs=1, batch_size=8),
+        content_train=TrainConfig(window=4, epochs=1, batch_size=8),
+        progress=False,
+    )
+    a = train_hybrid(tiny_data, parallel=False, **kw)
+    b = train_hybrid(tiny_data, parallel=True, **kw)
+    np.testing.assert_array_equal(a.item_matrix(), b.item_matrix())
+    np.testing.assert_array_equal(a.observations(tiny_data), b.observations(tiny_data))
