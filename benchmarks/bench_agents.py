@@ -97,10 +97,25 @@ def run(
         "weights": env.unwrapped.reward_config.weights,
         "reward": env.unwrapped.reward_config.to_dict(),
         "seeds_random": seeds,
+        "encoder": _encoder_id(env.unwrapped.encoder, encoders),
         "setup_seconds": setup_s,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
     }
     return results
+
+
+def _encoder_id(enc: Any, path: str | None) -> str:
+    """Which encoder was used: checkpoint folder, a short hash of its weights, alpha, window."""
+    import hashlib
+
+    from encoders import shipped_checkpoint
+
+    folder = Path(path) if path else shipped_checkpoint()
+    h = hashlib.sha256()
+    for f in sorted(folder.glob("*.pt")):
+        h.update(f.read_bytes())
+    where = "shipped checkpoint" if path is None else str(folder)
+    return f"{where} (weights sha256 {h.hexdigest()[:12]}, alpha={enc.alpha}, window={enc.window})"
 
 
 def _cell(values: list[float]) -> str:
@@ -131,8 +146,8 @@ def table(results: dict[str, Any]) -> str:
         f"({json.dumps(meta['reward'])}); `hit`, `genre`, `rating` are the unweighted means "
         f"of the terms. `random`: mean ± std over {meta['seeds_random']} seeds; the others "
         "are deterministic. Coverage, diversity, novelty and popularity percentile are over "
-        f"the top-10 lists. Measured on {meta['machine']} (shared with other jobs: times "
-        "are upper bounds).",
+        f"the top-10 lists. Encoder: {meta['encoder']}. Measured on {meta['machine']} "
+        "(shared with other jobs: times are upper bounds).",
     ]
     return "\n".join(lines)
 
