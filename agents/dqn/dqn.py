@@ -161,7 +161,9 @@ class DQN:
         policy_kwargs: Passed to the policy: ``net_arch`` (default ``[256]``), ``embed_dim``
             (default 64; the observation size when warm-started), ``activation_fn``,
             ``warm_start`` (initialise the item table from ``env.unwrapped.encoder``),
-            ``freeze_items``.
+            ``freeze_items``, ``genre_features`` (append the items' L2-normalised genre
+            vectors, from ``env.unwrapped.dataset``, as fixed item features: the genre
+            reward term is linear in them).
         verbose: 0 silent, 1 training logs on stdout.
         seed: Seed of network initialisation, exploration and replay sampling.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
@@ -284,6 +286,11 @@ class DQN:
             kwargs.update(warm_start=True, embed_dim=matrix.shape[1])
             kwargs.update(item_embeddings=matrix / (matrix.std() + 1e-8) / np.sqrt(matrix.shape[1]))
             kwargs.update(item_bias=np.zeros_like(bias))
+        if kwargs.get("genre_features") and not kwargs.get("n_item_features"):
+            genres = self._find_genres()
+            norms = np.linalg.norm(genres, axis=1, keepdims=True)
+            feats = np.divide(genres, norms, out=np.zeros_like(genres), where=norms > 0)
+            kwargs.update(item_features=feats, n_item_features=feats.shape[1])
         # Initialise the weights from the model's own seed without touching the global RNG.
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
@@ -358,6 +365,19 @@ class DQN:
                 f"encoder has {enc.item_matrix().shape[0] - 1} items but the env {n} actions"
             )
         return enc
+
+    def _find_genres(self) -> NDArray[np.float32]:
+        """Item genre vectors ``(n_actions, n_genres)`` of the env's dataset."""
+        base = None if self.env is None else self.env.unwrapped
+        data = getattr(base, "dataset", None)
+        if data is None and base is not None and hasattr(base, "envs"):
+            data = getattr(base.envs[0].unwrapped, "dataset", None)
+        if data is None or not hasattr(data, "item_genres"):
+            raise ValueError("genre_features=True needs env.unwrapped.dataset.item_genres")
+        genres = np.asarray(data.item_genres, dtype=np.float32)[1:]
+        if genres.shape[0] != int(self.action_space.n):  # type: ignore[attr-defined]
+            raise ValueError("the dataset's item_genres do not match the action space")
+        return genres
 
     # ------------------------------------------------------------------ acting
     def _random_allowed(self, masks: NDArray[np.bool_] | None, n: int) -> NDArray[np.int64]:

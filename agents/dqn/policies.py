@@ -46,7 +46,7 @@ def activation_name(fn: str | type[nn.Module]) -> str:
 
 
 class ItemEmbeddingQNetwork(nn.Module):
-    """``Q(s, a) = f(s) · e_a + b_a`` over a ``Discrete(n_actions)`` action space.
+    """``Q(s, a) = v(s) + f(s) · e_a + b_a`` over a ``Discrete(n_actions)`` action space.
 
     Args:
         obs_dim: Size of the (flat) observation.
@@ -58,6 +58,12 @@ class ItemEmbeddingQNetwork(nn.Module):
         item_embeddings: Optional ``(n_actions, embed_dim)`` initial item table.
         item_bias: Optional ``(n_actions,)`` initial item bias.
         freeze_items: Keep the item table and bias fixed (only ``f`` learns).
+        n_item_features: Width of fixed item features ``F`` appended to the table
+            (``Q = f(s) · [e_a; F_a] + b_a``), e.g. L2-normalised genre vectors: the genre
+            reward ``cos(g_a, g_next)`` is linear in ``F_a``, so the state tower only has to
+            predict the next movie's expected normalised genres.
+        item_features: The ``(n_actions, n_item_features)`` features (zeros when loading:
+            they come from the saved weights).
     """
 
     def __init__(
@@ -70,6 +76,8 @@ class ItemEmbeddingQNetwork(nn.Module):
         item_embeddings: NDArray[np.floating] | torch.Tensor | None = None,
         item_bias: NDArray[np.floating] | torch.Tensor | None = None,
         freeze_items: bool = False,
+        n_item_features: int = 0,
+        item_features: NDArray[np.floating] | None = None,
     ) -> None:
         super().__init__()
         act = ACTIVATIONS[activation_name(activation_fn)]
@@ -78,13 +86,30 @@ class ItemEmbeddingQNetwork(nn.Module):
         for h in net_arch:
             layers += [nn.Linear(width, int(h)), act()]
             width = int(h)
+        head: nn.Module = nn.Identity()
         if embed_dim is None:
             embed_dim = width
+            if n_item_features:
+                head = nn.Linear(width, embed_dim + int(n_item_features))
         else:
-            layers.append(nn.Linear(width, int(embed_dim)))
+            head = nn.Linear(width, int(embed_dim) + int(n_item_features))
         self.embed_dim = int(embed_dim)
+        self.head = head
+        # A state value v(s): rewards have state-only parts (MovieRec's rating term), which a
+        # pure dot product f(s)·e_a could only fit through a shared item direction.
+        self.value = nn.Linear(width, 1)
+        feats = torch.zeros(n_actions, int(n_item_features))
+        if item_features is not None:
+            feats = torch.as_tensor(np.asarray(item_features), dtype=torch.float32)
+            if tuple(feats.shape) != (n_actions, int(n_item_features)):
+                raise ValueError(
+                    f"item_features must have shape ({n_actions}, {n_item_features}), "
+                    f"got {tuple(feats.shape)}"
+                )
+        self.item_features: torch.Tensor
+        self.register_buffer("item_features", feats)
         self.n_actions = int(n_actions)
-        self.tower = nn.Sequential(*layers)
+        self.tower = nn.Sequential(*layers) if layers else nn.Identity()
         self.item_embeddings = nn.Parameter(torch.empty(n_actions, self.embed_dim))
         self.item_bias = nn.Parameter(torch.zeros(n_actions))
         nn.init.normal_(self.item_embeddings, std=1.0 / np.sqrt(self.embed_dim))
@@ -109,17 +134,31 @@ class ItemEmbeddingQNetwork(nn.Module):
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """State embedding ``f(s)``, shape ``(B, embed_dim)``."""
-        out: torch.Tensor = self.tower(obs.flatten(1))
+        out: torch.Tensor = self.head(self.tower(obs.flatten(1)))
         return out
+
+    def _hidden(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.tower(obs.flatten(1))
+        return self.head(h), self.value(h)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Q-values of every action, shape ``(B, n_actions)``."""
-        return torch.addmm(self.item_bias, self.features(obs), self.item_embeddings.t())
+        f, v = self._hidden(obs)
+        return torch.addmm(self.item_bias, f, self.item_table().t()) + v
+
+    def item_table(self) -> torch.Tensor:
+        """``[E | F]``, shape ``(n_actions, embed_dim + n_item_features)``."""
+        if self.item_features.shape[1] == 0:
+            return self.item_embeddings
+        return torch.cat([self.item_embeddings, self.item_features], dim=1)
 
     def q_selected(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Q-values of the given actions only, shape ``(B,)`` (no full catalogue scoring)."""
-        f = self.features(obs)
-        return (f * self.item_embeddings[actions]).sum(dim=1) + self.item_bias[actions]
+        f, v = self._hidden(obs)
+        rows = self.item_embeddings[actions]
+        if self.item_features.shape[1]:
+            rows = torch.cat([rows, self.item_features[actions]], dim=1)
+        return (f * rows).sum(dim=1) + self.item_bias[actions] + v[:, 0]
 
 
 def masked_argmax(q: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
@@ -148,9 +187,13 @@ class DQNPolicy(nn.Module):
         activation_fn: Activation name or class.
         warm_start: Documented in :class:`~agents.dqn.DQN`; resolved there into
             ``item_embeddings`` / ``item_bias``.
+        genre_features: Documented in :class:`~agents.dqn.DQN`; resolved there into
+            ``item_features``.
+        n_item_features: Width of the fixed item features.
         freeze_items: Keep the item table fixed.
         item_embeddings: Initial item table (not saved in the config: it lives in the weights).
         item_bias: Initial item bias.
+        item_features: Fixed item features ``(n_actions, n_item_features)``.
     """
 
     def __init__(
@@ -162,8 +205,11 @@ class DQNPolicy(nn.Module):
         activation_fn: str | type[nn.Module] = "ReLU",
         warm_start: bool = False,
         freeze_items: bool = False,
+        genre_features: bool = False,
+        n_item_features: int = 0,
         item_embeddings: NDArray[np.floating] | None = None,
         item_bias: NDArray[np.floating] | None = None,
+        item_features: NDArray[np.floating] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(observation_space, spaces.Box):
@@ -180,10 +226,17 @@ class DQNPolicy(nn.Module):
             "activation_fn": activation_name(activation_fn),
             "warm_start": bool(warm_start),
             "freeze_items": bool(freeze_items),
+            "genre_features": bool(genre_features),
+            "n_item_features": int(n_item_features),
         }
-        kw = {k: v for k, v in self.net_kwargs.items() if k != "warm_start"}
+        kw = {k: v for k, v in self.net_kwargs.items() if k not in ("warm_start", "genre_features")}
         self.q_net = ItemEmbeddingQNetwork(
-            self.obs_dim, self.n_actions, item_embeddings=item_embeddings, item_bias=item_bias, **kw
+            self.obs_dim,
+            self.n_actions,
+            item_embeddings=item_embeddings,
+            item_bias=item_bias,
+            item_features=item_features,
+            **kw,
         )
         self.q_net_target = ItemEmbeddingQNetwork(self.obs_dim, self.n_actions, **kw)
         self.q_net_target.load_state_dict(self.q_net.state_dict())

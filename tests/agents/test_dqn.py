@@ -145,6 +145,8 @@ def test_td_target_max_ranges_over_allowed_actions_only() -> None:
     with torch.no_grad():
         model.q_net_target.item_bias.copy_(torch.tensor([100.0, 1.0, 2.0, 3.0]))
         model.q_net_target.item_embeddings.zero_()
+        model.q_net_target.value.weight.zero_()
+        model.q_net_target.value.bias.zero_()
     obs = np.zeros((2, 8), dtype=np.float32)
     batch = ReplaySamples(
         observations=obs,
