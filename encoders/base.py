@@ -32,8 +32,21 @@ class SequenceEncoder(nn.Module):
         self.item_bias_param = nn.Parameter(torch.zeros(config.n_items + 1))
 
     @abstractmethod
-    def step_embeddings(self, items: Tensor, features: Tensor, lengths: Tensor) -> Tensor:
-        """Embedding after each step, shape ``(B, L, dim)`` in [-1, 1] (garbage at padding)."""
+    def step_embeddings(
+        self, items: Tensor, features: Tensor, lengths: Tensor, select: Tensor | None = None
+    ) -> Tensor:
+        """Embedding after each step, in [-1, 1].
+
+        Args:
+            items: ``(B, L)`` item indices, right-padded with 0.
+            features: ``(B, L, F)`` step features.
+            lengths: ``(B,)`` valid lengths.
+            select: Optional ``(B, L)`` bool mask of the steps wanted; the output head then
+                runs on those steps only (cheaper).
+
+        Returns:
+            ``(B, L, dim)`` (garbage at padding), or ``(n_selected, dim)`` with ``select``.
+        """
 
     @abstractmethod
     def item_matrix(self) -> Tensor:
@@ -56,9 +69,10 @@ class SequenceEncoder(nn.Module):
         out = torch.zeros(items.shape[0], self.dim, dtype=torch.float32, device=items.device)
         nonempty = lengths > 0
         if bool(nonempty.any()):
-            z = self.step_embeddings(items[nonempty], features[nonempty], lengths[nonempty])
-            last = lengths[nonempty] - 1
-            out[nonempty] = z[torch.arange(z.shape[0]), last]
+            it, ft, ln = items[nonempty], features[nonempty], lengths[nonempty]
+            select = torch.zeros(it.shape, dtype=torch.bool, device=it.device)
+            select[torch.arange(it.shape[0]), ln - 1] = True
+            out[nonempty] = self.step_embeddings(it, ft, ln, select)
         return out
 
     def scores(self, items: Tensor, features: Tensor, lengths: Tensor) -> Tensor:

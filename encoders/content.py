@@ -35,7 +35,7 @@ class ContentConfig:
     n_items: int
     n_genres: int
     dim: int = 64
-    hidden: int = 128
+    hidden: int = 64
     decays: tuple[float, ...] = (0.7, 0.9, 0.97)
     dropout: float = 0.1
     n_features: int = N_STEP_FEATURES
@@ -44,8 +44,9 @@ class ContentConfig:
 def decayed_means(x: Tensor, decay: float) -> Tensor:
     """Causal exponentially weighted means ``sum_s decay^(t-s) x_s / sum_s decay^(t-s)``.
 
-    Computed with a rescaled cumulative sum in float64, in chunks short enough that
-    ``decay^-chunk`` cannot overflow, so its cost is linear in the length.
+    Computed with a rescaled cumulative sum, in chunks short enough that ``decay^-chunk``
+    stays below 1e4 (float32 keeps ~3 significant digits more than the result needs), so
+    the cost is linear in the length.
 
     Args:
         x: ``(B, L, H)`` right-padded steps (padding after the valid steps never enters a
@@ -58,13 +59,13 @@ def decayed_means(x: Tensor, decay: float) -> Tensor:
     if not 0.0 < decay < 1.0:
         raise ValueError(f"decay must be in (0, 1), got {decay}")
     b, length, h = x.shape
-    chunk = max(1, int(500.0 / -math.log(decay)))
-    x64 = x.to(torch.float64)
+    chunk = max(1, int(math.log(1e4) / -math.log(decay)))
+    xf = x.to(torch.float32)
     outs = []
-    carry = torch.zeros(b, 1, h, dtype=torch.float64, device=x.device)
+    carry = torch.zeros(b, 1, h, dtype=torch.float32, device=x.device)
     for s in range(0, length, chunk):
-        xc = x64[:, s : s + chunk]
-        i = torch.arange(xc.shape[1], dtype=torch.float64, device=x.device)
+        xc = xf[:, s : s + chunk]
+        i = torch.arange(xc.shape[1], dtype=torch.float32, device=x.device)
         up = decay ** (-i)
         down = decay**i
         local = torch.cumsum(xc * up[None, :, None], dim=1) * down[None, :, None]
@@ -72,7 +73,7 @@ def decayed_means(x: Tensor, decay: float) -> Tensor:
         outs.append(total)
         carry = total[:, -1:]
     sums = torch.cat(outs, dim=1)
-    t = torch.arange(length, dtype=torch.float64, device=x.device)
+    t = torch.arange(length, dtype=torch.float32, device=x.device)
     norm = (1.0 - decay ** (t + 1.0)) / (1.0 - decay)
     return (sums / norm[None, :, None]).to(x.dtype)
 
@@ -134,9 +135,13 @@ class TimeRatingAwareContentModel(SequenceEncoder):
         """Item representations ``E + genre @ P``, shape ``(n_items + 1, dim)``."""
         return self.item_emb.weight + self.genre_proj(self.genres)
 
-    def step_embeddings(self, items: Tensor, features: Tensor, lengths: Tensor) -> Tensor:
-        """Embedding after each step, shape ``(B, L, dim)``; causal, so padding is unread."""
+    def step_embeddings(
+        self, items: Tensor, features: Tensor, lengths: Tensor, select: Tensor | None = None
+    ) -> Tensor:
+        """Embedding after each step (see the base class); causal, so padding is unread."""
         rep = self.item_matrix()[items]
         x = torch.nn.functional.gelu(self.step(torch.cat([self.drop(rep), features], dim=-1)))
-        pooled = [x] + [decayed_means(x, d) for d in self.config.decays]
-        return torch.tanh(self.mlp(self.drop(torch.cat(pooled, dim=-1))))
+        pooled = torch.cat([x] + [decayed_means(x, d) for d in self.config.decays], dim=-1)
+        if select is not None:
+            pooled = pooled[select]
+        return torch.tanh(self.mlp(self.drop(pooled)))

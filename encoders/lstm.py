@@ -31,7 +31,7 @@ class LSTMConfig:
 
     n_items: int
     dim: int = 64
-    hidden: int = 128
+    hidden: int = 64
     layers: int = 1
     dropout: float = 0.1
     n_features: int = N_STEP_FEATURES
@@ -70,14 +70,18 @@ class TimeRatingAwareLSTM(SequenceEncoder):
         )
         self.proj = nn.Linear(config.hidden, config.dim)
 
-    def step_embeddings(self, items: Tensor, features: Tensor, lengths: Tensor) -> Tensor:
-        """Embedding after each step, shape ``(B, L, dim)``; padding is never read."""
+    def step_embeddings(
+        self, items: Tensor, features: Tensor, lengths: Tensor, select: Tensor | None = None
+    ) -> Tensor:
+        """Embedding after each step (see the base class); padding is never read."""
         x = torch.cat([self.drop(self.item_emb(items)), features], dim=-1)
         packed = pack_padded_sequence(
             x, lengths.to("cpu", torch.long), batch_first=True, enforce_sorted=False
         )
         h, _ = self.rnn(packed)
         out, _ = pad_packed_sequence(h, batch_first=True, total_length=items.shape[1])
+        if select is not None:
+            out = out[select]
         return torch.tanh(self.proj(self.drop(out)))
 
     def item_matrix(self) -> Tensor:

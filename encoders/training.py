@@ -42,11 +42,11 @@ class TrainConfig:
     """
 
     window: int = 50
-    epochs: int = 8
+    epochs: int = 6
     batch_size: int = 16
     lr: float = 1e-2
     weight_decay: float = 0.0
-    patience: int = 4
+    patience: int = 2
     seed: int = 0
     threads: int = 1
 
@@ -63,7 +63,7 @@ def segment_embeddings(
     data: PreparedDataset,
     seg: Segments,
     feats: NDArray[np.float32] | None = None,
-    batch_size: int = 256,
+    batch_size: int = 512,
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """Embeddings emitted by every segment, in eval mode.
 
@@ -81,10 +81,10 @@ def segment_embeddings(
     for b in range(0, order.size, batch_size):
         idx = order[b : b + batch_size]
         it, ft, lens, pos = segment_batch(seg, idx, data.items, f)
-        z = model.step_embeddings(*_to_tensors(it, ft, lens)).numpy()
         emit = (pos >= seg.emit_from[idx][:, None]) & (pos >= 0)
+        z = model.step_embeddings(*_to_tensors(it, ft, lens), torch.from_numpy(emit))
         rows_out.append(pos[emit] + 1)
-        z_out.append(z[emit])
+        z_out.append(z.numpy())
     model.train(was_training)
     if not rows_out:
         return np.zeros(0, dtype=np.int64), np.zeros((0, model.dim), dtype=np.float32)
@@ -252,10 +252,9 @@ def _train(
             tmask &= safe + 1 < train_end_of[safe]
             if not tmask.any():
                 continue
-            z = model.step_embeddings(*_to_tensors(it, ft, lens))
-            sel = torch.from_numpy(tmask)
+            z = model.step_embeddings(*_to_tensors(it, ft, lens), torch.from_numpy(tmask))
             targets = torch.from_numpy(data.items[safe[tmask] + 1])
-            loss = F.cross_entropy(model.logits(z[sel]), targets)
+            loss = F.cross_entropy(model.logits(z), targets)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
