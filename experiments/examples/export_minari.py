@@ -21,6 +21,7 @@ format needs nothing and loads back with ``experiments.offline.load_npz``.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--split", default="train", choices=["train", "val", "test"])
     p.add_argument("--format", default="minari", choices=["minari", "npz"])
     p.add_argument("--out", default=None, help="output folder (Minari: its datasets root)")
-    p.add_argument("--dataset-id", default="movierec/ml-latest-small/logged-train-v0")
+    p.add_argument("--dataset-id", default=None, help="default: movierec/DATA/logged-SPLIT-v0")
     p.add_argument("--max-episodes", type=int, default=None, help="export the first N users")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     p.add_argument("--quick", action="store_true", help="20 users only (a smoke run)")
     args = p.parse_args(argv)
     if args.quick and args.max_episodes is None:
         args.max_episodes = 20
+    if args.max_episodes is not None and args.max_episodes < 1:
+        p.error(f"--max-episodes must be >= 1, got {args.max_episodes}")
     return args
 
 
@@ -61,20 +64,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rewards = np.concatenate([e["rewards"] for e in episodes])
         where = f"{path} ({meta['dataset']}, split {meta['split']!r})"
     else:
-        # Raises ImportError naming the extra to install if Minari is missing.
-        dataset = offline.export_minari(
-            env,
-            dataset_id=args.dataset_id,
-            out=args.out,
-            max_episodes=args.max_episodes,
-            overwrite=args.overwrite,
-        )
+        # Minari ids look like "namespace/dataset_name-v0"; name ours after the data and split.
+        data_name = re.sub(r"[^-\w]+", "_", env.get_wrapper_attr("dataset").name)
+        dataset_id = args.dataset_id or f"movierec/{data_name}/logged-{args.split}-v0"
+        try:
+            dataset = offline.export_minari(
+                env, dataset_id, out=args.out, max_episodes=args.max_episodes,
+                overwrite=args.overwrite,
+            )  # fmt: skip
+        except ImportError as exc:  # Minari is optional: say how to get it, or what else works
+            raise SystemExit(f"{exc}\n(or run with --format npz, which needs nothing)") from exc
         # A MinariDataset iterates over EpisodeData objects (observations has T + 1 rows).
         stored = list(dataset.iterate_episodes())
         n_episodes = len(stored)
         actions = np.concatenate([e.actions for e in stored])
         rewards = np.concatenate([e.rewards for e in stored])
-        where = f"{args.dataset_id} in {args.out or '$MINARI_DATASETS_PATH or ~/.minari'}"
+        root = args.out or "$MINARI_DATASETS_PATH or ~/.minari/datasets"
+        where = f"{dataset_id} in {root}: minari.load_dataset({dataset_id!r}) reads it back"
 
     summary = {
         "episodes": n_episodes,

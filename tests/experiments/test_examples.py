@@ -217,14 +217,20 @@ class TestExamplesOnTheShippedDataset:
         pytest.importorskip("h5py")
         from experiments.examples import export_minari
 
-        argv = ["--quick", "--out", str(tmp_path), "--dataset-id", "test/logged-v0"]
-        out = export_minari.main(argv)
+        out = export_minari.main(["--quick", "--out", str(tmp_path)])
         assert out["episodes"] == 20 and out["steps"] > 20
         # The dataset loads back with Minari alone and remembers how to rebuild the env.
         monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
-        ds = minari.load_dataset("test/logged-v0")
+        ds = minari.load_dataset("movierec/ml-latest-small/logged-train-v0")
         assert ds.total_episodes == 20 and ds.total_steps == out["steps"]
         assert ds.spec.env_spec.id == "MovieRec-v0"
         assert ds.spec.env_spec.kwargs["split"] == "train"
         env = ds.recover_environment()
         assert env.action_space == ds.action_space and env.unwrapped.split == "train"
+
+    def test_export_minari_without_minari_exits_with_the_extra(self, tmp_path, monkeypatch):
+        from experiments.examples import export_minari
+
+        monkeypatch.setitem(sys.modules, "minari", None)
+        with pytest.raises(SystemExit, match=r"(?s)movierec\[minari\].*--format npz"):
+            export_minari.main(["--quick", "--out", str(tmp_path)])
