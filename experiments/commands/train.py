@@ -24,9 +24,13 @@ DEFAULT_TIMESTEPS = {
 
 
 def make_training_env(
-    agent: str, dataset: str | None, encoders: str | None, num_envs: int, seed: int
+    agent: str, dataset: Any, encoders: Any, num_envs: int, seed: int
 ) -> Any:
-    """The training env of ``agent``: the native vector env for ``dqn``, one env for SB3."""
+    """The training env of ``agent``: the native vector env for ``dqn``, one env for SB3.
+
+    ``dataset`` and ``encoders`` are what ``MovieRec-v0`` accepts: names/paths or ready
+    ``PreparedDataset`` / ``HybridEncoder`` objects.
+    """
     import gymnasium as gym
 
     import movierec_env  # noqa: F401  (registers MovieRec-v0)

@@ -1,0 +1,339 @@
+"""The main job: train the encoders, train and evaluate every agent over seeds, report.
+
+A run directory holds everything a run produces and is the unit of resumption:
+
+- ``config.json``: every setting, the package version and the git commit;
+- ``encoders/``: the encoder checkpoint the run used (trained by the run unless given);
+- ``seeds/<seed>/<agent>.json``: one finished (agent, seed) evaluation, written atomically;
+  a re-run with the same ``--out`` skips what is there, so an interrupted run resumes per
+  seed and nothing already written is lost;
+- ``curves/<agent>__seed<seed>.json``: validation learning curves of learning agents;
+- ``results.json``, ``results.csv``, ``results.md`` and the PNG plots: rebuilt from
+  ``seeds/`` at the end of every run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments import reporting
+
+#: Agents of a full benchmark, cheapest first.
+DEFAULT_AGENTS: tuple[str, ...] = (
+    "random",
+    "popular",
+    "markov",
+    "genre",
+    "encoder-greedy",
+    "reward-greedy",
+    "dqn",
+    "sb3-dqn",
+    "sb3-ppo",
+)
+
+
+@dataclass
+class BenchmarkConfig:
+    """Settings of one benchmark run (saved as ``config.json``).
+
+    Attributes:
+        dataset: Embedded dataset name or folder (``None`` = embedded ml-latest-small).
+        agents: Agent names (see :data:`agents.registry.AGENT_NAMES`).
+        seeds: Number of seeds (``base_seed``, ``base_seed + 1``, ...).
+        base_seed: First seed.
+        timesteps: Environment steps for the DQN (``None`` = the agent's default).
+        sb3_timesteps: Environment steps for Stable-Baselines3 agents, which train far
+            more slowly per step (``None`` = ``timesteps``).
+        encoders: Encoder checkpoint folder; ``None`` trains them into the run folder,
+            except in quick mode on the embedded dataset, which uses the shipped one.
+        quick: Fewer seeds and steps (a smoke run for class or CI).
+        eval_every: Validation evaluation interval (env steps) for learning curves.
+        num_envs: Users stepped at once by the DQN's vector env.
+        threads: Torch CPU threads (1 is fastest for these small networks on 2 cores:
+            docs/dqn.md).
+        reward: Reward settings passed to the env (``None`` = env defaults).
+    """
+
+    dataset: str | None = None
+    agents: Sequence[str] = DEFAULT_AGENTS
+    seeds: int = 3
+    base_seed: int = 0
+    timesteps: int | None = None
+    sb3_timesteps: int | None = None
+    encoders: str | None = None
+    quick: bool = False
+    eval_every: int | None = None
+    num_envs: int = 64
+    threads: int = 1
+    reward: dict[str, Any] | None = field(default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain-JSON view of the settings."""
+        d = asdict(self)
+        d["agents"] = list(self.agents)
+        return d
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, default=_json_default)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _check_or_write_config(run_dir: Path, cfg: BenchmarkConfig) -> None:
+    path = run_dir / "config.json"
+    from movierec_env import __version__
+
+    settings = cfg.to_json()
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old.get("settings") != settings:
+            changed = sorted(k for k in settings if old.get("settings", {}).get(k) != settings[k])
+            raise ValueError(
+                f"{run_dir} holds a run with other settings ({', '.join(changed)} differ); "
+                "resume with the same settings or choose another --out"
+            )
+        return
+    write_json_atomic(
+        path,
+        {
+            "settings": settings,
+            "version": __version__,
+            "git_commit": _git_commit(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
+
+
+def load_per_seed(run_dir: Path) -> dict[str, dict[int, dict[str, Any]]]:
+    """All finished (agent, seed) results of a run directory."""
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for f in sorted((run_dir / "seeds").glob("*/*.json")):
+        out.setdefault(f.stem, {})[int(f.parent.name)] = json.loads(f.read_text())
+    return out
+
+
+def load_curves(run_dir: Path) -> dict[str, list[dict[str, list[float]]]]:
+    """Learning curves of a run directory, grouped by agent."""
+    out: dict[str, list[dict[str, list[float]]]] = {}
+    for f in sorted((run_dir / "curves").glob("*.json")):
+        agent = f.stem.split("__seed")[0]
+        out.setdefault(agent, []).append(json.loads(f.read_text()))
+    return out
+
+
+def write_reports(run_dir: Path, weights: Mapping[str, float]) -> dict[str, Path]:
+    """Rebuild results.json/.csv/.md and the plots from ``seeds/`` and ``curves/``."""
+    per_seed = load_per_seed(run_dir)
+    if not per_seed:
+        raise ValueError(f"{run_dir} holds no finished evaluation yet")
+    results = reporting.aggregate(per_seed)
+    write_json_atomic(run_dir / "results.json", {"agents": results})
+    with open(run_dir / "results.csv", "w", newline="") as f:
+        keys = reporting._numeric_keys([r for s in per_seed.values() for r in s.values()])
+        w = csv.writer(f)
+        w.writerow(["agent", "seed", *keys])
+        for agent, seeds in sorted(per_seed.items()):
+            for seed, row in sorted(seeds.items()):
+                w.writerow([agent, seed, *(row.get(k, "") for k in keys)])
+    ref = "dqn" if "dqn" in per_seed else next(iter(per_seed))
+    table = reporting.markdown_table(results, per_seed, reference=ref)
+    (run_dir / "results.md").write_text(table)
+    paths = {
+        "table": run_dir / "results.md",
+        "bars": reporting.plot_bars(results, run_dir / "metrics.png"),
+        "reward_terms": reporting.plot_reward_terms(results, weights, run_dir / "reward_terms.png"),
+    }
+    curves = load_curves(run_dir)
+    if curves:
+        paths["curves"] = reporting.plot_learning_curves(curves, run_dir / "learning_curves.png")
+    return paths
+
+
+Progress = Callable[[str], None]
+
+#: Default training budgets (env steps) of the learning agents: full and quick mode.
+#: Stable-Baselines3's agents step one env at a time (~200-300 steps/s here, NOTES.md),
+#: so they get a smaller budget; the table reports every agent's budget.
+DEFAULT_TIMESTEPS = {"dqn": (200_000, 50_000), "sb3": (10_000, 3_000)}
+
+
+def _timesteps(cfg: BenchmarkConfig, name: str) -> int:
+    full, quick = DEFAULT_TIMESTEPS["dqn" if name == "dqn" else "sb3"]
+    given = cfg.timesteps if name == "dqn" else (cfg.sb3_timesteps or cfg.timesteps)
+    return int(given or (quick if cfg.quick else full))
+
+
+def _eval_every(cfg: BenchmarkConfig, steps: int) -> int:
+    return int(cfg.eval_every or max(1, steps // 10))
+
+
+def ValidationCurve(env: Any, curve: dict[str, list[float]], every: int) -> Any:
+    """SB3 callback recording validation mean reward and HR@10 every ``every`` env steps.
+
+    Built by a factory so that importing this module does not import Stable-Baselines3.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from agents import evaluate_agent
+
+    class _Curve(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self._next = 0
+
+        def _record(self) -> None:
+            res = evaluate_agent(self.model, env, split="val")
+            curve["steps"].append(float(self.num_timesteps))
+            curve["mean_reward"].append(float(res["mean_reward"]))
+            curve["HR@10"].append(float(res["HR@10"]))
+
+        def _on_training_start(self) -> None:
+            self._record()
+            self._next = self.num_timesteps + every
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= self._next:
+                self._record()
+                self._next += every
+            return True
+
+        def _on_training_end(self) -> None:
+            if not curve["steps"] or curve["steps"][-1] < self.num_timesteps:
+                self._record()
+
+    return _Curve()
+
+
+def run_benchmark(
+    cfg: BenchmarkConfig, run_dir: Path, progress: Progress | None = None
+) -> dict[str, Path]:
+    """Run (or resume) a benchmark in ``run_dir`` and write its reports.
+
+    Args:
+        cfg: Settings.
+        run_dir: Run directory (created; resumed if it holds a run with the same settings).
+        progress: Called with one-line status messages.
+
+    Returns:
+        Paths of the table and plots.
+    """
+    import gymnasium as gym
+    import torch
+    from tqdm.auto import tqdm
+
+    import movierec_env  # noqa: F401  (registers MovieRec-v0)
+    from agents import evaluate_agent
+    from agents.registry import AGENT_NAMES, LEARNING_AGENT_NAMES, make_agent
+    from encoders import HybridEncoder, default_encoder, train_hybrid
+    from experiments.commands.train import make_training_env
+    from movierec_env.data import EMBEDDED, load_dataset
+
+    say = progress or (lambda _m: None)
+    torch.set_num_threads(cfg.threads)
+    unknown = [a for a in cfg.agents if a not in AGENT_NAMES]
+    if unknown:
+        raise ValueError(f"unknown agent(s) {unknown}; choose from {sorted(AGENT_NAMES)}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_or_write_config(run_dir, cfg)
+
+    data = load_dataset(cfg.dataset)
+    enc_dir = run_dir / "encoders"
+    if cfg.encoders is not None:
+        encoder = HybridEncoder.load(cfg.encoders, data)
+    elif (enc_dir / "config.json").exists():
+        say(f"reusing encoders trained earlier in this run ({enc_dir})")
+        encoder = HybridEncoder.load(enc_dir, data)
+    elif cfg.quick and data.name == EMBEDDED:
+        say("quick mode: using the shipped encoder checkpoint")
+        encoder = default_encoder(data)
+    else:
+        say("training the encoders (LSTM + content model)")
+        t0 = time.perf_counter()
+        encoder = train_hybrid(data, seed=cfg.base_seed, progress=True)
+        encoder.save(enc_dir)
+        say(f"encoders trained in {time.perf_counter() - t0:.0f} s -> {enc_dir}")
+
+    env_kwargs: dict[str, Any] = {"dataset": data, "encoders": encoder}
+    if cfg.reward is not None:
+        env_kwargs["reward"] = dict(cfg.reward)
+    done = load_per_seed(run_dir)
+    seeds = [cfg.base_seed + i for i in range(cfg.seeds)]
+    jobs = [(s, a) for s in seeds for a in cfg.agents if s not in done.get(a, {})]
+    if len(jobs) < len(seeds) * len(cfg.agents):
+        say(f"resuming: {len(seeds) * len(cfg.agents) - len(jobs)} evaluations already done")
+    weights: dict[str, float] = {}
+    eval_env = gym.make("MovieRec-v0", split="test", **env_kwargs)
+    for seed, name in tqdm(jobs, desc="benchmark", unit="run"):
+        t0 = time.perf_counter()
+        curve: dict[str, list[float]] = {"steps": [], "mean_reward": [], "HR@10": []}
+        if name in LEARNING_AGENT_NAMES:
+            steps = _timesteps(cfg, name)
+            env = make_training_env(name, data, encoder, cfg.num_envs, seed)
+            agent = make_agent(name, env, seed=seed)
+            cb = ValidationCurve(eval_env, curve, _eval_every(cfg, steps))
+            agent.learn(total_timesteps=steps, callback=cb, progress_bar=True)
+            env.close()
+        else:
+            agent = make_agent(name, eval_env, seed=seed)
+        train_s = time.perf_counter() - t0
+        res = evaluate_agent(agent, eval_env, split="test")
+        weights = dict(res.get("weights", weights))
+        row = {k: v for k, v in res.items() if k != "weights"}
+        row["train_seconds"] = train_s
+        row["timesteps"] = _timesteps(cfg, name) if name in LEARNING_AGENT_NAMES else 0
+        write_json_atomic(run_dir / "seeds" / str(seed) / f"{name}.json", row)
+        if curve["steps"]:
+            write_json_atomic(run_dir / "curves" / f"{name}__seed{seed}.json", curve)
+        say(
+            f"seed {seed} {name}: reward {row['mean_reward']:.4f} HR@10 {row['HR@10']:.3f} "
+            f"({train_s:.0f} s)"
+        )
+    eval_env.close()
+    if not weights:
+        weights = {"hit": 0.4, "genre": 0.3, "rating": 0.3}
+    return write_reports(run_dir, weights)

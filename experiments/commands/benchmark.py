@@ -1,0 +1,102 @@
+"""``movierec benchmark``: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from experiments.benchmark import DEFAULT_AGENTS
+
+#: Quick mode: every heuristic, the DQN with a short budget, one SB3 algorithm.
+QUICK_AGENTS = (
+    "random",
+    "popular",
+    "markov",
+    "genre",
+    "encoder-greedy",
+    "reward-greedy",
+    "dqn",
+)
+
+
+@click.command()
+@click.option(
+    "--data",
+    "dataset",
+    default=None,
+    metavar="DATASET",
+    help="Embedded dataset name or a MovieLens folder (default: ml-latest-small).",
+)
+@click.option(
+    "--agents",
+    default=None,
+    metavar="A,B,...",
+    help=f"Comma-separated agent names (default: {','.join(DEFAULT_AGENTS)}).",
+)
+@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Number of seeds.")
+@click.option("--seed", "base_seed", type=int, default=0, show_default=True, help="First seed.")
+@click.option(
+    "--timesteps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Env steps for the DQN (default: the agent's own default).",
+)
+@click.option(
+    "--sb3-timesteps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Env steps for Stable-Baselines3 agents (default: their own budget).",
+)
+@click.option(
+    "--encoders",
+    default=None,
+    metavar="DIR",
+    help="Encoder checkpoint to use instead of training the encoders.",
+)
+@click.option("--quick", is_flag=True, help="One seed, short training: a few minutes.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run directory (default: runs/<dataset>-<full|quick>); re-running resumes it.",
+)
+def benchmark(
+    dataset: str | None,
+    agents: str | None,
+    seeds: int | None,
+    base_seed: int,
+    timesteps: int | None,
+    sb3_timesteps: int | None,
+    encoders: str | None,
+    quick: bool,
+    out: Path | None,
+) -> None:
+    """Train the encoders, train and evaluate every agent over seeds, write tables and plots.
+
+    Results (PROTOCOL.md metrics, mean reward and its terms, coverage) are written to the
+    run directory as results.json, results.csv, results.md and PNG plots. An interrupted
+    run resumes per (agent, seed) when started again with the same --out.
+    """
+    from experiments.benchmark import BenchmarkConfig, run_benchmark
+
+    names = tuple(a.strip() for a in agents.split(",") if a.strip()) if agents else None
+    cfg = BenchmarkConfig(
+        dataset=dataset,
+        agents=names or (QUICK_AGENTS if quick else DEFAULT_AGENTS),
+        seeds=seeds or (1 if quick else 5),
+        base_seed=base_seed,
+        timesteps=timesteps,
+        sb3_timesteps=sb3_timesteps,
+        encoders=encoders,
+        quick=quick,
+    )
+    ds_name = Path(dataset).name if dataset else "ml-latest-small"
+    run_dir = out or Path("runs") / f"{ds_name}-{'quick' if quick else 'full'}"
+    paths = run_benchmark(cfg, run_dir, progress=lambda m: click.echo(m, err=True))
+    click.echo(paths["table"].read_text())
+    click.echo("Plots:")
+    for key, path in paths.items():
+        if key != "table":
+            click.echo(f"  {key}: {path}")
+    click.echo(f"Everything is in {run_dir}/")
