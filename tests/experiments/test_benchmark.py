@@ -1,0 +1,62 @@
+"""End to end: `movierec benchmark` on the shipped dataset with cheap agents, and resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from experiments.cli import cli
+
+pytestmark = pytest.mark.slow
+
+
+def _run(out, *extra: str):
+    args = ["benchmark", "--quick", "--agents", "random,popular,dqn", "--seeds", "2"]
+    args += ["--timesteps", "3000", "--out", str(out), *extra]
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def test_benchmark_writes_results_and_resumes(tmp_path) -> None:
+    out = tmp_path / "run"
+    res = _run(out)
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results.json").read_text())["agents"]
+    assert set(results) == {"random", "popular", "dqn"}
+    for agent in results.values():
+        for key in ("HR@1", "HR@5", "HR@10", "NDCG@10", "MRR", "mean_reward", "coverage"):
+            assert {"mean", "std"} <= set(agent[key])
+    assert results["popular"]["HR@10"]["std"] == 0.0  # deterministic baseline
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["settings"]["seeds"] == 2 and cfg["version"]
+    csv_rows = (out / "results.csv").read_text().strip().splitlines()
+    assert len(csv_rows) == 1 + 3 * 2
+    for png in ("metrics.png", "reward_terms.png", "learning_curves.png"):
+        assert (out / png).stat().st_size > 1000
+    assert "| `popular` | 2 |" in (out / "results.md").read_text()
+
+    # Interrupt: lose one (agent, seed); a re-run recomputes only that one.
+    kept = out / "seeds" / "0" / "dqn.json"
+    before = kept.stat().st_mtime_ns
+    (out / "seeds" / "1" / "dqn.json").unlink()
+    res2 = _run(out)
+    assert res2.exit_code == 0, res2.output
+    assert "resuming: 5 evaluations already done" in res2.output
+    assert kept.stat().st_mtime_ns == before
+    assert (out / "seeds" / "1" / "dqn.json").exists()
+
+
+def test_benchmark_refuses_other_settings_in_same_dir(tmp_path) -> None:
+    out = tmp_path / "run"
+    (out).mkdir()
+    (out / "config.json").write_text(json.dumps({"settings": {"seeds": 9}}))
+    res = CliRunner().invoke(cli, ["benchmark", "--quick", "--out", str(out)])
+    assert res.exit_code != 0
+    assert "other settings" in str(res.exception) or "other settings" in res.output
+
+
+def test_benchmark_unknown_agent_is_a_clear_error(tmp_path) -> None:
+    res = CliRunner().invoke(cli, ["benchmark", "--agents", "nope", "--out", str(tmp_path / "r")])
+    assert res.exit_code != 0
+    assert "unknown agent" in str(res.exception)

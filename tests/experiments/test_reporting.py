@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from experiments import reporting
+
+
+def _row(reward: float, ranks: list[int], rewards: list[float]) -> dict:
+    r = np.asarray(ranks)
+    return {
+        "HR@10": float((r <= 10).mean()),
+        "NDCG@10": 0.1,
+        "mean_reward": reward,
+        "reward_hit": 0.0,
+        "reward_genre": 0.3,
+        "reward_rating": 0.4,
+        "per_user": {"ranks": ranks, "rewards": rewards},
+    }
+
+
+def test_mean_std_ci_matches_t_interval() -> None:
+    c = reporting.mean_std_ci([1.0, 2.0, 3.0])
+    assert c["mean"] == pytest.approx(2.0)
+    assert c["std"] == pytest.approx(1.0)
+    assert c["ci95"] == pytest.approx(4.302652729911275 / np.sqrt(3))
+    one = reporting.mean_std_ci([5.0])
+    assert one["std"] == 0.0 and one["ci95"] == 0.0 and one["n"] == 1
+
+
+def test_aggregate_over_seeds() -> None:
+    per_seed = {"a": {0: _row(0.2, [1, 20], [0.1, 0.3]), 1: _row(0.4, [1, 1], [0.5, 0.3])}}
+    res = reporting.aggregate(per_seed)
+    assert res["a"]["mean_reward"]["mean"] == pytest.approx(0.3)
+    assert res["a"]["HR@10"]["mean"] == pytest.approx(0.75)
+    assert "per_user" not in res["a"]
+
+
+def test_paired_test_detects_a_consistent_difference() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.random(200)
+    better = base + 0.05 + 0.01 * rng.random(200)
+    per_seed = {
+        "a": {0: _row(0.0, [5] * 200, list(better))},
+        "b": {0: _row(0.0, [5] * 200, list(base))},
+    }
+    t = reporting.paired_test(per_seed, "a", "b", "rewards")
+    assert t["diff"] > 0 and t["p"] < 1e-10
+    same = reporting.paired_test(per_seed, "a", "a", "rewards")
+    assert same["p"] == 1.0 and same["diff"] == 0.0
+
+
+def test_paired_test_on_hits_is_mcnemar() -> None:
+    # 30 users hit only by a, 10 only by b, 60 tied: exact binomial on the 40 discordant.
+    ranks_a = [1] * 30 + [50] * 10 + [1] * 30 + [50] * 30
+    ranks_b = [50] * 30 + [1] * 10 + [1] * 30 + [50] * 30
+    per_seed = {
+        "a": {0: _row(0.0, ranks_a, [0.0] * 100)},
+        "b": {0: _row(0.0, ranks_b, [0.0] * 100)},
+    }
+    t = reporting.paired_test(per_seed, "a", "b", "hits@10")
+    from scipy import stats
+
+    assert t["diff"] == pytest.approx(0.2)
+    assert t["p"] == pytest.approx(stats.binomtest(30, 40, 0.5).pvalue)
+
+
+def test_markdown_table_sorted_by_reward_with_tests() -> None:
+    per_seed = {
+        "dqn": {0: _row(0.3, [1, 2, 30], [0.3, 0.3, 0.3]), 1: _row(0.3, [1, 2, 30], [0.3] * 3)},
+        "random": {0: _row(0.1, [90, 80, 70], [0.1] * 3), 1: _row(0.1, [90, 80, 70], [0.1] * 3)},
+    }
+    md = reporting.markdown_table(reporting.aggregate(per_seed), per_seed, reference="dqn")
+    lines = md.splitlines()
+    assert lines[2].startswith("| `dqn` | 2 |")
+    assert lines[3].startswith("| `random` | 2 |")
+    assert "Paired tests against `dqn`" in md
+    assert "| `random` | -0.2000 |" in md
+
+
+def test_plots_are_written(tmp_path) -> None:
+    per_seed = {
+        "dqn": {0: _row(0.3, [1, 2], [0.3, 0.3]), 1: _row(0.25, [1, 20], [0.2, 0.3])},
+        "popular": {0: _row(0.2, [9, 2], [0.2, 0.2]), 1: _row(0.2, [9, 2], [0.2, 0.2])},
+    }
+    res = reporting.aggregate(per_seed)
+    w = {"hit": 0.4, "genre": 0.3, "rating": 0.3}
+    for p in (
+        reporting.plot_bars(res, tmp_path / "b.png"),
+        reporting.plot_reward_terms(res, w, tmp_path / "t.png"),
+        reporting.plot_learning_curves(
+            {"dqn": [{"steps": [0, 10], "mean_reward": [0.1, 0.2], "HR@10": [0.0, 0.1]}] * 2},
+            tmp_path / "c.png",
+        ),
+    ):
+        assert p.stat().st_size > 1000
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
