@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 #   make TORCH="torch>=2.3" test
 TORCH ?= torch==2.13.0
 
-.PHONY: install test check lint typecheck benchmark benchmark-quick clean
+.PHONY: install test check lint typecheck benchmark clean
 
 $(BIN)/movierec: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,9 @@ typecheck: install
 
 check: lint typecheck test
 
+# `make benchmark QUICK=1` runs the few-minute version.
 benchmark: install
-	$(BIN)/movierec data info
+	$(BIN)/movierec benchmark $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
