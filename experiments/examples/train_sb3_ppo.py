@@ -14,20 +14,21 @@ What to expect, honestly: PPO's default MlpPolicy puts a softmax over ~3,650 act
 a 64-unit MLP and learns from one sampled action per step. On a laptop's budget it learns next
 to nothing about *which* movie comes next: it ranks like the random agent, and its reward
 comes from the genre and rating terms (the rating term does not even depend on the action).
-Measured with the defaults (20,480 steps each, seed 0, test split, 610 users):
+Measured with the defaults (20,480 steps each, seed 0, test split, 610 users, shipped encoder
+of commit 80b1825):
 
     agent            HR@10    mean reward
-    sb3-ppo          0.0016   0.192
-    maskable-ppo     0.0016   0.191
+    sb3-ppo          0.0016   0.187
+    maskable-ppo     0.0016   0.201
     random           0.0016   0.188      (seed 0; 0.0016-0.0033 over seeds 0-2)
     popular          0.039    0.200      (see compare_agents.py)
-    encoder-greedy   0.136    0.229      (the frozen encoder's own greedy ranking)
+    encoder-greedy   0.157    0.227      (the frozen encoder's own greedy ranking)
 
 Run:
     python -m experiments.examples.train_sb3_ppo --quick     # 2 x 2,048 steps, ~1.5 minutes
-    python -m experiments.examples.train_sb3_ppo             # 2 x 20,480 steps, ~6 minutes
+    python -m experiments.examples.train_sb3_ppo             # 2 x 20,480 steps, ~6.5 minutes
 
-(About 130 env steps/s, updates included, measured on a busy 2-core CPU.)
+(About 110 env steps/s, updates included, measured on a busy 2-core CPU.)
 """
 
 from __future__ import annotations
