@@ -28,20 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from agents.registry import BASELINE_NAMES
 from experiments import reporting
 
-#: Agents of a full benchmark, cheapest first.
-DEFAULT_AGENTS: tuple[str, ...] = (
-    "random",
-    "popular",
-    "markov",
-    "genre",
-    "encoder-greedy",
-    "reward-greedy",
+#: Agents of a quick benchmark: the heuristic ladder (the encoders issue's ``hybrid``,
+#: ``lstm`` and ``content`` rankers are left to ``movierec evaluate``) and the DQN.
+QUICK_AGENTS: tuple[str, ...] = (
+    *(a for a in BASELINE_NAMES if a not in ("hybrid", "lstm", "content")),
     "dqn",
-    "sb3-dqn",
-    "sb3-ppo",
 )
+#: Agents of a full benchmark: the quick ones plus Stable-Baselines3's DQN and PPO.
+DEFAULT_AGENTS: tuple[str, ...] = (*QUICK_AGENTS, "sb3-dqn", "sb3-ppo")
 
 
 @dataclass

@@ -6,18 +6,7 @@ from pathlib import Path
 
 import click
 
-from experiments.benchmark import DEFAULT_AGENTS
-
-#: Quick mode: every heuristic, the DQN with a short budget, one SB3 algorithm.
-QUICK_AGENTS = (
-    "random",
-    "popular",
-    "markov",
-    "genre",
-    "encoder-greedy",
-    "reward-greedy",
-    "dqn",
-)
+from experiments.benchmark import DEFAULT_AGENTS, QUICK_AGENTS
 
 
 @click.command()
