@@ -32,10 +32,10 @@ ROWS = ("popular", "markov", "lstm", "content", "hybrid")
 KEYS = ("HR@1", "HR@5", "HR@10", "NDCG@10", "MRR")
 
 
-def _fmt(values: list[float]) -> str:
+def _fmt(values: list[float], digits: int = 4) -> str:
     if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def main() -> None:
@@ -101,10 +101,10 @@ def main() -> None:
         lines.append(f"| {name} | " + " | ".join(_fmt(results[name][k]) for k in KEYS) + " |")
     lines += [
         "",
-        f"- training both encoders (wall clock, per seed): {_fmt(train_s)} s",
+        f"- training both encoders (wall clock, per seed): {_fmt(train_s, 1)} s",
         f"- alpha chosen on validation: {', '.join(f'{a:.2f}' for a in alphas)}",
         f"- `observations()` for all {data.n_interactions} rows: "
-        f"{_fmt(obs_s[1])} s (1 thread), {_fmt(obs_s[2])} s (2 threads)",
+        f"{_fmt(obs_s[1], 2)} s (1 thread), {_fmt(obs_s[2], 2)} s (2 threads)",
     ]
     if args.note:
         lines.append(f"- note: {args.note}")
