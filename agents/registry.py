@@ -96,7 +96,8 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
         from agents.dqn import DQN
 
         policy = kwargs.pop("policy", "MlpPolicy")
-        return DQN(policy, env, seed=seed, **kwargs)
+        num_envs = int(kwargs.pop("num_envs", 64))
+        return DQN(policy, _movierec_vector_env(env, num_envs), seed=seed, **kwargs)
     if name in _SB3:
         module, cls_name, extra = _SB3[name]
         try:
@@ -108,6 +109,27 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
         policy = kwargs.pop("policy", "MlpPolicy")
         return getattr(mod, cls_name)(policy, env, seed=seed, **kwargs)
     raise ValueError(f"unknown agent {name!r}; choose from {', '.join(AGENT_NAMES)}")
+
+
+def _movierec_vector_env(env: Any, num_envs: int) -> Any:
+    """The env the DQN trains on: MovieRec's native vector env where possible.
+
+    A single ``MovieRec-v0`` env becomes ``gym.make_vec(..., num_envs)`` with the same
+    settings (dataset, encoder, split, reward), so ``make_agent("dqn", env)`` trains at
+    vector-env speed with the DQN's defaults (one update per vector step of ``num_envs``
+    env steps). Other envs (and ``num_envs=1``) are passed through unchanged.
+    """
+    import gymnasium as gym
+
+    spec = getattr(env, "spec", None)
+    if num_envs <= 1 or isinstance(env, gym.vector.VectorEnv) or spec is None:
+        return env
+    if spec.id != "MovieRec-v0":
+        return env
+    kwargs = dict(spec.kwargs or {})
+    return gym.make_vec(
+        "MovieRec-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
+    )
 
 
 def load_agent(name: str, path: str | os.PathLike[str], env: Any = None) -> Any:

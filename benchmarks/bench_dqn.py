@@ -41,6 +41,20 @@ BASELINES = ("random", "popular", "markov", "genre", "encoder-greedy", "reward-g
 HEURISTICS = ("random", "popular", "markov", "genre", "encoder-greedy")
 #: ``dataset`` / ``encoders`` of every env (set from --data / --encoders).
 ENV_KW: dict[str, Any] = {}
+#: Q-heads compared on the validation split (policy_kwargs; the default first).
+HEADS: dict[str, dict[str, Any]] = {
+    "encoder head (default)": {},
+    "genre head, no encoder terms": {
+        "encoder_head": False,
+        **{"genre_features": True, "embed_dim": 0, "freeze_items": True},
+    },
+    "item embeddings (warm start, learned)": {
+        "encoder_head": False,
+        "warm_start": True,
+        "genre_features": True,
+        "freeze_items": False,
+    },
+}
 METRICS = ("mean_reward", "reward_hit", "reward_genre", "reward_rating", "HR@10", "NDCG@10")
 
 
@@ -64,7 +78,7 @@ def _dqn(
 ) -> Any:
     from agents.dqn import DQN
 
-    policy_kwargs = {"net_arch": [width], "warm_start": True}
+    policy_kwargs = {"net_arch": [width], **kw.pop("policy_kwargs", {})}
     return DQN(
         "MlpPolicy", _env("train", reward, num_envs), seed=seed, policy_kwargs=policy_kwargs, **kw
     )
@@ -153,6 +167,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{name}: {quality[name][0]}", flush=True)
     out["quality"] = quality
 
+    # 3b. heads (validation split): what the default encoder head adds
+    out["heads"] = {}
+    for head, pk in HEADS.items():
+        m = _dqn(0, args.num_envs, args.width, policy_kwargs=pk).learn(args.ablation_timesteps)
+        out["heads"][head] = _evaluate(m, "val")
+        out["heads"][head]["enc_scales"] = m.q_net.enc_scales.detach().tolist()
+        print(f"head {head}: {out['heads'][head]}", flush=True)
+    for name in ("genre", "reward-greedy"):
+        out["heads"][name] = _evaluate(make_agent(name, _env("val")), "val")
+
     # 4. gamma on the validation split
     out["gamma"] = {}
     for gamma in (0.0, 0.5, 0.9):
@@ -230,6 +254,21 @@ def report(res: dict[str, Any], command: str) -> str:
         f"SB3 agents: {res['meta']['args']['sb3_timesteps']:,} steps, `MlpPolicy` "
         f"net_arch=[{res['meta']['args']['width']}], library defaults otherwise, no masking "
         "while training (evaluation masks seen movies for every agent).",
+        "",
+        "**Q-heads** (validation split, seed 0, "
+        f"{res['meta']['args']['ablation_timesteps']:,} steps; alpha, beta: the learned "
+        "weights of the encoder terms):",
+        "",
+        "| head | reward | genre term | HR@10 | alpha | beta |",
+        "|---|---|---|---|---|---|",
+    ]
+    for h, r in res.get("heads", {}).items():
+        a, b = (f"{x:.3f}" for x in r["enc_scales"]) if "enc_scales" in r else ("", "")
+        lines.append(
+            f"| {h} | {r['mean_reward']:.4f} | {r['reward_genre']:.4f} | {r['HR@10']:.4f} "
+            f"| {a} | {b} |"
+        )
+    lines += [
         "",
         "**gamma** (validation split, seed 0, "
         f"{res['meta']['args']['ablation_timesteps']:,} steps):",

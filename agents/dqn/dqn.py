@@ -44,6 +44,18 @@ SelfDQN = TypeVar("SelfDQN", bound="DQN")
 #: Policy names accepted by :class:`DQN` (SB3's alias convention).
 POLICY_ALIASES: dict[str, type[DQNPolicy]] = {"MlpPolicy": DQNPolicy}
 
+#: Policy settings used unless ``policy_kwargs`` overrides them (see :class:`DQN`).
+DEFAULT_POLICY_KWARGS: dict[str, Any] = {"encoder_head": "auto"}
+
+#: Settings implied by ``encoder_head=True`` unless given: the Q-head is built from fixed
+#: item features and the frozen encoder only, no free per-movie parameters (docs/dqn.md).
+ENCODER_HEAD_DEFAULTS: dict[str, Any] = {
+    "genre_features": True,
+    "embed_dim": 0,
+    "warm_start": False,
+    "freeze_items": True,
+}
+
 #: Constructor arguments saved in checkpoints (JSON) and restored by :meth:`DQN.load`.
 _HYPERPARAMETERS = (
     "learning_rate",
@@ -158,12 +170,19 @@ class DQN:
             ``"position"``, ``"packed"`` or ``"none"`` (no masking at all).
         stats_window_size: Episodes averaged in ``rollout/ep_rew_mean``.
         tensorboard_log: TensorBoard log folder (``None``: no TensorBoard).
-        policy_kwargs: Passed to the policy: ``net_arch`` (default ``[256]``), ``embed_dim``
-            (default 64; the observation size when warm-started), ``activation_fn``,
-            ``warm_start`` (initialise the item table from ``env.unwrapped.encoder``),
-            ``freeze_items``, ``genre_features`` (append the items' L2-normalised genre
-            vectors, from ``env.unwrapped.dataset``, as fixed item features: the genre
-            reward term is linear in them).
+        policy_kwargs: Passed to the policy (merged over :data:`DEFAULT_POLICY_KWARGS`):
+            ``net_arch`` (default ``[256]``), ``embed_dim`` (default 64; the observation
+            size when warm-started), ``activation_fn``, ``warm_start`` (initialise the item
+            table from ``env.unwrapped.encoder``; ``"auto"``: when there is one),
+            ``freeze_items`` (default: ``warm_start``), ``genre_features`` (append the
+            items' L2-normalised genre vectors and rating term, from
+            ``env.unwrapped.dataset``, as fixed item features: the genre reward term is
+            linear in them), ``encoder_head`` (default ``"auto"``: True when the env has a
+            frozen encoder and genres; adds the frozen encoder's next-movie distribution
+            ``p(.|s)`` as two terms with learned weights and implies
+            ``genre_features=True, embed_dim=0, freeze_items=True``, i.e. no free per-movie
+            parameters; see ``docs/dqn.md``), ``residual`` (default True: the learned
+            state-dependent weights ``f(s)`` of the item features).
         verbose: 0 silent, 1 training logs on stdout.
         seed: Seed of network initialisation, exploration and replay sampling.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
@@ -278,19 +297,31 @@ class DQN:
         self._custom_logger = False
         self.start_time = 0.0
 
-        kwargs = dict(self.policy_kwargs)
+        kwargs = self._resolve_policy_kwargs()
+        self.policy_kwargs = {k: kwargs[k] for k in self.policy_kwargs}
         if kwargs.pop("warm_start", False):
             enc = self._find_encoder()
             matrix = np.asarray(enc.item_matrix(), dtype=np.float32)[1:]
             bias = np.asarray(enc.item_bias(), dtype=np.float32)[1:]
+            bias = np.where(np.isfinite(bias), bias, np.nanmin(bias[np.isfinite(bias)]))
             kwargs.update(warm_start=True, embed_dim=matrix.shape[1])
-            kwargs.update(item_embeddings=matrix / (matrix.std() + 1e-8) / np.sqrt(matrix.shape[1]))
-            kwargs.update(item_bias=np.zeros_like(bias))
+            if kwargs.get("freeze_items"):
+                # Frozen: the encoder's own head, so f(s) = obs reproduces its logits.
+                kwargs.update(item_embeddings=matrix, item_bias=bias - bias.mean())
+            else:
+                scaled = matrix / (matrix.std() + 1e-8) / np.sqrt(matrix.shape[1])
+                kwargs.update(item_embeddings=scaled, item_bias=np.zeros_like(bias))
         if kwargs.get("genre_features") and not kwargs.get("n_item_features"):
-            genres = self._find_genres()
-            norms = np.linalg.norm(genres, axis=1, keepdims=True)
-            feats = np.divide(genres, norms, out=np.zeros_like(genres), where=norms > 0)
+            feats = self._find_item_features()
             kwargs.update(item_features=feats, n_item_features=feats.shape[1])
+        if kwargs.get("encoder_head") and "encoder_matrix" not in kwargs and self.env is not None:
+            enc = self._find_encoder()
+            ebias = np.asarray(enc.item_bias(), dtype=np.float32)[1:]
+            ebias = np.where(np.isfinite(ebias), ebias, np.nanmin(ebias[np.isfinite(ebias)]))
+            kwargs.update(
+                encoder_matrix=np.asarray(enc.item_matrix(), dtype=np.float32)[1:],
+                encoder_bias=ebias,
+            )
         # Initialise the weights from the model's own seed without touching the global RNG.
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
@@ -366,12 +397,70 @@ class DQN:
             )
         return enc
 
-    def _find_genres(self) -> NDArray[np.float32]:
-        """Item genre vectors ``(n_actions, n_genres)`` of the env's dataset."""
+    def _resolve_policy_kwargs(self) -> dict[str, Any]:
+        """``policy_kwargs`` over :data:`DEFAULT_POLICY_KWARGS`, ``"auto"`` values resolved.
+
+        ``warm_start="auto"`` warm-starts when the env exposes a frozen encoder;
+        ``genre_features="auto"`` adds genre features when its dataset has genres;
+        ``freeze_items`` defaults to ``warm_start``.
+        """
+        kwargs = {**DEFAULT_POLICY_KWARGS, **self.policy_kwargs}
+        if kwargs.get("encoder_head") == "auto":
+            kwargs["encoder_head"] = self._has_encoder() and self._has_genres()
+        if kwargs["encoder_head"]:
+            if self.env is not None:
+                self._find_encoder()  # a clear error when the env has none
+            kwargs = {**ENCODER_HEAD_DEFAULTS, **kwargs}
+        if kwargs.get("warm_start") == "auto":
+            kwargs["warm_start"] = self._has_encoder()
+        if kwargs.get("genre_features") == "auto":
+            kwargs["genre_features"] = bool(kwargs.get("n_item_features")) or self._has_genres()
+        if kwargs["encoder_head"] and not kwargs.get("genre_features"):
+            raise ValueError("encoder_head=True needs genre_features=True (the item features)")
+        if kwargs.get("freeze_items") is None:
+            kwargs["freeze_items"] = bool(kwargs.get("warm_start", False))
+        return kwargs
+
+    def _has_encoder(self) -> bool:
+        try:
+            self._find_encoder()
+        except ValueError:
+            return False
+        return True
+
+    def _has_genres(self) -> bool:
+        try:
+            self._find_genres()
+        except ValueError:
+            return False
+        return True
+
+    def _find_dataset(self) -> Any:
         base = None if self.env is None else self.env.unwrapped
         data = getattr(base, "dataset", None)
         if data is None and base is not None and hasattr(base, "envs"):
             data = getattr(base.envs[0].unwrapped, "dataset", None)
+        return data
+
+    def _find_item_features(self) -> NDArray[np.float32]:
+        """Fixed item features: L2-normalised genre rows, then the movie's rating term.
+
+        Genre-less movies get zero rows; the rating term is
+        ``clip((mean training rating - 3) / 2, 0, 1)``. The genre rows are normalised
+        exactly as the reward's cosine (:mod:`movierec_env.reward`), so ``Gn[a] · u`` *is*
+        the expected genre term when ``u`` is the next movie's expected genre row.
+        """
+        genres = self._find_genres()
+        norms = np.linalg.norm(genres, axis=1, keepdims=True)
+        unit = np.divide(genres, norms, out=np.zeros_like(genres), where=norms > 0)
+        data = self._find_dataset()
+        mean = np.asarray(data.item_mean_rating, dtype=np.float32)[1:]
+        rating = np.clip((np.nan_to_num(mean, nan=3.0) - 3.0) / 2.0, 0.0, 1.0)
+        return np.concatenate([unit, rating[:, None]], axis=1).astype(np.float32)
+
+    def _find_genres(self) -> NDArray[np.float32]:
+        """Item genre vectors ``(n_actions, n_genres)`` of the env's dataset."""
+        data = self._find_dataset()
         if data is None or not hasattr(data, "item_genres"):
             raise ValueError("genre_features=True needs env.unwrapped.dataset.item_genres")
         genres = np.asarray(data.item_genres, dtype=np.float32)[1:]

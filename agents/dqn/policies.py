@@ -78,6 +78,10 @@ class ItemEmbeddingQNetwork(nn.Module):
         freeze_items: bool = False,
         n_item_features: int = 0,
         item_features: NDArray[np.floating] | None = None,
+        encoder_head: bool = False,
+        encoder_matrix: NDArray[np.floating] | None = None,
+        encoder_bias: NDArray[np.floating] | None = None,
+        residual: bool = True,
     ) -> None:
         super().__init__()
         act = ACTIVATIONS[activation_name(activation_fn)]
@@ -108,11 +112,35 @@ class ItemEmbeddingQNetwork(nn.Module):
                 )
         self.item_features: torch.Tensor
         self.register_buffer("item_features", feats)
+        # Frozen encoder head (optional): logits l(s) = obs @ M.T + c of the encoder's
+        # next-item distribution p(.|s) = softmax(l(s)). Two terms with learned scalars
+        # (starting at 0) use it: alpha * F_a · (p(.|s) @ F) (the item features' expected
+        # value under p, e.g. the next movie's expected genre vector) and beta * p(a|s).
+        self.encoder_head = bool(encoder_head)
+        self.enc_matrix: torch.Tensor
+        self.enc_bias: torch.Tensor
+        self.register_buffer("enc_matrix", torch.zeros(n_actions if encoder_head else 0, obs_dim))
+        self.register_buffer("enc_bias", torch.zeros(n_actions if encoder_head else 0))
+        self.enc_scales = nn.Parameter(torch.zeros(2), requires_grad=self.encoder_head)
+        if not residual:
+            # No state-dependent item scores f(s): only v(s) and the encoder terms learn.
+            if not (freeze_items and encoder_head):
+                raise ValueError("residual=False needs encoder_head=True and freeze_items=True")
+            self.head.requires_grad_(False)
+        if encoder_head and encoder_matrix is not None:
+            with torch.no_grad():
+                self.enc_matrix.copy_(torch.as_tensor(np.asarray(encoder_matrix)))
+                self.enc_bias.copy_(torch.as_tensor(np.asarray(encoder_bias)))
         self.n_actions = int(n_actions)
         self.tower = nn.Sequential(*layers) if layers else nn.Identity()
         self.item_embeddings = nn.Parameter(torch.empty(n_actions, self.embed_dim))
         self.item_bias = nn.Parameter(torch.zeros(n_actions))
-        nn.init.normal_(self.item_embeddings, std=1.0 / np.sqrt(self.embed_dim))
+        # Q uses ``bias_scale * b_a``: 1 and fixed for a learned bias; with a frozen item
+        # table (e.g. the encoder's popularity-like bias) a learned scalar starting at 0, so
+        # the frozen bias enters Q only as far as the rewards support it.
+        self.bias_scale = nn.Parameter(torch.tensor(0.0 if freeze_items else 1.0))
+        self.bias_scale.requires_grad_(bool(freeze_items))
+        nn.init.normal_(self.item_embeddings, std=1.0 / np.sqrt(max(self.embed_dim, 1)))
         if item_embeddings is not None:
             emb = torch.as_tensor(np.asarray(item_embeddings), dtype=torch.float32)
             if tuple(emb.shape) != (n_actions, self.embed_dim):
@@ -131,6 +159,11 @@ class ItemEmbeddingQNetwork(nn.Module):
         if freeze_items:
             self.item_embeddings.requires_grad_(False)
             self.item_bias.requires_grad_(False)
+            # Start Q at v(s) alone: a random head over a frozen table would start with
+            # large arbitrary item scores that the first updates must unlearn.
+            if isinstance(self.head, nn.Linear):
+                nn.init.zeros_(self.head.weight)
+                nn.init.zeros_(self.head.bias)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """State embedding ``f(s)``, shape ``(B, embed_dim)``."""
@@ -141,10 +174,20 @@ class ItemEmbeddingQNetwork(nn.Module):
         h = self.tower(obs.flatten(1))
         return self.head(h), self.value(h)
 
+    def _encoder_probs(self, obs: torch.Tensor) -> torch.Tensor:
+        """The frozen encoder's next-item distribution ``p(.|s)``, ``(B, n_actions)``."""
+        logits = torch.addmm(self.enc_bias, obs.flatten(1), self.enc_matrix.t())
+        return torch.softmax(logits, dim=1)
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Q-values of every action, shape ``(B, n_actions)``."""
         f, v = self._hidden(obs)
-        return torch.addmm(self.item_bias, f, self.item_table().t()) + v
+        q = torch.addmm(self.bias_scale * self.item_bias, f, self.item_table().t()) + v
+        if self.encoder_head:
+            p = self._encoder_probs(obs)
+            feats = self.item_features
+            q = q + self.enc_scales[0] * ((p @ feats) @ feats.t()) + self.enc_scales[1] * p
+        return q
 
     def item_table(self) -> torch.Tensor:
         """``[E | F]``, shape ``(n_actions, embed_dim + n_item_features)``."""
@@ -158,7 +201,14 @@ class ItemEmbeddingQNetwork(nn.Module):
         rows = self.item_embeddings[actions]
         if self.item_features.shape[1]:
             rows = torch.cat([rows, self.item_features[actions]], dim=1)
-        return (f * rows).sum(dim=1) + self.item_bias[actions] + v[:, 0]
+        q = (f * rows).sum(dim=1) + self.bias_scale * self.item_bias[actions] + v[:, 0]
+        if self.encoder_head:
+            p = self._encoder_probs(obs)
+            feats = self.item_features
+            expected = ((p @ feats) * feats[actions]).sum(dim=1)
+            p_a = p.gather(1, actions[:, None])[:, 0]
+            q = q + self.enc_scales[0] * expected + self.enc_scales[1] * p_a
+        return q
 
 
 def masked_argmax(q: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
@@ -207,9 +257,13 @@ class DQNPolicy(nn.Module):
         freeze_items: bool = False,
         genre_features: bool = False,
         n_item_features: int = 0,
+        encoder_head: bool = False,
+        residual: bool = True,
         item_embeddings: NDArray[np.floating] | None = None,
         item_bias: NDArray[np.floating] | None = None,
         item_features: NDArray[np.floating] | None = None,
+        encoder_matrix: NDArray[np.floating] | None = None,
+        encoder_bias: NDArray[np.floating] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(observation_space, spaces.Box):
@@ -228,6 +282,8 @@ class DQNPolicy(nn.Module):
             "freeze_items": bool(freeze_items),
             "genre_features": bool(genre_features),
             "n_item_features": int(n_item_features),
+            "encoder_head": bool(encoder_head),
+            "residual": bool(residual),
         }
         kw = {k: v for k, v in self.net_kwargs.items() if k not in ("warm_start", "genre_features")}
         self.q_net = ItemEmbeddingQNetwork(
@@ -236,6 +292,8 @@ class DQNPolicy(nn.Module):
             item_embeddings=item_embeddings,
             item_bias=item_bias,
             item_features=item_features,
+            encoder_matrix=encoder_matrix,
+            encoder_bias=encoder_bias,
             **kw,
         )
         self.q_net_target = ItemEmbeddingQNetwork(self.obs_dim, self.n_actions, **kw)

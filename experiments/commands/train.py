@@ -23,9 +23,7 @@ DEFAULT_TIMESTEPS = {
 }
 
 
-def make_training_env(
-    agent: str, dataset: Any, encoders: Any, num_envs: int, seed: int
-) -> Any:
+def make_training_env(agent: str, dataset: Any, encoders: Any, num_envs: int, seed: int) -> Any:
     """The training env of ``agent``: the native vector env for ``dqn``, one env for SB3.
 
     ``dataset`` and ``encoders`` are what ``MovieRec-v0`` accepts: names/paths or ready
@@ -128,8 +126,6 @@ def train(
     steps = timesteps if timesteps is not None else DEFAULT_TIMESTEPS[agent]
     env = make_training_env(agent, dataset, encoders, num_envs, seed)
     extra: dict[str, Any] = {"verbose": verbose, "tensorboard_log": tensorboard_log}
-    if agent == "dqn":
-        extra["policy_kwargs"] = {"warm_start": True}
     model = make_agent(agent, env, seed=seed, **extra)
     t0 = time.perf_counter()
     model.learn(total_timesteps=steps, progress_bar=not no_progress)

@@ -380,3 +380,51 @@ def test_item_embedding_head_scores_selected_actions() -> None:
     assert full.shape == (5, 30)
     with pytest.raises(ValueError, match="item_embeddings"):
         ItemEmbeddingQNetwork(8, 30, embed_dim=4, item_embeddings=np.zeros((30, 5)))
+
+
+def test_encoder_head_terms_match_a_numpy_reference() -> None:
+    rng = np.random.default_rng(0)
+    n, d, k = 30, 8, 5
+    feats = rng.random((n, k)).astype(np.float32)
+    mat = rng.normal(size=(n, d)).astype(np.float32)
+    bias = rng.normal(size=n).astype(np.float32)
+    net = ItemEmbeddingQNetwork(
+        d,
+        n,
+        net_arch=[16],
+        embed_dim=0,
+        freeze_items=True,
+        n_item_features=k,
+        item_features=feats,
+        encoder_head=True,
+        encoder_matrix=mat,
+        encoder_bias=bias,
+    )
+    # A frozen table starts Q at v(s): the zero-initialised head adds nothing yet.
+    assert not net.head.weight.any() and not net.item_bias.requires_grad
+    with torch.no_grad():
+        net.enc_scales.copy_(torch.tensor([0.7, 2.0]))
+        net.value.weight.zero_()
+        net.value.bias.fill_(0.1)
+    obs = rng.uniform(-1, 1, (4, d)).astype(np.float32)
+    logits = obs @ mat.T + bias
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    expected = 0.1 + 0.7 * (p @ feats) @ feats.T + 2.0 * p
+    full = net(torch.as_tensor(obs)).detach().numpy()
+    np.testing.assert_allclose(full, expected, rtol=1e-5, atol=1e-6)
+    acts = torch.tensor([0, 29, 3, 3])
+    sel = net.q_selected(torch.as_tensor(obs), acts).detach().numpy()
+    np.testing.assert_allclose(sel, expected[np.arange(4), acts.numpy()], rtol=1e-5, atol=1e-6)
+    # Only the shared parts learn: tower, head, value, the two encoder scales, bias scale.
+    trainable = {name for name, p in net.named_parameters() if p.requires_grad}
+    assert "item_embeddings" not in trainable and "item_bias" not in trainable
+    assert {"enc_scales", "bias_scale"} <= trainable
+
+
+def test_default_head_without_an_encoder_is_the_item_embedding_head() -> None:
+    model = DQN("MlpPolicy", make_venv(2), **SMALL)
+    kw = model.policy.net_kwargs
+    assert kw["encoder_head"] is False and kw["embed_dim"] == 64 and not kw["freeze_items"]
+    with pytest.raises(ValueError, match="encoder"):
+        DQN("MlpPolicy", make_venv(2), policy_kwargs=dict(encoder_head=True), **SMALL)

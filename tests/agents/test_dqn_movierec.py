@@ -39,9 +39,7 @@ def test_masks_are_stored_as_positions_and_rebuilt_exactly(venv, tiny_data) -> N
     rebuilt = model._mask_source.rebuilder(buf.next_positions[:n])
     np.testing.assert_array_equal(rebuilt, ~history_mask(tiny_data, buf.next_positions[:n])[:, 1:])
     # and it agrees with the env's own masks at the current states
-    np.testing.assert_array_equal(
-        model._mask_source.rebuilder(venv.position), venv.action_masks()
-    )
+    np.testing.assert_array_equal(model._mask_source.rebuilder(venv.position), venv.action_masks())
 
 
 def test_dqn_never_recommends_a_seen_movie(venv, tiny_data) -> None:
@@ -111,3 +109,38 @@ def test_train_cli_saves_a_loadable_dqn(tmp_path: Path) -> None:
     assert 0.0 < summary["val"]["mean_reward"] < 1.0
     model = DQN.load(out)
     assert model.num_timesteps >= 3000
+
+
+def test_default_head_on_movierec_is_the_encoder_head(venv, tiny_data, fake_encoder) -> None:
+    from movierec_env.reward import RewardConfig, RewardTables
+
+    model = DQN("MlpPolicy", venv, **FAST)
+    kw = model.policy.net_kwargs
+    assert kw["encoder_head"] and kw["genre_features"] and kw["embed_dim"] == 0
+    net = model.q_net
+    np.testing.assert_allclose(
+        net.enc_matrix.numpy(), fake_encoder.item_matrix()[1:], rtol=1e-6, atol=1e-6
+    )
+    # The genre features are normalised exactly as the reward's cosine: their dot product
+    # *is* the genre term (genre-less movies: 0).
+    tables = RewardTables.build(tiny_data, RewardConfig())
+    feats = net.item_features.numpy()
+    n_genres = len(tiny_data.genre_names)
+    assert feats.shape[1] == n_genres + 1  # genres + the movie's rating term
+    gn = feats[:, :n_genres]
+    n = gn.shape[0]
+    a, b = np.meshgrid(np.arange(n), np.arange(n))
+    combos = tables.genre_combo
+    expected = tables.genre_table.reshape(-1)[combos[a] * (combos.max() + 1) + combos[b]]
+    np.testing.assert_allclose(np.clip(gn @ gn.T, 0, 1), expected, atol=1e-5)
+    # trains, saves and loads with the encoder head
+    model.learn(200)
+    assert model.replay_buffer is not None
+
+
+def test_make_agent_trains_the_dqn_on_the_native_vector_env(make_env) -> None:
+    from agents.registry import make_agent
+
+    env = make_env()
+    model = make_agent("dqn", env, seed=0, num_envs=1)  # a plain env stays as it is
+    assert model.n_envs == 1
