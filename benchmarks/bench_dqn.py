@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -43,16 +44,13 @@ HEURISTICS = ("random", "popular", "markov", "genre", "encoder-greedy")
 ENV_KW: dict[str, Any] = {}
 #: Q-heads compared on the validation split (policy_kwargs; the default first).
 HEADS: dict[str, dict[str, Any]] = {
-    "encoder head (default)": {},
+    "encoder head + residual (default)": {},
+    "encoder head, no residual": {"residual": False},
     "genre head, no encoder terms": {
         "encoder_head": False,
-        **{"genre_features": True, "embed_dim": 0, "freeze_items": True},
-    },
-    "item embeddings (warm start, learned)": {
-        "encoder_head": False,
-        "warm_start": True,
         "genre_features": True,
-        "freeze_items": False,
+        "embed_dim": 0,
+        "freeze_items": True,
     },
 }
 METRICS = ("mean_reward", "reward_hit", "reward_genre", "reward_rating", "HR@10", "NDCG@10")
@@ -344,11 +342,10 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("docs/dqn.md"))
     args = p.parse_args()
     ENV_KW.update(dataset=args.data, encoders=args.encoders)
-    command = "python benchmarks/bench_dqn.py"
+    command = " ".join(["python benchmarks/bench_dqn.py", *sys.argv[1:]])
     if args.quick:
         args.seeds, args.timesteps, args.ablation_timesteps = 1, 100_000, 50_000
         args.sb3_timesteps, args.speed_steps = 10_000, 15_000
-        command += " --quick"
     res = run(args)
     res["meta"]["note"] = args.note
     args.out.parent.mkdir(parents=True, exist_ok=True)

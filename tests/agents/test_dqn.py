@@ -224,6 +224,7 @@ def test_learns_a_trivially_learnable_env() -> None:
         learning_starts=200,
         batch_size=64,
         exploration_fraction=0.3,
+        learning_rate=1e-3,
         gradient_steps=2,
         seed=0,
         policy_kwargs=dict(net_arch=[64], embed_dim=16),

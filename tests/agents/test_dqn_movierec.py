@@ -133,7 +133,11 @@ def test_default_head_on_movierec_is_the_encoder_head(venv, tiny_data, fake_enco
     combos = tables.genre_combo
     expected = tables.genre_table.reshape(-1)[combos[a] * (combos.max() + 1) + combos[b]]
     np.testing.assert_allclose(np.clip(gn @ gn.T, 0, 1), expected, atol=1e-5)
-    # trains, saves and loads with the encoder head
+    # the residual head alone is decayed toward the encoder terms
+    groups = model.optimizer.param_groups
+    decayed = [p for g in groups if g["weight_decay"] > 0 for p in g["params"]]
+    assert {id(p) for p in decayed} == {id(p) for p in net.head.parameters()}
+    assert groups[1]["weight_decay"] == model.residual_decay == 1.0
     model.learn(200)
     assert model.replay_buffer is not None
 
