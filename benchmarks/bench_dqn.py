@@ -27,6 +27,7 @@ Results go between ``<!-- bench_dqn:start -->`` and ``<!-- bench_dqn:end -->`` i
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -111,6 +112,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "args": vars(args),
         }
     }
+    from agents.dqn import DQN
+
+    out["meta"]["gradient_steps"] = int(
+        inspect.signature(DQN.__init__).parameters["gradient_steps"].default
+    )
     probe = _env("train")
     out["meta"]["obs_dim"] = int(probe.observation_space.shape[0])
     out["meta"]["n_actions"] = int(probe.action_space.n)
@@ -216,7 +222,8 @@ def report(res: dict[str, Any], command: str) -> str:
         "",
         "| agent | env steps/s |",
         "|---|---|",
-        f"| dqn ({res['meta']['args']['num_envs']} envs, batch 256, 1 update per vector step) "
+        f"| dqn ({res['meta']['args']['num_envs']} envs, batch 256, "
+        f"{res['meta'].get('gradient_steps', 4)} updates per vector step) "
         f"| {res['throughput']['dqn']:.0f} |",
         f"| sb3-dqn (defaults: 1 env, batch 32, 1 update per 4 steps) "
         f"| {res['throughput']['sb3-dqn']:.0f} |",

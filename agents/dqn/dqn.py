@@ -134,6 +134,13 @@ class DQN:
       (``embed_dim << n_items``); the TD update scores only the sampled actions. With
       ``policy_kwargs=dict(warm_start=True)`` the table starts from the frozen encoder's
       linear head (``env.unwrapped.encoder.item_matrix()`` / ``item_bias()``).
+    * **The encoder head** (default on MovieRec-v0, ``policy_kwargs["encoder_head"]``):
+      ``Q(s, a) = v(s) + F_a · f(s) + alpha F_a · (p(.|s) @ F) + beta p(a|s) + c b_a`` with
+      fixed item features ``F`` (unit genre rows and the rating term, so the genre reward
+      is linear in them), the frozen encoder's next-movie distribution ``p(.|s)`` (a fixed
+      function of the observation) and no free per-movie parameters: every transition
+      trains the shared parts whatever movie was recommended, and no movie wins the
+      ``max`` over the catalogue on its own noise.
     * **Batched training over a Gymnasium vector env** (e.g. ``gym.make_vec("MovieRec-v0",
       num_envs=64, vectorization_mode="vector_entry_point")``): one forward pass acts for
       all sub-envs, transitions are added in bulk; a single ``gym.Env`` works too.
@@ -142,8 +149,8 @@ class DQN:
 
     Defaults: ``tau``, ``exploration_initial_eps`` / ``exploration_final_eps``, Huber loss
     and ``max_grad_norm`` follow the Nature paper / SB3. The rest are tuned for MovieRec-v0
-    (logged replay, 128-d observations, ~9k actions; see ``docs/dqn.md``): Adam at 1e-3,
-    batches of 256 with one update per vector step, a 200k-transition buffer, exploration
+    (logged replay, 128-d observations, ~3.6k actions; see ``docs/dqn.md``): Adam at 3e-4,
+    batches of 256 with 4 updates per vector step, a 200k-transition buffer, exploration
     over the first 10% of training, and ``gamma=0``: in logged replay the next state does
     not depend on the action, so bootstrapping only adds the variance of the next state's
     value to every target without changing which action is best; ``gamma=0`` measured best
