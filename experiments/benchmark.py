@@ -58,8 +58,9 @@ class BenchmarkConfig:
         quick: Fewer seeds and steps (a smoke run for class or CI).
         eval_every: Validation evaluation interval (env steps) for learning curves.
         num_envs: Users stepped at once by the DQN's vector env.
-        threads: Torch CPU threads (1 is fastest for these small networks on 2 cores:
-            docs/dqn.md).
+        threads: Torch CPU threads per process (1 is fastest for these small networks on
+            2 cores: docs/dqn.md).
+        workers: Processes running (agent, seed) jobs side by side (one per core).
         reward: Reward settings passed to the env (``None`` = env defaults).
     """
 
@@ -74,6 +75,7 @@ class BenchmarkConfig:
     eval_every: int | None = None
     num_envs: int = 64
     threads: int = 1
+    workers: int = 1
     reward: dict[str, Any] | None = field(default=None)
 
     def to_json(self) -> dict[str, Any]:
@@ -125,9 +127,13 @@ def _check_or_write_config(run_dir: Path, cfg: BenchmarkConfig) -> None:
 
     settings = cfg.to_json()
     if path.exists():
-        old = json.loads(path.read_text())
-        if old.get("settings") != settings:
-            changed = sorted(k for k in settings if old.get("settings", {}).get(k) != settings[k])
+        old = json.loads(path.read_text()).get("settings", {})
+        # How many processes share the work does not change any result.
+        changed = sorted(
+            k for k in settings if k != "workers" and old.get(k, settings[k]) != settings[k]
+        )
+        if changed or set(old) - set(settings):
+            changed = changed or sorted(set(old) - set(settings))
             raise ValueError(
                 f"{run_dir} holds a run with other settings ({', '.join(changed)} differ); "
                 "resume with the same settings or choose another --out"
@@ -163,11 +169,13 @@ def load_curves(run_dir: Path) -> dict[str, list[dict[str, list[float]]]]:
     return out
 
 
-def write_reports(run_dir: Path, weights: Mapping[str, float]) -> dict[str, Path]:
+def write_reports(run_dir: Path) -> dict[str, Path]:
     """Rebuild results.json/.csv/.md and the plots from ``seeds/`` and ``curves/``."""
     per_seed = load_per_seed(run_dir)
     if not per_seed:
         raise ValueError(f"{run_dir} holds no finished evaluation yet")
+    first = next(iter(next(iter(per_seed.values())).values()))
+    weights: Mapping[str, float] = first.get("weights") or {"hit": 0.4, "genre": 0.3, "rating": 0.3}
     results = reporting.aggregate(per_seed)
     write_json_atomic(run_dir / "results.json", {"agents": results})
     with open(run_dir / "results.csv", "w", newline="") as f:
@@ -246,10 +254,98 @@ def ValidationCurve(env: Any, curve: dict[str, list[float]], every: int) -> Any:
     return _Curve()
 
 
+def _encoder_source(cfg: BenchmarkConfig, data: Any, run_dir: Path, say: Progress) -> str | None:
+    """Where every job loads the encoders from (``None`` = the shipped checkpoint).
+
+    Trains them into ``run_dir/encoders`` first when the run needs its own.
+    """
+    from encoders import train_hybrid
+    from movierec_env.data import EMBEDDED
+
+    enc_dir = run_dir / "encoders"
+    if cfg.encoders is not None:
+        return cfg.encoders
+    if (enc_dir / "config.json").exists():
+        say(f"reusing encoders trained earlier in this run ({enc_dir})")
+        return str(enc_dir)
+    if cfg.quick and data.name == EMBEDDED:
+        say("quick mode: using the shipped encoder checkpoint")
+        return None
+    say("training the encoders (LSTM + content model)")
+    t0 = time.perf_counter()
+    train_hybrid(data, seed=cfg.base_seed, progress=True).save(enc_dir)
+    say(f"encoders trained in {time.perf_counter() - t0:.0f} s -> {enc_dir}")
+    return str(enc_dir)
+
+
+def run_job(
+    cfg: BenchmarkConfig,
+    run_dir: Path,
+    enc_source: str | None,
+    seed: int,
+    name: str,
+    progress_bar: bool = True,
+) -> str:
+    """Train (if it learns) and evaluate one agent with one seed; write its result files.
+
+    Runs in the benchmark's process or in a worker process: everything it needs is
+    loaded from ``cfg`` and ``enc_source`` (datasets, encoders and observation tables are
+    memoised per process).
+
+    Returns:
+        A one-line summary.
+    """
+    import gymnasium as gym
+    import torch
+
+    import movierec_env  # noqa: F401  (registers MovieRec-v0)
+    from agents import evaluate_agent
+    from agents.registry import LEARNING_AGENT_NAMES, make_agent
+    from encoders import HybridEncoder, default_encoder
+    from experiments.commands.train import make_training_env
+    from movierec_env.data import load_dataset
+
+    torch.set_num_threads(cfg.threads)
+    data = load_dataset(cfg.dataset)
+    encoder = default_encoder(data) if enc_source is None else HybridEncoder.load(enc_source, data)
+    env_kwargs: dict[str, Any] = {"dataset": data, "encoders": encoder}
+    if cfg.reward is not None:
+        env_kwargs["reward"] = dict(cfg.reward)
+    eval_env = gym.make("MovieRec-v0", split="test", **env_kwargs)
+    t0 = time.perf_counter()
+    curve: dict[str, list[float]] = {"steps": [], "mean_reward": [], "HR@10": []}
+    steps = _timesteps(cfg, name) if name in LEARNING_AGENT_NAMES else 0
+    if steps:
+        env = make_training_env(name, data, encoder, cfg.num_envs, seed)
+        agent = make_agent(name, env, seed=seed)
+        cb = ValidationCurve(eval_env, curve, _eval_every(cfg, steps))
+        agent.learn(total_timesteps=steps, callback=cb, progress_bar=progress_bar)
+        env.close()
+    else:
+        agent = make_agent(name, eval_env, seed=seed)
+    train_s = time.perf_counter() - t0
+    row = evaluate_agent(agent, eval_env, split="test")
+    eval_env.close()
+    row["train_seconds"] = train_s
+    row["timesteps"] = steps
+    write_json_atomic(run_dir / "seeds" / str(seed) / f"{name}.json", row)
+    if curve["steps"]:
+        write_json_atomic(run_dir / "curves" / f"{name}__seed{seed}.json", curve)
+    return (
+        f"seed {seed} {name}: reward {row['mean_reward']:.4f} HR@10 {row['HR@10']:.3f} "
+        f"({train_s:.0f} s)"
+    )
+
+
 def run_benchmark(
     cfg: BenchmarkConfig, run_dir: Path, progress: Progress | None = None
 ) -> dict[str, Path]:
     """Run (or resume) a benchmark in ``run_dir`` and write its reports.
+
+    With ``cfg.workers > 1`` the (agent, seed) jobs run in that many worker processes
+    (one torch thread each), longest first; every job writes its own result file, so the
+    outcome is the same as a sequential run and an interruption loses at most the jobs
+    in flight.
 
     Args:
         cfg: Settings.
@@ -259,78 +355,43 @@ def run_benchmark(
     Returns:
         Paths of the table and plots.
     """
-    import gymnasium as gym
-    import torch
     from tqdm.auto import tqdm
 
-    import movierec_env  # noqa: F401  (registers MovieRec-v0)
-    from agents import evaluate_agent
-    from agents.registry import AGENT_NAMES, LEARNING_AGENT_NAMES, make_agent
-    from encoders import HybridEncoder, default_encoder, train_hybrid
-    from experiments.commands.train import make_training_env
-    from movierec_env.data import EMBEDDED, load_dataset
+    from agents.registry import AGENT_NAMES, LEARNING_AGENT_NAMES
+    from movierec_env.data import load_dataset
 
     say = progress or (lambda _m: None)
-    torch.set_num_threads(cfg.threads)
     unknown = [a for a in cfg.agents if a not in AGENT_NAMES]
     if unknown:
         raise ValueError(f"unknown agent(s) {unknown}; choose from {sorted(AGENT_NAMES)}")
+    if cfg.workers < 1:
+        raise ValueError(f"workers must be >= 1, got {cfg.workers}")
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_or_write_config(run_dir, cfg)
 
     data = load_dataset(cfg.dataset)
-    enc_dir = run_dir / "encoders"
-    if cfg.encoders is not None:
-        encoder = HybridEncoder.load(cfg.encoders, data)
-    elif (enc_dir / "config.json").exists():
-        say(f"reusing encoders trained earlier in this run ({enc_dir})")
-        encoder = HybridEncoder.load(enc_dir, data)
-    elif cfg.quick and data.name == EMBEDDED:
-        say("quick mode: using the shipped encoder checkpoint")
-        encoder = default_encoder(data)
-    else:
-        say("training the encoders (LSTM + content model)")
-        t0 = time.perf_counter()
-        encoder = train_hybrid(data, seed=cfg.base_seed, progress=True)
-        encoder.save(enc_dir)
-        say(f"encoders trained in {time.perf_counter() - t0:.0f} s -> {enc_dir}")
-
-    env_kwargs: dict[str, Any] = {"dataset": data, "encoders": encoder}
-    if cfg.reward is not None:
-        env_kwargs["reward"] = dict(cfg.reward)
+    enc_source = _encoder_source(cfg, data, run_dir, say)
     done = load_per_seed(run_dir)
     seeds = [cfg.base_seed + i for i in range(cfg.seeds)]
     jobs = [(s, a) for s in seeds for a in cfg.agents if s not in done.get(a, {})]
     if len(jobs) < len(seeds) * len(cfg.agents):
         say(f"resuming: {len(seeds) * len(cfg.agents) - len(jobs)} evaluations already done")
-    weights: dict[str, float] = {}
-    eval_env = gym.make("MovieRec-v0", split="test", **env_kwargs)
-    for seed, name in tqdm(jobs, desc="benchmark", unit="run"):
-        t0 = time.perf_counter()
-        curve: dict[str, list[float]] = {"steps": [], "mean_reward": [], "HR@10": []}
-        if name in LEARNING_AGENT_NAMES:
-            steps = _timesteps(cfg, name)
-            env = make_training_env(name, data, encoder, cfg.num_envs, seed)
-            agent = make_agent(name, env, seed=seed)
-            cb = ValidationCurve(eval_env, curve, _eval_every(cfg, steps))
-            agent.learn(total_timesteps=steps, callback=cb, progress_bar=True)
-            env.close()
-        else:
-            agent = make_agent(name, eval_env, seed=seed)
-        train_s = time.perf_counter() - t0
-        res = evaluate_agent(agent, eval_env, split="test")
-        weights = dict(res.get("weights", weights))
-        row = {k: v for k, v in res.items() if k != "weights"}
-        row["train_seconds"] = train_s
-        row["timesteps"] = _timesteps(cfg, name) if name in LEARNING_AGENT_NAMES else 0
-        write_json_atomic(run_dir / "seeds" / str(seed) / f"{name}.json", row)
-        if curve["steps"]:
-            write_json_atomic(run_dir / "curves" / f"{name}__seed{seed}.json", curve)
-        say(
-            f"seed {seed} {name}: reward {row['mean_reward']:.4f} HR@10 {row['HR@10']:.3f} "
-            f"({train_s:.0f} s)"
-        )
-    eval_env.close()
-    if not weights:
-        weights = {"hit": 0.4, "genre": 0.3, "rating": 0.3}
-    return write_reports(run_dir, weights)
+    # Longest first (the DQN, then Stable-Baselines3, then the instant baselines).
+    order = {"dqn": 0}
+    jobs.sort(key=lambda j: (order.get(j[1], 1 if j[1] in LEARNING_AGENT_NAMES else 2), j[0]))
+    if cfg.workers == 1 or len(jobs) < 2:
+        for seed, name in tqdm(jobs, desc="benchmark", unit="run"):
+            say(run_job(cfg, run_dir, enc_source, seed, name))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = mp.get_context("spawn")  # no fork after torch has started threads
+        with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=ctx) as pool:
+            futures = [
+                pool.submit(run_job, cfg, run_dir, enc_source, seed, name, False)
+                for seed, name in jobs
+            ]
+            for fut in tqdm(as_completed(futures), total=len(futures), desc="benchmark"):
+                say(fut.result())
+    return write_reports(run_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -45,6 +46,12 @@ from experiments.benchmark import DEFAULT_AGENTS, QUICK_AGENTS
 )
 @click.option("--quick", is_flag=True, help="One seed, short training: a few minutes.")
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes running (agent, seed) jobs side by side (default: min(2, CPUs)).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -59,6 +66,7 @@ def benchmark(
     sb3_timesteps: int | None,
     encoders: str | None,
     quick: bool,
+    workers: int | None,
     out: Path | None,
 ) -> None:
     """Train the encoders, train and evaluate every agent over seeds, write tables and plots.
@@ -73,12 +81,13 @@ def benchmark(
     cfg = BenchmarkConfig(
         dataset=dataset,
         agents=names or (QUICK_AGENTS if quick else DEFAULT_AGENTS),
-        seeds=seeds or (1 if quick else 5),
+        seeds=seeds or (1 if quick else 3),
         base_seed=base_seed,
         timesteps=timesteps,
         sb3_timesteps=sb3_timesteps,
         encoders=encoders,
         quick=quick,
+        workers=workers or min(2, os.cpu_count() or 1),
     )
     ds_name = Path(dataset).name if dataset else "ml-latest-small"
     run_dir = out or Path("runs") / f"{ds_name}-{'quick' if quick else 'full'}"
