@@ -8,16 +8,11 @@ from pathlib import Path
 import click
 
 from experiments.benchmark import DEFAULT_AGENTS, QUICK_AGENTS
+from experiments.commands.options import data_option, encoders_option
 
 
 @click.command()
-@click.option(
-    "--data",
-    "dataset",
-    default=None,
-    metavar="DATASET",
-    help="Embedded dataset name or a MovieLens folder (default: ml-latest-small).",
-)
+@data_option
 @click.option(
     "--agents",
     default=None,
@@ -38,12 +33,7 @@ from experiments.benchmark import DEFAULT_AGENTS, QUICK_AGENTS
     default=None,
     help="Env steps for Stable-Baselines3 agents (default: their own budget).",
 )
-@click.option(
-    "--encoders",
-    default=None,
-    metavar="DIR",
-    help="Encoder checkpoint to use instead of training the encoders.",
-)
+@encoders_option("Encoder checkpoint to use instead of training the encoders.")
 @click.option("--quick", is_flag=True, help="One seed, short training: a few minutes.")
 @click.option(
     "--workers",

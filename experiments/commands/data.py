@@ -10,6 +10,7 @@ import click
 import numpy as np
 from numpy.typing import NDArray
 
+from experiments.commands.options import json_option
 from movierec_env.data.types import PreparedDataset, RawDataset
 
 
@@ -142,7 +143,7 @@ def render(info: dict[str, Any]) -> str:
 
 @data.command()
 @click.argument("dataset", required=False, default=None)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @click.option(
     "--min-user-ratings",
     type=click.IntRange(min=1),

@@ -6,14 +6,11 @@ import json
 
 import click
 
+from experiments.commands.options import data_option, json_option
+
 
 @click.command("train-encoders")
-@click.option(
-    "--data",
-    "dataset",
-    default=None,
-    help="Dataset folder (any MovieLens layout) or 'ml-latest-small' (default).",
-)
+@data_option
 @click.option(
     "--out",
     default=None,
@@ -30,7 +27,7 @@ import click
     help="Train the two encoders in two processes [default: when >= 2 CPUs].",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
+@json_option
 def train_encoders(
     dataset: str | None,
     out: str | None,

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from experiments.commands.options import data_option, encoders_option, json_option
+
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
@@ -164,18 +166,8 @@ def _check_agent(ctx: click.Context, param: click.Parameter, value: str) -> str:
     callback=_check_agent,
     help="Agent to evaluate: " + ", ".join(AGENTS) + ".",
 )
-@click.option(
-    "--data",
-    "dataset",
-    default=None,
-    help="Dataset folder (any MovieLens layout) or 'ml-latest-small' (default).",
-)
-@click.option(
-    "--encoders",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Encoder checkpoint directory [default: shipped or cached for the dataset].",
-)
+@data_option
+@encoders_option()
 @click.option(
     "--split",
     default="test",
@@ -191,7 +183,7 @@ def _check_agent(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="Saved agent (from `movierec train`); required for dqn, sb3-dqn, sb3-ppo, qrdqn, "
     "maskable-ppo.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 def evaluate(
     agent: str,
     dataset: str | None,

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from experiments.commands.options import data_option, encoders_option, json_option
+
 
 def _parse_user(value: str) -> int:
     try:
@@ -22,18 +24,8 @@ def _parse_user(value: str) -> int:
 @click.option(
     "-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of movies."
 )
-@click.option(
-    "--data",
-    "dataset",
-    default=None,
-    help='MovieLens folder or "ml-latest-small" (default: the embedded set).',
-)
-@click.option(
-    "--encoders",
-    "encoders",
-    default=None,
-    help="Encoder checkpoint directory (default: the shipped/cached one).",
-)
+@data_option
+@encoders_option()
 @click.option(
     "--agent",
     "agent",
@@ -49,7 +41,7 @@ def _parse_user(value: str) -> int:
     show_default=True,
     help="Users with fewer ratings get the popularity fallback.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 def recommend(
     user: str,
     k: int,

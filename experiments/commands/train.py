@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from experiments.commands.options import data_option, encoders_option
+
 #: Learning agents ``movierec train`` accepts.
 TRAINABLE = ("dqn", "sb3-dqn", "sb3-ppo", "qrdqn", "maskable-ppo")
 
@@ -50,18 +52,8 @@ def make_training_env(agent: str, dataset: Any, encoders: Any, num_envs: int, se
     show_default=True,
     help="Learning agent.",
 )
-@click.option(
-    "--data",
-    "dataset",
-    default=None,
-    help='MovieLens folder or "ml-latest-small" (default: the embedded set).',
-)
-@click.option(
-    "--encoders",
-    "encoders",
-    default=None,
-    help="Encoder checkpoint directory (default: the shipped/cached one).",
-)
+@data_option
+@encoders_option()
 @click.option(
     "--timesteps",
     type=click.IntRange(min=1),
