@@ -11,14 +11,14 @@ from numpy.typing import NDArray
 
 from movierec_env.catalogue import Catalogue
 from movierec_env.data.types import PreparedDataset
-from movierec_env.replay import ReplayCore, draw_episode
+from movierec_env.replay import ReplayCore, ReplayEnvProperties, draw_episode
 from movierec_env.reward import RewardConfig, compute_reward
 
 #: Number of recent movies shown by ``render()``.
 RENDER_HISTORY = 5
 
 
-class MovieRecEnv(gym.Env[NDArray[np.float32], np.int64]):
+class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
     """Next-movie recommendation on MovieLens as logged replay (``MovieRec-v0``).
 
     ## Description
@@ -179,38 +179,6 @@ class MovieRecEnv(gym.Env[NDArray[np.float32], np.int64]):
         self._last: tuple[int, int, float, bool, float, float] | None = None
 
     # ------------------------------------------------------------------ properties
-    @property
-    def dataset(self) -> PreparedDataset:
-        """The prepared dataset replayed."""
-        return self._core.data
-
-    @property
-    def encoder(self) -> Any:
-        """The frozen encoder whose embeddings are the observations."""
-        return self._core.encoder
-
-    @property
-    def catalogue(self) -> Catalogue:
-        """Maps actions to movies (movieId, title, genres)."""
-        if self._catalogue is None:
-            self._catalogue = Catalogue(self._core.data)
-        return self._catalogue
-
-    @property
-    def reward_config(self) -> RewardConfig:
-        """The reward configuration in use."""
-        return self._core.reward_config
-
-    @property
-    def split(self) -> str:
-        """``"train"``, ``"val"`` or ``"test"``."""
-        return self._core.split
-
-    @property
-    def eligible_user_ids(self) -> NDArray[np.int64]:
-        """Raw userIds that have an episode in this split (in user-index order)."""
-        return self._core.data.user_ids[self._core.episodes.users]
-
     @property
     def position(self) -> int:
         """Absolute interaction index the next action is judged against."""

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from movierec_env.catalogue import Catalogue
 from movierec_env.data import PreparedDataset, load_dataset
 from movierec_env.reward import RewardConfig, RewardTables
 
@@ -440,3 +441,46 @@ class ReplayCore:
                 f"{self.data.name!r} (min_history={self.min_history})"
             )
         return user
+
+
+class ReplayEnvProperties:
+    """Read-only properties shared by the single and the vector env.
+
+    Both :class:`~movierec_env.env.MovieRecEnv` and
+    :class:`~movierec_env.vector_env.MovieRecVectorEnv` hold a ``_core``.
+    """
+
+    _core: ReplayCore
+    _catalogue: Catalogue | None = None
+
+    @property
+    def dataset(self) -> PreparedDataset:
+        """The prepared dataset replayed."""
+        return self._core.data
+
+    @property
+    def encoder(self) -> Any:
+        """The frozen encoder whose embeddings are the observations."""
+        return self._core.encoder
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """Maps actions to movies (movieId, title, genres)."""
+        if self._catalogue is None:
+            self._catalogue = Catalogue(self._core.data)
+        return self._catalogue
+
+    @property
+    def reward_config(self) -> RewardConfig:
+        """The reward configuration in use."""
+        return self._core.reward_config
+
+    @property
+    def split(self) -> str:
+        """``"train"``, ``"val"`` or ``"test"``."""
+        return self._core.split
+
+    @property
+    def eligible_user_ids(self) -> NDArray[np.int64]:
+        """Raw userIds that have an episode in this split (in user-index order)."""
+        return self._core.data.user_ids[self._core.episodes.users]

@@ -20,13 +20,13 @@ from numpy.typing import NDArray
 from movierec_env.catalogue import Catalogue
 from movierec_env.data.types import PreparedDataset
 from movierec_env.env import render_text
-from movierec_env.replay import ReplayCore, draw_episode
+from movierec_env.replay import ReplayCore, ReplayEnvProperties, draw_episode
 from movierec_env.reward import RewardConfig, compute_reward
 
 _STEP_KEYS = ("reward_hit", "reward_genre", "reward_rating", "target", "target_movie_id", "hit")
 
 
-class MovieRecVectorEnv(VectorEnv):
+class MovieRecVectorEnv(ReplayEnvProperties, VectorEnv):
     """N independent ``MovieRec-v0`` episodes stepped together in numpy.
 
     Same semantics, arguments and reward as :class:`~movierec_env.env.MovieRecEnv` (see its
@@ -123,38 +123,6 @@ class MovieRecVectorEnv(VectorEnv):
         self._weights_info = weights
 
     # ------------------------------------------------------------------ properties
-    @property
-    def dataset(self) -> PreparedDataset:
-        """The prepared dataset replayed."""
-        return self._core.data
-
-    @property
-    def encoder(self) -> Any:
-        """The frozen encoder whose embeddings are the observations."""
-        return self._core.encoder
-
-    @property
-    def catalogue(self) -> Catalogue:
-        """Maps actions to movies (movieId, title, genres)."""
-        if self._catalogue is None:
-            self._catalogue = Catalogue(self._core.data)
-        return self._catalogue
-
-    @property
-    def reward_config(self) -> RewardConfig:
-        """The reward configuration in use."""
-        return self._core.reward_config
-
-    @property
-    def split(self) -> str:
-        """``"train"``, ``"val"`` or ``"test"``."""
-        return self._core.split
-
-    @property
-    def eligible_user_ids(self) -> NDArray[np.int64]:
-        """Raw userIds that have an episode in this split (in user-index order)."""
-        return self._core.data.user_ids[self._core.episodes.users]
-
     @property
     def position(self) -> NDArray[np.int64]:
         """Per sub-env, the absolute interaction index the next action is judged against."""
