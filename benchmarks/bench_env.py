@@ -40,51 +40,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+
+from movierec_env.testing import RandomProjectionEncoder
 
 START, END = "<!-- bench_env:start -->", "<!-- bench_env:end -->"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class RandomProjectionEncoder:
-    """Encoder stand-in with the DESIGN.md interface: tanh of a mean of random item vectors.
-
-    Used for ``--encoders random`` and the scaling runs: the env's step cost depends on
-    ``obs_dim`` only, never on how the observations were computed.
-    """
-
-    def __init__(self, data: Any, obs_dim: int = 128, window: int = 5, seed: int = 0) -> None:
-        rng = np.random.default_rng(seed)
-        self.obs_dim, self.window, self.alpha = obs_dim, window, 0.5
-        self.fingerprint = data.fingerprint
-        self._emb = rng.normal(size=(data.n_items + 1, obs_dim)).astype(np.float32)
-        self._emb[0] = 0.0
-
-    def observations(self, data: Any) -> NDArray[np.float32]:
-        """Observation of every position (windowed mean of item vectors, squashed)."""
-        n = data.n_interactions
-        pos = np.arange(n)
-        starts = np.repeat(data.offsets[:-1], data.lengths)
-        lo = np.maximum(starts, pos - self.window)
-        csum = np.concatenate(
-            [np.zeros((1, self.obs_dim), np.float32), np.cumsum(self._emb[data.items], 0)]
-        )
-        count = np.maximum(pos - lo, 1)[:, None].astype(np.float32)
-        return np.tanh((csum[pos] - csum[lo]) / count).astype(np.float32)
-
-    def item_matrix(self) -> NDArray[np.float32]:
-        """Head weights (the item vectors)."""
-        return self._emb
-
-    def item_bias(self) -> NDArray[np.float32]:
-        """Head bias (zeros)."""
-        return np.zeros(self._emb.shape[0], np.float32)
-
-    def scores(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Linear scores with padding at -inf."""
-        s = obs @ self._emb.T
-        s[:, 0] = -np.inf
-        return s
 
 
 # ---------------------------------------------------------------------- fresh processes
@@ -382,7 +342,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         pass
     data = resolve_dataset(args.dataset)
     if args.encoders == "random":
-        encoder: Any = RandomProjectionEncoder(data)
+        encoder: Any = RandomProjectionEncoder(data, obs_dim=128)
         enc_name = "random projection (stand-in)"
         sub_kwargs = None  # a fresh process cannot rebuild this object
     else:

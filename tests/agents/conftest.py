@@ -2,46 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from numpy.typing import NDArray
 
 from movierec_env.data import PreparedDataset
+from movierec_env.testing import RandomProjectionEncoder
 
-
-class FakeEncoder:
-    """obs[g] = tanh(mean item embedding of the last `window` items); linear head."""
-
-    def __init__(self, data: PreparedDataset, obs_dim: int = 8, window: int = 5, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        self.obs_dim = obs_dim
-        self.window = window
-        self.alpha = 0.5
-        self.fingerprint = data.fingerprint
-        self._emb = rng.normal(size=(data.n_items + 1, obs_dim)).astype(np.float32)
-        self._emb[0] = 0.0
-        self._w = rng.normal(size=(data.n_items + 1, obs_dim)).astype(np.float32)
-        self._b = rng.normal(size=data.n_items + 1).astype(np.float32)
-
-    def observations(self, data: PreparedDataset) -> NDArray[np.float32]:
-        n = data.n_interactions
-        pos = np.arange(n)
-        starts = np.repeat(data.offsets[:-1], data.lengths)
-        lo = np.maximum(starts, pos - self.window)
-        csum = np.concatenate([np.zeros((1, self.obs_dim)), np.cumsum(self._emb[data.items], 0)])
-        count = (pos - lo)[:, None]
-        return np.tanh((csum[pos] - csum[lo]) / np.maximum(count, 1)).astype(np.float32)
-
-    def item_matrix(self) -> NDArray[np.float32]:
-        return self._w
-
-    def item_bias(self) -> NDArray[np.float32]:
-        return self._b
-
-    def scores(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:
-        s = (np.asarray(obs) @ self._w.T + self._b).astype(np.float32)
-        s[:, 0] = -np.inf
-        return s
+#: The library's stand-in encoder (the DESIGN.md contract, no torch).
+FakeEncoder = RandomProjectionEncoder
 
 
 @pytest.fixture(scope="session")
