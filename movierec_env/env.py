@@ -141,12 +141,7 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
         mask_seen: bool = True,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self.render_mode = self._checked_render_mode(render_mode)
         core = ReplayCore(
             dataset=dataset,
             encoders=encoders,

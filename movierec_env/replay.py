@@ -452,6 +452,20 @@ class ReplayEnvProperties:
 
     _core: ReplayCore
     _catalogue: Catalogue | None = None
+    metadata: dict[str, Any]
+
+    def _checked_render_mode(self, render_mode: str | None) -> str | None:
+        """``render_mode`` if the env supports it.
+
+        Raises:
+            ValueError: Naming the supported modes.
+        """
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}"
+            )
+        return render_mode
 
     @property
     def dataset(self) -> PreparedDataset:
