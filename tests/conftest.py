@@ -19,3 +19,20 @@ def tiny_data() -> PreparedDataset:
 def small_data() -> PreparedDataset:
     """The shipped ml-latest-small, prepared per PROTOCOL.md."""
     return load_dataset()
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run the ``movierec`` entry point (exit codes as the shell sees them).
+
+    Returns:
+        ``(exit code, stdout, stderr)``.
+    """
+    from experiments.cli import main
+
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -11,6 +11,17 @@ from movierec_env.testing import RandomProjectionEncoder
 FakeEncoder = RandomProjectionEncoder
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small networks on 2 shared cores: one thread avoids oversubscription (docs/dqn.md)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def fake_encoder(tiny_data: PreparedDataset) -> FakeEncoder:
     return FakeEncoder(tiny_data)

@@ -7,18 +7,7 @@ import json
 import pytest
 
 from agents import evaluate_agent, make_agent
-
-
-def _run(argv, capsys):
-    from experiments.cli import main
-
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from tests.conftest import run_cli
 
 
 @pytest.fixture()
@@ -32,7 +21,7 @@ def patched(monkeypatch, tiny_data, fake_encoder):
 
 @pytest.mark.parametrize("name", ["genre", "reward-greedy", "encoder-greedy", "random"])
 def test_evaluate_agent_names_match_evaluate_agent(patched, capsys, make_env, name):
-    code, out, err = _run(["evaluate", "--agent", name, "--json", "--seed", "3"], capsys)
+    code, out, err = run_cli(["evaluate", "--agent", name, "--json", "--seed", "3"], capsys)
     assert code == 0, err
     got = json.loads(out)
     env = make_env(split="test")
@@ -42,6 +31,6 @@ def test_evaluate_agent_names_match_evaluate_agent(patched, capsys, make_env, na
 
 
 def test_learning_agent_needs_a_model(patched, capsys):
-    code, _, err = _run(["evaluate", "--agent", "dqn"], capsys)
+    code, _, err = run_cli(["evaluate", "--agent", "dqn"], capsys)
     assert code == 2
     assert "--model" in err and err.strip().count("\n") == 0

@@ -23,15 +23,6 @@ from tests.agents.toy_env import ToyRecEnv
 SMALL = dict(learning_starts=50, batch_size=32, buffer_size=5_000, seed=0)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small networks on 2 shared cores: one thread avoids oversubscription (see docs/dqn.md)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_venv(n: int = 4, mode: AutoresetMode = AutoresetMode.SAME_STEP, **kw) -> SyncVectorEnv:
     return SyncVectorEnv([lambda: ToyRecEnv(**kw) for _ in range(n)], autoreset_mode=mode)
 

@@ -8,21 +8,12 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 from agents.dqn import DQN
 from movierec_env.metrics import history_mask
 from movierec_env.vector_env import MovieRecVectorEnv
 
 FAST = dict(learning_starts=32, batch_size=32, buffer_size=2_000, seed=0)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from agents.recommender import Recommender
+from tests.conftest import run_cli
 
 
 @pytest.fixture()
@@ -134,27 +135,17 @@ def test_bad_arguments(tiny_data, fake_encoder):
 
 
 # ----------------------------------------------------------------------------- CLI
-def _run(argv, capsys):
-    from experiments.cli import main
-
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_malformed_user_is_one_line_error(capsys):
-    code, _, err = _run(["recommend", "--user", "abc"], capsys)
+    code, _, err = run_cli(["recommend", "--user", "abc"], capsys)
     assert code == 2
     assert err.strip().count("\n") == 0 and "--user must be an integer" in err
 
 
 @pytest.mark.slow
 def test_cli_unknown_user_falls_back(capsys):
-    code, out, _ = _run(["recommend", "--user", "987654", "-k", "3", "--json"], capsys)
+    code, out, _ = run_cli(["recommend", "--user", "987654", "-k", "3", "--json"], capsys)
     assert code == 0
     res = json.loads(out)
     assert res["fallback"] and "not in dataset" in res["fallback"]
@@ -171,7 +162,7 @@ def _shipped() -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(not _shipped(), reason="no shipped encoder checkpoint (never train in tests)")
 def test_cli_known_user_text(capsys):
-    code, out, _ = _run(["recommend", "--user", "1", "-k", "5"], capsys)
+    code, out, _ = run_cli(["recommend", "--user", "1", "-k", "5"], capsys)
     assert code == 0
     assert "Favourite genres" in out and " 5. " in out
 
