@@ -10,6 +10,7 @@ from encoders.content import ContentConfig, TimeRatingAwareContentModel
 from encoders.defaults import cache_dir, default_encoder, shipped_checkpoint
 from encoders.hybrid import HybridEncoder, train_hybrid
 from encoders.lstm import LSTMConfig, TimeRatingAwareLSTM
+from encoders.optim import make_optimizer
 from encoders.training import TrainConfig, train_encoder
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "TrainConfig",
     "cache_dir",
     "default_encoder",
+    "make_optimizer",
     "shipped_checkpoint",
     "train_encoder",
     "train_hybrid",

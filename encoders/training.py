@@ -21,8 +21,20 @@ from tqdm.auto import tqdm
 
 from encoders.base import SequenceEncoder
 from encoders.features import Segments, make_segments, segment_batch, step_features
+from encoders.optim import make_optimizer
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
+
+__all__ = [
+    "TrainConfig",
+    "evaluate_encoder",
+    "model_scores",
+    "ranking_metrics",
+    "row_embeddings",
+    "segment_embeddings",
+    "target_embeddings",
+    "train_encoder",
+]
 
 
 @dataclass(frozen=True)
@@ -223,9 +235,8 @@ def _train(
     if val_pos.size == 0:
         raise ValueError(f"dataset {data.name!r} has no validation targets for early stopping")
 
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-        opt, T_max=max(config.epochs, 1), eta_min=config.lr * 0.1
+    opt, sched = make_optimizer(
+        model.parameters(), config.lr, config.weight_decay, total_steps=config.epochs
     )
     best_ndcg, best_epoch = -1.0, 0
     best_state = copy.deepcopy(model.state_dict())
