@@ -401,14 +401,14 @@ def _train_one(
     position: int,
 ) -> tuple[TimeRatingAwareLSTM | TimeRatingAwareContentModel, dict[str, Any]]:
     """Build one encoder from ``train.seed`` and train it (runs in a worker process too)."""
-    torch.manual_seed(train.seed)
+    init_rng = torch.Generator().manual_seed(train.seed)
     model: TimeRatingAwareLSTM | TimeRatingAwareContentModel
     if kind == "lstm":
-        model = TimeRatingAwareLSTM(LSTMConfig(n_items=data.n_items, **overrides))
+        model = TimeRatingAwareLSTM(LSTMConfig(n_items=data.n_items, **overrides), init_rng)
         desc = "TimeRatingAwareLSTM"
     else:
         cfg = ContentConfig(n_items=data.n_items, n_genres=len(data.genre_names), **overrides)
-        model = TimeRatingAwareContentModel(cfg, data.item_genres)
+        model = TimeRatingAwareContentModel(cfg, data.item_genres, init_rng)
         desc = "TimeRatingAwareContentModel"
     with torch.no_grad():  # start from the unigram distribution: fewer epochs to converge
         model.item_bias_param.copy_(torch.from_numpy(np.log1p(data.popularity).astype(np.float32)))

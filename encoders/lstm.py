@@ -8,8 +8,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from encoders.base import SequenceEncoder
+from encoders.base import Dropout, SequenceEncoder, init_parameters, isolated_rng
 from encoders.features import N_STEP_FEATURES
+
+__all__ = ["LSTMConfig", "TimeRatingAwareLSTM"]
 
 
 @dataclass(frozen=True)
@@ -49,26 +51,31 @@ class TimeRatingAwareLSTM(SequenceEncoder):
 
     Args:
         config: Hyperparameters (:class:`LSTMConfig`).
+        generator: Draws the initial weights when given (and torch's global generator is
+            left untouched); else they come from the global generator, like torch layers.
     """
 
     config: LSTMConfig
 
-    def __init__(self, config: LSTMConfig) -> None:
+    def __init__(self, config: LSTMConfig, generator: torch.Generator | None = None) -> None:
         super().__init__(config)
         self.n_items = config.n_items
         self.dim = config.dim
-        self.item_emb = nn.Embedding(config.n_items + 1, config.dim, padding_idx=0)
-        nn.init.normal_(self.item_emb.weight, std=0.05)
+        with isolated_rng(generator is not None):
+            self.item_emb = nn.Embedding(config.n_items + 1, config.dim, padding_idx=0)
+            nn.init.normal_(self.item_emb.weight, std=0.05, generator=generator)
+            self.drop = Dropout(config.dropout)
+            self.rnn = nn.LSTM(
+                config.dim + config.n_features,
+                config.hidden,
+                num_layers=config.layers,
+                batch_first=True,
+            )
+            self.proj = nn.Linear(config.hidden, config.dim)
+        if generator is not None:
+            init_parameters(self, generator)
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
-        self.drop = nn.Dropout(config.dropout)
-        self.rnn = nn.LSTM(
-            config.dim + config.n_features,
-            config.hidden,
-            num_layers=config.layers,
-            batch_first=True,
-        )
-        self.proj = nn.Linear(config.hidden, config.dim)
 
     def step_embeddings(
         self, items: Tensor, features: Tensor, lengths: Tensor, select: Tensor | None = None

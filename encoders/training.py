@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from encoders.base import SequenceEncoder
+from encoders.base import SequenceEncoder, dropout_generator
 from encoders.features import Segments, make_segments, segment_batch, step_features
 from encoders.optim import make_optimizer
 from movierec_env.data.types import PreparedDataset
@@ -49,7 +49,8 @@ class TrainConfig:
         lr: Adam learning rate (cosine-annealed to 10% over ``epochs``).
         weight_decay: Adam (decoupled, AdamW) weight decay.
         patience: Stop after this many epochs without a better validation NDCG@10.
-        seed: Seed of initialisation, dropout and batch order.
+        seed: Seed of the batch order and the dropout masks (and, in
+            :func:`encoders.train_hybrid`, of the initial weights).
         threads: ``torch.set_num_threads`` during training (1 measured fastest on 2 cores).
     """
 
@@ -209,7 +210,10 @@ def train_encoder(
     threads_before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        return _train(model, data, config, progress, desc, position)
+        # Explicit generators, never torch's global one: batch order from a numpy generator
+        # (in _train), dropout masks from a torch generator, both seeded with config.seed.
+        with dropout_generator(model, torch.Generator().manual_seed(config.seed)):
+            return _train(model, data, config, progress, desc, position)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -223,7 +227,6 @@ def _train(
     position: int,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
-    torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     feats = step_features(data)
     starts = data.offsets[:-1]
