@@ -127,6 +127,39 @@ class SequenceEncoder(nn.Module):
         """
 
     @abstractmethod
+    def carry_size(self) -> int:
+        """Width ``C`` of the running state of one segment (see :meth:`advance_carry`)."""
+
+    def initial_carry(self, n_segments: int, batch_size: int) -> Tensor:
+        """Running state of segments that have read nothing: zeros ``(S, B, C)``."""
+        p = self.item_bias_param
+        return torch.zeros(
+            n_segments, batch_size, self.carry_size(), dtype=p.dtype, device=p.device
+        )
+
+    @abstractmethod
+    def advance_carry(
+        self, carry: Tensor, items: Tensor, features: Tensor, steps: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Feed one interaction to ``S`` running segments of each of ``B`` histories.
+
+        The incremental form of :meth:`step_embeddings`: a segment that starts from
+        :meth:`initial_carry` and is fed ``x_1 .. x_t`` embeds exactly what
+        :meth:`step_embeddings` gives after step ``t`` of that segment (to float32
+        rounding), at O(1) cost per step. All ``S`` segments of a history read the same
+        interaction; only segment 0 is embedded.
+
+        Args:
+            carry: ``(S, B, C)`` running states (zeros: a segment that has read nothing).
+            items: ``(B,)`` item indices of the new interaction.
+            features: ``(B, F)`` its step features.
+            steps: ``(B,)`` number of steps segment 0 has read, this one included.
+
+        Returns:
+            ``(carry (S, B, C), z (B, dim))``: the new states and segment 0's embedding.
+        """
+
+    @abstractmethod
     def item_matrix(self) -> Tensor:
         """Output matrix ``W``, shape ``(n_items + 1, dim)``."""
 

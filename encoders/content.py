@@ -145,6 +145,32 @@ class TimeRatingAwareContentModel(SequenceEncoder):
         """Item representations ``E + genre @ P``, shape ``(n_items + 1, dim)``."""
         return self.item_emb.weight + self.genre_proj(self.genres)
 
+    def carry_size(self) -> int:
+        """``len(decays) * hidden``: the decayed sums of the steps, one per decay."""
+        return len(self.config.decays) * self.config.hidden
+
+    def advance_carry(
+        self, carry: Tensor, items: Tensor, features: Tensor, steps: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Update the decayed sums of every running segment (see the base class).
+
+        A segment's carry holds ``S_t = decay * S_{t-1} + x_t`` per decay; segment 0's
+        means are ``S_t / sum_{s<t} decay^s``, as :func:`decayed_means` computes them.
+        """
+        n_seg, batch, _ = carry.shape
+        n_dec, hidden = len(self.config.decays), self.config.hidden
+        rep = self.item_emb(items) + self.genre_proj(self.genres[items])
+        x = torch.nn.functional.gelu(self.step(torch.cat([self.drop(rep), features], dim=-1)))
+        d = torch.tensor(self.config.decays, dtype=x.dtype, device=x.device)
+        sums = carry.reshape(n_seg, batch, n_dec, hidden) * d[:, None] + x[None, :, None, :]
+        t = steps.to(x.dtype)
+        means = [
+            sums[0, :, j] / ((1.0 - decay**t) / (1.0 - decay))[:, None]
+            for j, decay in enumerate(self.config.decays)
+        ]
+        z = torch.tanh(self.mlp(self.drop(torch.cat([x, *means], dim=-1))))
+        return sums.reshape(n_seg, batch, -1), z
+
     def step_embeddings(
         self, items: Tensor, features: Tensor, lengths: Tensor, select: Tensor | None = None
     ) -> Tensor:

@@ -91,6 +91,42 @@ class TimeRatingAwareLSTM(SequenceEncoder):
             out = out[select]
         return torch.tanh(self.proj(self.drop(out)))
 
+    def carry_size(self) -> int:
+        """``2 * layers * hidden``: hidden and cell state of every layer."""
+        return 2 * self.config.layers * self.config.hidden
+
+    def advance_carry(
+        self, carry: Tensor, items: Tensor, features: Tensor, steps: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """One LSTM step of every running segment (see the base class); ``steps`` unused.
+
+        The cell is written out (torch's gate order ``i, f, g, o``) so the input
+        projection of the first layer, the same for every segment, is computed once.
+        """
+        n_seg, batch, _ = carry.shape
+        layers, hidden = self.config.layers, self.config.hidden
+        state = carry.view(n_seg, batch, 2, layers, hidden)
+        x = torch.cat([self.drop(self.item_emb(items)), features], dim=-1)  # (B, D)
+        hs: list[Tensor] = []
+        cs: list[Tensor] = []
+        for layer in range(layers):
+            w_ih = getattr(self.rnn, f"weight_ih_l{layer}")
+            w_hh = getattr(self.rnn, f"weight_hh_l{layer}")
+            bias = getattr(self.rnn, f"bias_ih_l{layer}") + getattr(self.rnn, f"bias_hh_l{layer}")
+            gates = torch.matmul(state[:, :, 0, layer], w_hh.T)
+            # Layer 0 reads the shared input (B, D); higher layers each segment's own.
+            gates += torch.matmul(x, w_ih.T) + bias
+            sig = torch.sigmoid(gates)
+            g = torch.tanh(gates[..., 2 * hidden : 3 * hidden])
+            c = sig[..., hidden : 2 * hidden] * state[:, :, 1, layer] + sig[..., :hidden] * g
+            h = sig[..., 3 * hidden :] * torch.tanh(c)
+            hs.append(h)
+            cs.append(c)
+            x = h
+        new = torch.stack([torch.stack(hs, dim=2), torch.stack(cs, dim=2)], dim=2)
+        z = torch.tanh(self.proj(self.drop(hs[-1][0])))
+        return new.reshape(n_seg, batch, -1), z
+
     def item_matrix(self) -> Tensor:
         """The tied output matrix (the item embedding table)."""
         return self.item_emb.weight
