@@ -225,8 +225,12 @@ class HybridEncoder:
 
         Raises:
             ValueError: Naming unknown movieIds or item indices outside ``1..n_items``,
-                or if ``kind`` is neither ``"items"`` nor ``"movie_ids"``.
+                if ``kind`` is neither ``"items"`` nor ``"movie_ids"``, or (movieIds) if no
+                dataset is bound.
+            TypeError: If ``ids`` are not integers.
         """
+        if kind not in ("items", "movie_ids"):
+            raise ValueError(f"ids must be 'items' or 'movie_ids', got {kind!r}")
         a = np.asarray(ids)
         if a.size and not np.issubdtype(a.dtype, np.integer):
             raise TypeError(f"item ids must be integers, got dtype {a.dtype}")
@@ -235,8 +239,6 @@ class HybridEncoder:
             self._bound_scale()
             assert self._item_movie_ids is not None
             return movie_ids_to_items(a, self._item_movie_ids)
-        if kind != "items":
-            raise ValueError(f"ids must be 'items' or 'movie_ids', got {kind!r}")
         if a.size and (int(a.min()) < 1 or int(a.max()) > self.n_items):
             bad = np.unique(a[(a < 1) | (a > self.n_items)])[:10].tolist()
             raise ValueError(
