@@ -1,11 +1,11 @@
 """``evaluate_agent``: PROTOCOL.md ranking metrics, the reward and beyond-accuracy measures.
 
 One pass over a split's targets (one step per user for ``"val"``/``"test"``, PROTOCOL.md),
-batched: the observation of each target comes from the env's own cached observation table
-(:func:`movierec_env.replay.observation_table`), the reward of the chosen action from the
-env's own reward function (:func:`movierec_env.reward.compute_reward` on the env's reward
-tables), so the numbers are those the env would give step by step, without a Python loop
-over users.
+batched, through the env contract (:class:`movierec_env.RecEnv`): the observation of each
+target is the env's own (``observations_at``), the reward of the chosen action comes from
+the env's own reward function (:func:`movierec_env.reward.compute_reward` on the env's
+``reward_tables``), so the numbers are those the env would give step by step, without a
+Python loop over users.
 
 What an agent is scored by (duck typing, most informative first):
 
@@ -27,40 +27,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from movierec_env.contract import rec_env
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
-from movierec_env.reward import RewardConfig, RewardTables, compute_reward
+from movierec_env.reward import compute_reward, unit_rows
 
 __all__ = [
     "agent_scores",
     "beyond_accuracy",
-    "env_reward_config",
-    "env_reward_tables",
     "evaluate_agent",
     "popularity_percentile",
     "self_information",
 ]
-
-
-def env_reward_config(env: Any) -> RewardConfig:
-    """The reward configuration of a MovieRec env (single or vector, wrapped or not)."""
-    base = getattr(env, "unwrapped", env)
-    for name in ("reward_config", "reward", "_reward_config"):
-        value = getattr(base, name, None)
-        if isinstance(value, RewardConfig):
-            return value
-    tables = getattr(base, "tables", None) or getattr(base, "reward_tables", None)
-    if isinstance(tables, RewardTables):
-        return tables.config
-    raise TypeError(f"cannot find the reward configuration of {type(base).__name__}")
-
-
-def env_reward_tables(env: Any) -> RewardTables:
-    """The (memoised) reward tables of a MovieRec env's dataset and reward configuration."""
-    from movierec_env.replay import reward_tables
-
-    base = getattr(env, "unwrapped", env)
-    return reward_tables(base.dataset, env_reward_config(env))
 
 
 def self_information(data: PreparedDataset) -> NDArray[np.float64]:
@@ -109,9 +87,7 @@ def beyond_accuracy(
     """
     top = np.asarray(top_items, dtype=np.int64)
     n, k = top.shape
-    g = np.asarray(data.item_genres, dtype=np.float64)
-    norm = np.linalg.norm(g, axis=1, keepdims=True)
-    gn = np.divide(g, norm, out=np.zeros_like(g), where=norm > 0)
+    gn = unit_rows(np.asarray(data.item_genres, dtype=np.float64))
     if k > 1:
         x = gn[top]  # (n, k, n_genres)
         sim = np.einsum("ukg,ulg->ukl", x, x)
@@ -217,8 +193,9 @@ def evaluate_agent(
     Args:
         agent: Any agent: with ``action_scores(obs, info)``, a Stable-Baselines3 model, or
             anything with an SB3 ``predict``.
-        env: A ``MovieRec-v0`` env (single or vector); its dataset, encoder, reward
-            configuration and (unless ``split`` is given) split are used.
+        env: A MovieRec env (single or vector, wrapped or not: anything
+            :func:`movierec_env.rec_env` accepts); its dataset, observations, reward tables
+            and (unless ``split`` is given) split are used.
         split: ``"train"``, ``"val"`` or ``"test"``; defaults to the env's split.
         k: Length of the recommendation lists for coverage, diversity and novelty.
         batch_size: Users scored at once.
@@ -239,17 +216,14 @@ def evaluate_agent(
         ValueError: On a bad ``split``/``k``/``batch_size`` or an agent returning scores of
             the wrong shape.
     """
-    from movierec_env.replay import observation_table, reward_tables
-
     if k < 1 or batch_size < 1:
         raise ValueError(f"k and batch_size must be >= 1, got k={k}, batch_size={batch_size}")
-    base = getattr(env, "unwrapped", env)
-    data: PreparedDataset = base.dataset
-    split = split if split is not None else getattr(base, "split", "test")
+    contract = rec_env(env)
+    data: PreparedDataset = contract.dataset
+    split = split if split is not None else contract.split
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-    tables = reward_tables(data, env_reward_config(env))
-    obs_table = observation_table(base.encoder, data)
+    tables = contract.reward_tables
     positions = data.target_indices(split)
     if max_users is not None:
         positions = positions[: int(max_users)]
@@ -267,7 +241,7 @@ def evaluate_agent(
         starts = tqdm(starts, desc=f"evaluate {split}", unit="batch")  # type: ignore[assignment]
     for s in starts:
         pos = positions[s : s + batch_size]
-        obs = np.array(obs_table[pos])
+        obs = contract.observations_at(pos)
         info = {"position": pos, "user_id": data.user_ids[users[s : s + batch_size]]}
         seen = history_mask(data, pos)
         scores, kind = agent_scores(agent, obs, info)

@@ -179,7 +179,7 @@ def test_load_agent_roundtrip(make_env, tmp_path):
 
     env = make_env()
     make_agent("genre", env, window=7).save(tmp_path / "g")
-    assert load_agent("genre", tmp_path / "g.json", env=env).window == 7
+    assert load_agent("genre", tmp_path / "g.zip", env=env).window == 7
     with pytest.raises(FileNotFoundError):
         load_agent("genre", tmp_path / "missing", env=env)
 
