@@ -31,94 +31,26 @@ Parts:
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from agents.profile import (
+    GenreStat,
+    Recommendation,
+    UserProfile,
+    analyze_history,
+    format_recommendations,
+    history_weights,
+    item_genre_names,
+)
+from movierec_env.contract import RecEnv
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
+from movierec_env.reward import unit_rows
 
 __all__ = ["GenreStat", "Recommendation", "Recommender", "UserProfile", "format_recommendations"]
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One recommended movie.
-
-    Attributes:
-        rank: 1-based position in the list.
-        movie_id: MovieLens movieId.
-        title: Title (with year).
-        genres: Genre names.
-        score: The ranking's score (model score, or the number of views for the fallback).
-        reason: A short human-readable reason.
-        source: ``"model"`` or ``"popularity"`` (the fallback).
-    """
-
-    rank: int
-    movie_id: int
-    title: str
-    genres: tuple[str, ...]
-    score: float
-    reason: str
-    source: str = "model"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        d = asdict(self)
-        d["genres"] = list(self.genres)
-        return d
-
-
-@dataclass(frozen=True)
-class GenreStat:
-    """A user's relation to one genre.
-
-    Attributes:
-        genre: Genre name.
-        count: Movies of the genre the user rated.
-        mean_rating: The user's average rating of them.
-        preference: Share of the user's recency- and rating-weighted history in this genre.
-    """
-
-    genre: str
-    count: int
-    mean_rating: float
-    preference: float
-
-
-@dataclass(frozen=True)
-class UserProfile:
-    """What :meth:`Recommender.analyze_user` found out about a user.
-
-    Attributes:
-        user_id: MovieLens userId.
-        known: Whether the user is in the dataset.
-        n_ratings: Ratings in the analysed history.
-        mean_rating: The user's average rating (``nan`` if none).
-        genres: Per-genre statistics, most preferred first.
-        favourite_genres: Up to three most preferred genres.
-        recent: ``(movieId, title, rating)`` of the most recent movies, newest first.
-        top_rated: ``(movieId, title, rating)`` of the highest weighted ratings (rating and
-            recency), best first.
-    """
-
-    user_id: int
-    known: bool
-    n_ratings: int
-    mean_rating: float
-    genres: list[GenreStat] = field(default_factory=list)
-    favourite_genres: tuple[str, ...] = ()
-    recent: list[tuple[int, str, float]] = field(default_factory=list)
-    top_rated: list[tuple[int, str, float]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        d = asdict(self)
-        d["favourite_genres"] = list(self.favourite_genres)
-        return d
 
 
 class Recommender:
@@ -168,15 +100,12 @@ class Recommender:
         self.seed = seed
         self._env: Any = None
         self._agent: Any = None
-        d = self.dataset
-        g = np.asarray(d.item_genres, dtype=np.float64)
-        norm = np.linalg.norm(g, axis=1, keepdims=True)
-        self._gn = np.divide(g, norm, out=np.zeros_like(g), where=norm > 0)
+        self._gn = unit_rows(np.asarray(self.dataset.item_genres, dtype=np.float64))
         self._item_vec_cache: NDArray[np.float64] | None = None
 
     # ------------------------------------------------------------------ components
     @property
-    def env(self) -> Any:
+    def env(self) -> RecEnv:
         """The ``MovieRec-v0`` env (test split) the agent and the encoder live in."""
         if self._env is None:
             from movierec_env.env import MovieRecEnv
@@ -187,7 +116,7 @@ class Recommender:
     @property
     def encoder(self) -> Any:
         """The frozen hybrid encoder."""
-        return self.env.unwrapped.encoder
+        return self.env.encoder
 
     @property
     def agent(self) -> Any:
@@ -291,26 +220,20 @@ class Recommender:
 
     def _weights(self, ratings: NDArray[np.floating]) -> NDArray[np.float64]:
         """Recency x rating weight of each rating of a history (oldest first)."""
-        n = ratings.size
-        age = np.arange(n - 1, -1, -1, dtype=np.float64)  # 0 for the latest rating
-        recency = 0.5 ** (age / self.recency_half_life)
-        lo, hi = self.dataset.rating_scale
-        rating_w = (np.asarray(ratings, dtype=np.float64) - lo) / max(hi - lo, 1e-9)
-        return recency * np.clip(rating_w, 0.0, 1.0)
+        return history_weights(ratings, self.dataset.rating_scale, self.recency_half_life)
 
     def _title(self, item: int) -> str:
         return str(self.dataset.item_titles[item])
 
     def _genres(self, item: int) -> tuple[str, ...]:
-        row = self.dataset.item_genres[item]
-        return tuple(name for name, on in zip(self.dataset.genre_names, row, strict=True) if on)
+        return item_genre_names(self.dataset, item)
 
     def analyze_user(self, user_id: int, n_movies: int = 5) -> UserProfile:
         """Analyse a user's preferences from their rating history.
 
         Recently watched and highly rated movies weigh more: a rating's weight is its
         recency (by position in the user's own timeline, half-life ``recency_half_life``
-        ratings) times its normalised rating.
+        ratings) times its normalised rating (:func:`agents.profile.analyze_history`).
 
         Args:
             user_id: MovieLens userId.
@@ -325,47 +248,8 @@ class Recommender:
                 user_id=int(user_id), known=False, n_ratings=0, mean_rating=float("nan")
             )
         items, ratings, _ = self.dataset.sequence(u)
-        w = self._weights(ratings)
-        g = np.asarray(self.dataset.item_genres[items], dtype=np.float64)
-        counts = g.sum(axis=0)
-        sums = (g * ratings[:, None]).sum(axis=0)
-        weighted = (g * w[:, None]).sum(axis=0)
-        total = weighted.sum()
-        pref = weighted / total if total > 0 else np.zeros_like(weighted)
-        stats = [
-            GenreStat(
-                genre=name,
-                count=int(counts[j]),
-                mean_rating=float(sums[j] / counts[j]),
-                preference=float(pref[j]),
-            )
-            for j, name in enumerate(self.dataset.genre_names)
-            if counts[j] > 0
-        ]
-        stats.sort(key=lambda s: (-s.preference, -s.count, s.genre))
-        favourites = tuple(s.genre for s in stats[:3] if s.preference > 0)
-        recent = [
-            (int(self.dataset.item_movie_ids[i]), self._title(int(i)), float(r))
-            for i, r in zip(items[::-1][:n_movies], ratings[::-1][:n_movies], strict=True)
-        ]
-        order = np.lexsort((-np.arange(items.size), -w))[:n_movies]
-        top = [
-            (
-                int(self.dataset.item_movie_ids[items[t]]),
-                self._title(int(items[t])),
-                float(ratings[t]),
-            )
-            for t in order
-        ]
-        return UserProfile(
-            user_id=int(user_id),
-            known=True,
-            n_ratings=int(items.size),
-            mean_rating=float(ratings.mean()) if items.size else float("nan"),
-            genres=stats,
-            favourite_genres=favourites,
-            recent=recent,
-            top_rated=top,
+        return analyze_history(
+            self.dataset, items, ratings, int(user_id), self.recency_half_life, n_movies
         )
 
     # ------------------------------------------------------------------ scoring
@@ -441,8 +325,6 @@ class Recommender:
             ``(scores (B, n_items + 1), fallback (B,))``: rows whose history is shorter than
             ``min_history`` hold the popularity fallback.
         """
-        from movierec_env.replay import observation_table
-
         pos = np.asarray(positions, dtype=np.int64)
         user = np.searchsorted(self.dataset.offsets, pos, side="right") - 1
         fallback = (pos - self.dataset.offsets[user]) < self.min_history
@@ -450,7 +332,7 @@ class Recommender:
         scores[fallback] = self._fallback_scores()
         model = ~fallback
         if model.any():
-            obs = np.array(observation_table(self.encoder, self.dataset)[pos[model]])
+            obs = self.env.observations_at(pos[model])
             info = {"position": pos[model], "user_id": self.dataset.user_ids[user[model]]}
             scores[model] = self._agent_scores(obs, info)
         return scores, fallback
@@ -502,8 +384,7 @@ class Recommender:
                 m = np.asarray(self.encoder.item_matrix(), dtype=np.float64)
             except Exception:  # an encoder without an item matrix: genres only
                 return None
-            norm = np.linalg.norm(m, axis=1, keepdims=True)
-            self._item_vec_cache = np.divide(m, norm, out=np.zeros_like(m), where=norm > 0)
+            self._item_vec_cache = unit_rows(m)
         return self._item_vec_cache
 
     def _reasons(self, u: int, items: NDArray[np.int64], profile: UserProfile) -> list[str]:
@@ -622,47 +503,3 @@ class Recommender:
         profile = self.analyze_user(user_id) if user_id is not None else None
         note = self.explain_fallback(user_id) if user_id is not None else None
         return format_recommendations(recommendations, profile=profile, note=note)
-
-
-def format_recommendations(
-    recommendations: list[Recommendation],
-    profile: UserProfile | None = None,
-    note: str | None = None,
-) -> str:
-    """Format recommendations (and optionally a user profile) as plain text.
-
-    Args:
-        recommendations: From :meth:`Recommender.recommend`.
-        profile: From :meth:`Recommender.analyze_user`.
-        note: A line shown first (e.g. why the fallback is used).
-
-    Returns:
-        Multi-line text.
-    """
-    lines: list[str] = []
-    if profile is not None and profile.known:
-        lines.append(
-            f"User {profile.user_id}: {profile.n_ratings} ratings, "
-            f"average {profile.mean_rating:.2f}"
-        )
-        if profile.favourite_genres:
-            favs = ", ".join(
-                f"{s.genre} ({s.preference:.0%}, avg {s.mean_rating:.1f})"
-                for s in profile.genres[: len(profile.favourite_genres)]
-            )
-            lines.append(f"Favourite genres: {favs}")
-        if profile.recent:
-            recent = "; ".join(f"{t} ({r:.1f})" for _, t, r in profile.recent[:3])
-            lines.append(f"Recently watched: {recent}")
-        lines.append("")
-    if note:
-        lines.append(note)
-        lines.append("")
-    width = max((len(r.title) for r in recommendations), default=5)
-    width = min(width, 60)
-    for r in recommendations:
-        title = r.title if len(r.title) <= width else r.title[: width - 1] + "…"
-        genres = "|".join(r.genres) or "no genre"
-        lines.append(f"{r.rank:>2}. {title:<{width}}  {r.score:>9.3f}  {genres}")
-        lines.append(f"    {r.reason}")
-    return "\n".join(lines)
