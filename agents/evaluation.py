@@ -7,9 +7,11 @@ the env's own reward function (:func:`movierec_env.reward.compute_reward` on the
 ``reward_tables``), so the numbers are those the env would give step by step, without a
 Python loop over users.
 
-What an agent is scored by (duck typing, most informative first):
+What an agent is scored by (the agent contract, :mod:`agents.common.protocols`, most
+informative first):
 
-1. ``agent.action_scores(obs, info)`` (every agent of this package): a full ranking;
+1. ``agent.action_scores(obs, info)`` (a :class:`~agents.common.protocols.RankingAgent`:
+   every agent of this package): a full ranking;
 2. a Stable-Baselines3 model: Q-values (``policy.q_net``, QR-DQN's mean quantiles) or the
    policy's action logits (PPO, MaskablePPO): a full ranking;
 3. anything else with ``predict``: a single action per user. HR@1 is exact; HR@5, HR@10,
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from agents.common.protocols import is_ranking_agent
 from movierec_env.contract import rec_env
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
@@ -138,7 +141,7 @@ def agent_scores(
     Stable-Baselines3 model's Q-values or policy logits; else ``(None, "single-action")``
     (the agent only has ``predict``).
     """
-    if hasattr(agent, "action_scores"):
+    if is_ranking_agent(agent):
         return np.asarray(agent.action_scores(obs, info)), "action_scores"
     found = _sb3_scores(agent, obs)
     if found is not None:
