@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.common.protocols import is_ranking_agent
-from movierec_env.contract import rec_env
+from movierec_env.contract import RecEnv, rec_env
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
 from movierec_env.reward import compute_reward, unit_rows
@@ -176,6 +176,63 @@ def _top_k(scores: NDArray[np.float64], k: int) -> NDArray[np.int64]:
 
 
 # --------------------------------------------------------------------------- evaluate
+def _rank_targets(
+    agent: Any,
+    contract: RecEnv,
+    positions: NDArray[np.int64],
+    users: NDArray[np.int64],
+    k: int,
+    batch_size: int,
+    progress: str | None,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], str]:
+    """Score every target in batches: ``(ranks, actions, top-k items, kind of ranking)``.
+
+    ``ranks`` are ``-1`` and ``top`` is ``-1`` for an agent that only predicts an action;
+    ``progress`` names the split on a tqdm bar (``None``: no bar).
+    """
+    data = contract.dataset
+    n, n_items = positions.size, data.n_items
+    ranks = np.full(n, -1, dtype=np.int64)
+    actions = np.empty(n, dtype=np.int64)
+    top = np.empty((n, k), dtype=np.int64)
+    kind = "single-action"
+    starts = range(0, n, batch_size)
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"evaluate {progress}", unit="batch")  # type: ignore[assignment]
+    for s in starts:
+        pos = positions[s : s + batch_size]
+        obs = contract.observations_at(pos)
+        info = {"position": pos, "user_id": data.user_ids[users[s : s + batch_size]]}
+        seen = history_mask(data, pos)
+        scores, kind = agent_scores(agent, obs, info)
+        if scores is None:
+            act = _predict_actions(agent, obs, info, ~seen[:, 1:])
+            if ((act < 0) | (act >= n_items)).any():
+                raise ValueError(f"{type(agent).__name__}.predict returned an invalid action")
+            actions[s : s + pos.size] = act
+            top[s : s + pos.size] = -1
+            continue
+        if scores.shape != (pos.size, n_items):
+            raise ValueError(
+                f"{type(agent).__name__} returned scores of shape {scores.shape}, expected "
+                f"({pos.size}, {n_items})"
+            )
+        full = np.empty((pos.size, n_items + 1), dtype=np.float64)
+        full[:, 0] = -np.inf
+        full[:, 1:] = scores
+        full[np.isnan(full)] = -np.inf
+        ranks[s : s + pos.size] = ranks_from_scores(full, data.items[pos], seen)
+        full[seen] = -np.inf
+        full[:, 0] = -np.inf
+        best = _top_k(full, k)
+        top[s : s + pos.size] = best
+        actions[s : s + pos.size] = best[:, 0] - 1
+
+    return ranks, actions, top, kind
+
+
 def evaluate_agent(
     agent: Any,
     env: Any,
@@ -230,47 +287,11 @@ def evaluate_agent(
     positions = data.target_indices(split)
     if max_users is not None:
         positions = positions[: int(max_users)]
-    n, n_items = positions.size, data.n_items
     users = np.searchsorted(data.offsets, positions, side="right") - 1
 
-    ranks = np.full(n, -1, dtype=np.int64)
-    actions = np.empty(n, dtype=np.int64)
-    top = np.empty((n, k), dtype=np.int64)
-    kind = "single-action"
-    starts = range(0, n, batch_size)
-    if progress_bar:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=f"evaluate {split}", unit="batch")  # type: ignore[assignment]
-    for s in starts:
-        pos = positions[s : s + batch_size]
-        obs = contract.observations_at(pos)
-        info = {"position": pos, "user_id": data.user_ids[users[s : s + batch_size]]}
-        seen = history_mask(data, pos)
-        scores, kind = agent_scores(agent, obs, info)
-        if scores is None:
-            act = _predict_actions(agent, obs, info, ~seen[:, 1:])
-            if ((act < 0) | (act >= n_items)).any():
-                raise ValueError(f"{type(agent).__name__}.predict returned an invalid action")
-            actions[s : s + pos.size] = act
-            top[s : s + pos.size] = -1
-            continue
-        if scores.shape != (pos.size, n_items):
-            raise ValueError(
-                f"{type(agent).__name__} returned scores of shape {scores.shape}, expected "
-                f"({pos.size}, {n_items})"
-            )
-        full = np.empty((pos.size, n_items + 1), dtype=np.float64)
-        full[:, 0] = -np.inf
-        full[:, 1:] = scores
-        full[np.isnan(full)] = -np.inf
-        ranks[s : s + pos.size] = ranks_from_scores(full, data.items[pos], seen)
-        full[seen] = -np.inf
-        full[:, 0] = -np.inf
-        best = _top_k(full, k)
-        top[s : s + pos.size] = best
-        actions[s : s + pos.size] = best[:, 0] - 1
-
+    ranks, actions, top, kind = _rank_targets(
+        agent, contract, positions, users, k, batch_size, split if progress_bar else None
+    )
     reward, hit, genre, rating, _ = compute_reward(tables, actions, positions)
     out: dict[str, Any] = {}
     if kind == "single-action":
@@ -281,7 +302,7 @@ def evaluate_agent(
                 "HR@10": float("nan"),
                 "NDCG@10": float("nan"),
                 "MRR": float("nan"),
-                "n_users": int(n),
+                "n_users": int(positions.size),
             }
         )
         lists = (actions + 1)[:, None]

@@ -60,6 +60,4 @@ class RankingAgent(Agent, Protocol):
 
 def is_ranking_agent(agent: Any) -> bool:
     """Whether ``agent`` offers ``action_scores`` (checked structurally)."""
-    return isinstance(agent, RankingAgent) or callable(
-        getattr(type(agent), "action_scores", None)
-    )
+    return isinstance(agent, RankingAgent) or callable(getattr(type(agent), "action_scores", None))

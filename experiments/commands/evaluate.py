@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from encoders.hybrid import HybridEncoder
     from movierec_env.data.types import PreparedDataset
 
+__all__ = [
+    "AGENTS",
+    "encoder_test_metrics",
+    "evaluate",
+    "evaluate_scorer",
+    "load_encoder",
+    "register_agent",
+]
+
 Scorer = Callable[["PreparedDataset", "NDArray[np.int64]"], "NDArray[np.floating]"]
 #: Factory signature: ``(data, options) -> scorer``; options holds ``encoders`` (a
 #: checkpoint directory or ``None``) and ``seed``.

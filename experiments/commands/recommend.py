@@ -8,6 +8,8 @@ import click
 
 from experiments.commands.options import data_option, encoders_option, json_option
 
+__all__ = ["recommend"]
+
 
 def _parse_user(value: str) -> int:
     try:
