@@ -194,11 +194,9 @@ def format_recommendations(
         Multi-line text.
     """
     lines: list[str] = []
-    if profile is not None and profile.known:
-        lines.append(
-            f"User {profile.user_id}: {profile.n_ratings} ratings, "
-            f"average {profile.mean_rating:.2f}"
-        )
+    if profile is not None and (profile.known or profile.n_ratings):
+        who = f"User {profile.user_id}" if profile.known else "Your ratings"
+        lines.append(f"{who}: {profile.n_ratings} ratings, average {profile.mean_rating:.2f}")
         if profile.favourite_genres:
             favs = ", ".join(
                 f"{s.genre} ({s.preference:.0%}, avg {s.mean_rating:.1f})"

@@ -31,6 +31,7 @@ Parts:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -279,15 +280,7 @@ class Recommender:
 
         ``stop`` (an absolute index) ends the history early: the result then equals the
         env's observation at position ``stop``.
-
-        The DESIGN.md encoder contract embeds histories *before* logged positions only, so
-        the user's sequence is replayed in a one-user copy of the dataset with one extra
-        placeholder interaction appended: its row is the embedding of the whole history
-        (row ``g`` never reads interaction ``g`` itself, so the placeholder's values do not
-        matter). Works with any encoder honouring the contract.
         """
-        import dataclasses
-
         d = self.dataset
         items, ratings, stamps = d.sequence(u)
         if stop is not None:
@@ -295,10 +288,38 @@ class Recommender:
             if not 0 < keep <= items.size:
                 raise ValueError(f"stop {stop} is not a position of user index {u} with a history")
             items, ratings, stamps = items[:keep], ratings[:keep], stamps[:keep]
+        return self._history_observation(items, ratings, stamps, d.user_ids[u : u + 1])
+
+    def _history_observation(
+        self,
+        items: NDArray[np.int64],
+        ratings: NDArray[np.floating],
+        stamps: NDArray[np.int64],
+        user_ids: NDArray[np.int64] | None = None,
+    ) -> NDArray[np.float32]:
+        """The encoder's observation of a raw history (item indices), ``(1, obs_dim)``.
+
+        An encoder with ``embed(items, ratings, timestamps)`` (``encoders.HybridEncoder``,
+        the DESIGN.md encoder contract) embeds it directly. Any other encoder honouring the
+        env's contract (``observations(data)`` only) gets the history replayed in a one-user
+        copy of the dataset with one placeholder interaction appended: its row is the
+        embedding of the whole history (row ``g`` never reads interaction ``g`` itself).
+        """
+        enc = self.encoder
+        if callable(getattr(type(enc), "embed", None)):
+            out = enc.embed(
+                np.asarray(items, dtype=np.int64),
+                np.asarray(ratings, dtype=np.float32),
+                np.asarray(stamps, dtype=np.int64),
+            )
+            return np.asarray(out, dtype=np.float32).reshape(1, -1)
+        import dataclasses
+
+        d = self.dataset
         n = items.size
         one = dataclasses.replace(
             d,
-            user_ids=d.user_ids[u : u + 1].copy(),
+            user_ids=np.asarray(user_ids if user_ids is not None else [-1], dtype=np.int64),
             offsets=np.array([0, n + 1], dtype=np.int64),
             items=np.append(items, items[-1]).astype(np.int64),
             ratings=np.append(ratings, ratings[-1]).astype(np.float32),
@@ -307,11 +328,7 @@ class Recommender:
             val_index=np.array([-1], dtype=np.int64),
             test_index=np.array([-1], dtype=np.int64),
         )
-        enc = self.encoder
-        pos = np.array([n], dtype=np.int64)
-        if hasattr(enc, "target_observations"):  # only the last segment: fast
-            return np.asarray(enc.target_observations(one, pos), dtype=np.float32)
-        return np.asarray(enc.observations(one), dtype=np.float32)[pos]
+        return np.asarray(enc.observations(one), dtype=np.float32)[[n]]
 
     def scores_at(
         self, positions: NDArray[np.integer]
@@ -387,8 +404,14 @@ class Recommender:
             self._item_vec_cache = unit_rows(m)
         return self._item_vec_cache
 
-    def _reasons(self, u: int, items: NDArray[np.int64], profile: UserProfile) -> list[str]:
-        hist, ratings, _ = self.dataset.sequence(u)
+    def _reasons(
+        self,
+        hist: NDArray[np.int64],
+        ratings: NDArray[np.floating],
+        items: NDArray[np.int64],
+        profile: UserProfile,
+    ) -> list[str]:
+        """A short reason per recommended item, from the user's history (item indices)."""
         w = self._weights(ratings)
         lo, hi = self.dataset.rating_scale
         liked = ratings >= max(float(ratings.mean()), lo + 0.7 * (hi - lo))
@@ -422,10 +445,11 @@ class Recommender:
         return out
 
     def recommend(self, user_id: int, k: int = 10) -> list[Recommendation]:
-        """Top-``k`` unseen movies for a user, with reasons.
+        """Top-``k`` unseen movies for a user of the dataset, with reasons.
 
         A user who is unknown or has fewer than ``min_history`` ratings gets the most viewed
-        movies (``source="popularity"``, reason ``"popular with everyone"``).
+        movies (``source="popularity"``, reason ``"popular with everyone"``). For a person
+        who is not in the dataset, use :meth:`recommend_for_ratings`.
 
         Args:
             user_id: MovieLens userId.
@@ -439,24 +463,107 @@ class Recommender:
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        d = self.dataset
         u = self._user_index(user_id)
+        if u is None:
+            empty = np.zeros(0, dtype=np.int64)
+            return self._recommend_history(empty, empty.astype(np.float32), empty, k, None)
+        items, ratings, stamps = self.dataset.sequence(u)
+        return self._recommend_history(items, ratings, stamps, k, self.analyze_user(user_id))
+
+    def recommend_for_ratings(
+        self,
+        rated: Mapping[int, float] | Sequence[tuple[int, float]],
+        k: int = 10,
+        timestamps: Sequence[int] | NDArray[np.integer] | None = None,
+    ) -> list[Recommendation]:
+        """Top-``k`` movies for a person given only the movies they rated.
+
+        The history is embedded by the frozen encoders like any dataset user's (the
+        encoder's ``embed``), so no dataset row is needed.
+
+        Args:
+            rated: ``{movieId: rating}`` or ``[(movieId, rating), ...]``, in the order the
+                person watched them (oldest first).
+            k: Number of movies.
+            timestamps: Unix time (seconds) of each rating; by default the ratings are
+                taken as one day apart, in the order given (the encoders read only gaps).
+
+        Returns:
+            The recommendations, best first; none of them is a rated movie. Fewer than
+            ``min_history`` ratings give the popularity fallback.
+
+        Raises:
+            ValueError: On ``k < 1``, unknown movieIds (named), ratings outside the
+                dataset's scale, or timestamps of another length or out of order.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        pairs = list(rated.items()) if isinstance(rated, Mapping) else list(rated)
+        items, ratings = self._rated_items(pairs)
+        if timestamps is None:
+            stamps = np.arange(items.size, dtype=np.int64) * 86_400
+        else:
+            stamps = np.asarray(timestamps, dtype=np.int64).reshape(-1)
+            if stamps.size != items.size:
+                raise ValueError(
+                    f"timestamps has {stamps.size} entries but {items.size} movies were rated"
+                )
+            if stamps.size and (np.diff(stamps) < 0).any():
+                raise ValueError("timestamps must be in watching order (non-decreasing)")
+        profile = analyze_history(
+            self.dataset, items, ratings, -1, self.recency_half_life, known=False
+        )
+        return self._recommend_history(items, ratings, stamps, k, profile)
+
+    def _rated_items(
+        self, pairs: list[tuple[int, float]]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Item indices and ratings of ``(movieId, rating)`` pairs, validated."""
+        d = self.dataset
+        known = {int(m): i for i, m in enumerate(d.item_movie_ids) if i > 0}
+        unknown = [int(m) for m, _ in pairs if int(m) not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown movieId(s) {unknown[:10]}{' ...' if len(unknown) > 10 else ''}: "
+                f"not among the {d.n_items} movies of dataset {d.name!r} (after its "
+                f"{d.config.min_item_ratings}-rating filter)"
+            )
+        lo, hi = d.rating_scale
+        ratings = np.asarray([float(r) for _, r in pairs], dtype=np.float32)
+        bad = (ratings < lo) | (ratings > hi) | ~np.isfinite(ratings)
+        if bad.any():
+            raise ValueError(
+                f"rating {float(ratings[np.argmax(bad)])} of movieId "
+                f"{int(pairs[int(np.argmax(bad))][0])} is outside the dataset's scale "
+                f"[{lo}, {hi}]"
+            )
+        items = np.asarray([known[int(m)] for m, _ in pairs], dtype=np.int64)
+        return items, ratings
+
+    def _recommend_history(
+        self,
+        hist: NDArray[np.int64],
+        ratings: NDArray[np.floating],
+        stamps: NDArray[np.int64],
+        k: int,
+        profile: UserProfile | None,
+    ) -> list[Recommendation]:
+        """Rank unseen movies after a raw history (item indices), with reasons."""
+        d = self.dataset
         seen = np.zeros(d.n_items + 1, dtype=bool)
-        if u is not None:
-            seen[d.sequence(u)[0]] = True
-        if u is None or d.lengths[u] < self.min_history:
+        seen[hist] = True
+        if profile is None or hist.size < self.min_history:
             scores = self._fallback_scores()
             source = "popularity"
         else:
-            obs = self._end_observation(u)
-            needs = getattr(self.agent, "needs_context", False)
-            if needs:
+            if getattr(self.agent, "needs_context", False):
                 raise ValueError(
                     f"agent {self.agent_name!r} reads its context from logged positions and "
                     "cannot score a user's next, not yet logged, movie; use encoder-greedy, "
                     "popular, random or a trained DQN"
                 )
-            scores = self._agent_scores(obs, {"user_id": np.asarray([user_id])})[0]
+            obs = self._history_observation(hist, ratings, stamps)
+            scores = self._agent_scores(obs, {"user_id": np.asarray([profile.user_id])})[0]
             source = "model"
         scores = scores.copy()
         scores[0] = -np.inf
@@ -466,7 +573,8 @@ class Recommender:
         if source == "popularity":
             reasons = [f"popular with everyone ({int(d.popularity[i])} ratings)" for i in order]
         else:
-            reasons = self._reasons(int(u), order, self.analyze_user(user_id))  # type: ignore[arg-type]
+            assert profile is not None
+            reasons = self._reasons(hist, ratings, order, profile)
         return [
             Recommendation(
                 rank=r + 1,
