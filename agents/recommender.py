@@ -46,7 +46,7 @@ from agents.profile import (
     history_weights,
     item_genre_names,
 )
-from movierec_env.contract import RecEnv
+from movierec_env.contract import HistoryEncoder, RecEnv
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
 from movierec_env.reward import unit_rows
@@ -306,7 +306,7 @@ class Recommender:
         embedding of the whole history (row ``g`` never reads interaction ``g`` itself).
         """
         enc = self.encoder
-        if callable(getattr(type(enc), "embed", None)):
+        if isinstance(enc, HistoryEncoder):
             out = enc.embed(
                 np.asarray(items, dtype=np.int64),
                 np.asarray(ratings, dtype=np.float32),

@@ -38,6 +38,7 @@ if ENV_ID not in registry:
 _EXPORTS: dict[str, str] = {
     "RecEnv": "movierec_env.contract",
     "EncoderLike": "movierec_env.contract",
+    "HistoryEncoder": "movierec_env.contract",
     "ItemFeatures": "movierec_env.contract",
     "rec_env": "movierec_env.contract",
     "is_rec_env": "movierec_env.contract",

@@ -32,7 +32,7 @@ from movierec_env.catalogue import Catalogue
 from movierec_env.data.types import PreparedDataset
 from movierec_env.reward import RewardConfig, RewardTables, rating_term, unit_rows
 
-__all__ = ["EncoderLike", "ItemFeatures", "RecEnv", "is_rec_env", "rec_env"]
+__all__ = ["EncoderLike", "HistoryEncoder", "ItemFeatures", "RecEnv", "is_rec_env", "rec_env"]
 
 
 @runtime_checkable
@@ -63,6 +63,24 @@ class EncoderLike(Protocol):
 
     def scores(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:
         """Blended logits ``(B, n_items + 1)``."""
+        ...
+
+
+@runtime_checkable
+class HistoryEncoder(EncoderLike, Protocol):
+    """An encoder that also embeds raw histories (``encoders.HybridEncoder``).
+
+    ``bind(data)`` gives it the dataset's catalogue and rating scale (the envs bind their
+    encoder to their dataset); ``embed(items, ratings, timestamps)`` then returns the
+    observation of any history, as ``observations(data)`` would for the row after it.
+    """
+
+    def bind(self, data: PreparedDataset) -> Any:
+        """Take the catalogue and rating scale of ``data``; returns the encoder."""
+        ...
+
+    def embed(self, items: Any, ratings: Any, timestamps: Any) -> NDArray[np.float32]:
+        """Observation ``(obs_dim,)`` of one history, ``(B, obs_dim)`` of a batch."""
         ...
 
 

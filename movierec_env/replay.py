@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from movierec_env.cache import cache_root
 from movierec_env.catalogue import Catalogue
-from movierec_env.contract import EncoderLike, ItemFeatures
+from movierec_env.contract import EncoderLike, HistoryEncoder, ItemFeatures
 from movierec_env.data import PreparedDataset, load_dataset
 from movierec_env.metrics import history_mask
 from movierec_env.reward import RewardConfig, RewardTables
@@ -114,6 +114,8 @@ def resolve_encoder(encoders: Any, data: PreparedDataset) -> Any:
             f"encoder was trained on a dataset with fingerprint {enc.fingerprint[:16]}..., "
             f"not on {data.name!r} ({data.fingerprint[:16]}...)"
         )
+    if isinstance(enc, HistoryEncoder):
+        enc.bind(data)  # raw histories (Recommender, simulators) use its catalogue and scale
     return enc
 
 
