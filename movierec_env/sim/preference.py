@@ -181,13 +181,24 @@ def fit_coefficients(
     return w, ll / max(inp.positions.size, 1)
 
 
-def mean_log_likelihood(
+def row_log_likelihood(
     data: PreparedDataset,
     inp: PreferenceInputs,
     tables: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
     w: NDArray[np.float64],
-) -> float:
-    """Mean next-item log-likelihood of coefficients ``w`` at the inputs' targets."""
-    return _pass(data, inp, np.asarray(w, dtype=np.float64), tables, False)[0] / max(
-        inp.positions.size, 1
-    )
+) -> NDArray[np.float64]:
+    """Next-item log-likelihood of coefficients ``w`` at each of the inputs' targets."""
+    out = np.empty(inp.positions.size)
+    for sl in _chunks(inp.positions.size, data.n_items):
+        f = _features(inp, sl, *tables)
+        logit = f @ np.asarray(w, dtype=np.float64)
+        mask = history_mask(data, inp.positions[sl])
+        mask[:, 0] = True
+        rows = np.arange(f.shape[0])
+        tgt = inp.targets[sl]
+        mask[rows, tgt] = False
+        logit[mask] = -np.inf
+        mx = logit.max(axis=1)
+        lse = mx + np.log(np.exp(logit - mx[:, None]).sum(axis=1))
+        out[sl] = logit[rows, tgt] - lse
+    return out

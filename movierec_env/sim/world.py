@@ -37,8 +37,8 @@ ARRAYS: dict[str, tuple[str, int]] = {
     "pref_factors": ("float32", 2),
     "genres": ("float32", 2),
     "log_pop": ("float32", 1),
-    "rating_item_bias": ("float64", 1),
-    "rating_item_factors": ("float64", 2),
+    "rating_item_bias": ("float32", 1),
+    "rating_item_factors": ("float32", 2),
     "users": ("int64", 1),
 }
 #: Fitted scalars every world holds.
@@ -165,8 +165,8 @@ class World:
         )
         self._rating = RatingItems(
             f["rating_mean"],
-            self.arrays["rating_item_bias"],
-            self.arrays["rating_item_factors"],
+            self.arrays["rating_item_bias"].astype(np.float64),
+            self.arrays["rating_item_factors"].astype(np.float64),
             f["rating_reg"],
         )
         self._item_matrix = np.concatenate(
