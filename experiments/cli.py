@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("train", "train", "Train an agent on MovieRec-v0 and save it."),
     "recommend": ("recommend", "recommend", "Recommend movies to a user, with reasons."),
     "benchmark": ("benchmark", "benchmark", "Benchmark the DQN against the baselines."),
+    "sim": ("sim", "sim", "Fit and validate the simulated user (world)."),
 }
 
 
