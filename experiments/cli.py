@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+__all__ = ["COMMANDS", "USER_ERRORS", "LazyGroup", "cli", "main"]
+
 #: Subcommand name -> (module under experiments.commands, attribute, one-line help).
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("data", "data", "Inspect MovieLens datasets (users, movies, sparsity)."),
@@ -21,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("train", "train", "Train an agent on MovieRec-v0 and save it."),
     "recommend": ("recommend", "recommend", "Recommend movies to a user, with reasons."),
     "benchmark": ("benchmark", "benchmark", "Benchmark the DQN against the baselines."),
+    "sim": ("sim", "sim", "Fit and validate the simulated user (world)."),
 }
 
 

@@ -26,6 +26,15 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 from torch import nn
 
+__all__ = [
+    "ACTIVATIONS",
+    "DQNPolicy",
+    "ItemEmbeddingQNetwork",
+    "activation_name",
+    "masked_argmax",
+    "masked_max",
+]
+
 #: Activation names accepted in ``policy_kwargs["activation_fn"]`` (saved as names, never code).
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "ReLU": nn.ReLU,

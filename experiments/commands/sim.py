@@ -1,0 +1,127 @@
+"""``movierec sim``: fit and validate the simulated user (the world of issue 10)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from experiments.commands.options import data_option, json_option
+
+
+@click.group()
+def sim() -> None:
+    """Fit and validate the simulated user ("world")."""
+
+
+@sim.command("fit")
+@data_option
+@click.option(
+    "--world",
+    "which",
+    type=click.Choice(["train", "eval", "both"]),
+    default="both",
+    show_default=True,
+    help="Which world(s) to fit: disjoint halves of the users.",
+)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed.")
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Parent directory of the world directories [default: $MOVIEREC_CACHE/worlds/<fp>].",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@json_option
+def fit(
+    dataset: str | None, which: str, seed: int, out: str | None, quiet: bool, as_json: bool
+) -> None:
+    """Fit world(s) on training interactions and save them (JSON + npz, atomic)."""
+    from movierec_env.data import load_dataset
+    from movierec_env.sim import cache_dir, fit_world
+
+    data = load_dataset(dataset)
+    names = ["train", "eval"] if which == "both" else [which]
+    result = {}
+    for name in names:
+        world = fit_world(data, world=name, seed=seed, progress=not quiet)
+        path = Path(out) / name if out else cache_dir(data, name)
+        world.save(path)
+        result[name] = {
+            "path": str(path),
+            "fit_seconds": world.meta["report"]["fit_seconds"],
+            "fitted": world.fitted,
+        }
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    for name, r in result.items():
+        click.echo(f"world {name!r}: fitted in {r['fit_seconds']:.1f} s -> {r['path']}")
+        for k, v in r["fitted"].items():
+            click.echo(f"  {k:28s} {v: .4f}")
+
+
+@sim.command("validate")
+@data_option
+@json_option
+@click.option(
+    "--out",
+    default="docs/sim.md",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Markdown report (PNG plots are written beside it).",
+)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed.")
+@click.option(
+    "--refit", is_flag=True, help="Fit both worlds now instead of the default (shipped/cached)."
+)
+@click.option(
+    "--sessions",
+    default=1500,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Held-out sessions replayed through the world.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def validate(
+    dataset: str | None,
+    as_json: bool,
+    out: str,
+    seed: int,
+    refit: bool,
+    sessions: int,
+    quiet: bool,
+) -> None:
+    """Validate the train world against held-out logs and write the report (docs/sim.md)."""
+    from experiments.sim_report import write_report
+    from experiments.sim_validation import public, validate_worlds
+    from movierec_env.data import load_dataset
+    from movierec_env.sim import default_world, fit_world
+
+    data = load_dataset(dataset)
+    if refit or seed != 0:
+        worlds = {
+            n: fit_world(data, world=n, seed=seed, progress=not quiet) for n in ("train", "eval")
+        }
+    else:
+        worlds = {n: default_world(data, n, progress=not quiet) for n in ("train", "eval")}
+    res = validate_worlds(data, worlds, seed=seed, max_sessions=sessions)
+    cmd = "movierec sim validate" + (f" --data {dataset}" if dataset else "")
+    cmd += (f" --seed {seed}" if seed else "") + (" --refit" if refit else "")
+    files = write_report(res, Path(out), cmd)
+    summary = public(res)
+    summary["files"] = [str(f) for f in files]
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    p, r, lv = summary["preference"], summary["rating"], summary["leave"]
+    click.echo(
+        f"preference HR@10 {p['HR@10']:.3f} NDCG@10 {p['NDCG@10']:.3f} "
+        f"(popular {p['popular']['HR@10']:.3f}, markov {p['markov']['HR@10']:.3f})"
+    )
+    click.echo(f"rating RMSE {r['rmse']:.3f} (item mean {r['rmse_item_mean']:.3f})")
+    click.echo(f"leave AUC {lv['auc']:.3f} ECE {lv['ece']:.4f}")
+    weak = [k for k, t in summary["terms"].items() if t["status"] == "assumption"]
+    click.echo(f"terms not beating their null (assumptions): {weak or 'none'}")
+    click.echo(f"report: {files[0]}")

@@ -1,0 +1,492 @@
+"""The simulated user ("world"): batched state, organic choice, response, rating, leaving.
+
+A :class:`World` holds only item-side and global parameters; a user is their logged
+prefix, folded into a :class:`WorldState` by :meth:`World.initial_state`. All methods are
+batched over ``B`` users and draw only from a passed :class:`numpy.random.Generator`.
+
+One :meth:`World.step` is one movie watched:
+
+1. the recommendation (one item per user, ``(B,)``, or a slate ``(B, k)``; item 0 = no
+   recommendation) is taken with the choice-model probabilities of
+   :meth:`World.accept_prob`, else the user picks organically from
+   :meth:`World.organic_scores` (a softmax over unseen items);
+2. the watched movie is rated (:meth:`World.rating` plus noise, rounded to the layout's
+   step and clipped to its scale);
+3. history, genre exposure, satisfaction, the ignored-recommendation counter and the
+   session position are updated in place;
+4. the user leaves with :meth:`World.leave_prob` of the new state.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from movierec_env.data.types import PreparedDataset
+from movierec_env.sim.params import WorldParams
+from movierec_env.sim.rating import RatingItems, fold_in, predict
+
+#: Arrays every world holds: name -> (dtype, number of dimensions).
+ARRAYS: dict[str, tuple[str, int]] = {
+    "pref_factors": ("float32", 2),
+    "genres": ("float32", 2),
+    "log_pop": ("float32", 1),
+    "rating_item_bias": ("float32", 1),
+    "rating_item_factors": ("float32", 2),
+    "users": ("int64", 1),
+}
+#: Fitted scalars every world holds.
+FITTED = (
+    "pref_factors_weight",
+    "pref_momentum_weight",
+    "pref_popularity_weight",
+    "pref_decay",
+    "exposure_decay",
+    "rating_mean",
+    "rating_reg",
+    "rating_sigma",
+    "rating_drift",
+    "rating_step",
+    "rating_min",
+    "rating_max",
+    "leave_intercept",
+    "leave_satisfaction",
+    "leave_session_position",
+    "leave_genre_concentration",
+    "satisfaction_decay",
+)
+
+
+@dataclass
+class WorldState:
+    """Batched state of ``B`` simulated users (arrays updated in place by ``step``).
+
+    Attributes:
+        seen: Items already watched, ``(B, n_items + 1)`` bool (column 0 always True).
+        profile: Decayed sum of watched items' preference factors, ``(B, d)``.
+        profile_weight: Decayed count matching ``profile``, ``(B,)``.
+        exposure: Decayed sum of watched items' genre rows, ``(B, n_genres)``.
+        sat_num: Decayed sum of rating deviations from the user's mean, ``(B,)``.
+        sat_den: Decayed count matching ``sat_num``, ``(B,)``.
+        user_mean: The user's mean rating over the prefix, ``(B,)``.
+        ignored: Decayed count of ignored recommendations, ``(B,)``.
+        session_pos: Movies watched in the current session, ``(B,)`` int.
+        rating_bias: Folded-in rating bias, ``(B,)``.
+        rating_factors: Folded-in rating factors, ``(B, d_r)``.
+    """
+
+    seen: NDArray[np.bool_]
+    profile: NDArray[np.float64]
+    profile_weight: NDArray[np.float64]
+    exposure: NDArray[np.float64]
+    sat_num: NDArray[np.float64]
+    sat_den: NDArray[np.float64]
+    user_mean: NDArray[np.float64]
+    ignored: NDArray[np.float64]
+    session_pos: NDArray[np.int64]
+    rating_bias: NDArray[np.float64]
+    rating_factors: NDArray[np.float64]
+
+    @property
+    def batch_size(self) -> int:
+        """Number of users ``B``."""
+        return int(self.seen.shape[0])
+
+    @property
+    def satisfaction(self) -> NDArray[np.float64]:
+        """Decayed mean rating deviation (0 without ratings), ``(B,)``."""
+        return np.divide(
+            self.sat_num, self.sat_den, out=np.zeros_like(self.sat_num), where=self.sat_den > 0
+        )
+
+    def copy(self) -> WorldState:
+        """A deep copy."""
+        return WorldState(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+
+    def take(self, rows: NDArray[np.int64]) -> WorldState:
+        """The sub-batch of ``rows`` (copies)."""
+        return WorldState(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+
+class StepResult(NamedTuple):
+    """What one :meth:`World.step` produced, per user (``(B,)`` arrays)."""
+
+    accepted: NDArray[np.bool_]
+    watched_items: NDArray[np.int64]
+    ratings: NDArray[np.float64]
+    leave_prob: NDArray[np.float64]
+    left: NDArray[np.bool_]
+
+
+def _segment_sum(offsets: NDArray[np.int64], x: NDArray[np.floating]) -> NDArray[np.float64]:
+    n, b = int(offsets[-1]), offsets.size - 1
+    seg = np.repeat(np.arange(b), np.diff(offsets))
+    ind = sp.csr_matrix((np.ones(n), (seg, np.arange(n))), shape=(b, n))
+    return np.asarray(ind @ x)
+
+
+class World:
+    """A fitted simulated user (see the module docstring; fit with ``fit_world``).
+
+    Args:
+        arrays: The arrays of :data:`ARRAYS`.
+        fitted: The scalars of :data:`FITTED`.
+        params: Declared parameters.
+        meta: ``fingerprint``, ``world``, ``seed``, ``dataset`` and a fit ``report``.
+    """
+
+    def __init__(
+        self,
+        arrays: dict[str, NDArray[Any]],
+        fitted: dict[str, float],
+        params: WorldParams,
+        meta: dict[str, Any],
+    ) -> None:
+        missing = [k for k in (*ARRAYS, *FITTED) if k not in arrays and k not in fitted]
+        if missing:
+            raise ValueError(f"world is missing {missing[0]!r}")
+        self.arrays = {k: np.asarray(arrays[k], dtype=ARRAYS[k][0]) for k in ARRAYS}
+        self.fitted = {k: float(fitted[k]) for k in FITTED}
+        self.params = params
+        self.meta = dict(meta)
+        self.data: PreparedDataset | None = None
+        f = self.fitted
+        self._w = np.array(
+            [f["pref_factors_weight"], f["pref_momentum_weight"], f["pref_popularity_weight"]]
+        )
+        self._leave_coef = np.array(
+            [f["leave_satisfaction"], f["leave_session_position"], f["leave_genre_concentration"]]
+        )
+        self._rating = RatingItems(
+            f["rating_mean"],
+            self.arrays["rating_item_bias"].astype(np.float64),
+            self.arrays["rating_item_factors"].astype(np.float64),
+            f["rating_reg"],
+        )
+        self._item_matrix = np.concatenate(
+            [self.arrays["pref_factors"], self.arrays["genres"]], axis=1
+        ).T.copy()
+        self._genres64 = self.arrays["genres"].astype(np.float64)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_items(self) -> int:
+        """Catalogue size (items ``1..n_items``)."""
+        return int(self.arrays["log_pop"].shape[0] - 1)
+
+    @property
+    def fingerprint(self) -> str:
+        """Fingerprint of the dataset the world was fitted on."""
+        return str(self.meta["fingerprint"])
+
+    @property
+    def name(self) -> str:
+        """``"train"`` or ``"eval"``."""
+        return str(self.meta["world"])
+
+    def with_params(self, **changes: Any) -> World:
+        """A copy with some declared parameters changed (arrays shared, read-only use).
+
+        Raises:
+            ValueError: For ``gap_hours`` (the hazard was fitted with it: refit instead)
+                or an invalid value.
+        """
+        if "gap_hours" in changes and changes["gap_hours"] != self.params.gap_hours:
+            raise ValueError(
+                f"gap_hours={changes['gap_hours']!r}: the leave hazard was fitted with "
+                f"gap_hours={self.params.gap_hours}; fit a new world instead"
+            )
+        out = World(self.arrays, self.fitted, replace(self.params, **changes), self.meta)
+        out.data = self.data
+        return out
+
+    # ------------------------------------------------------------------ state
+    def initial_state(
+        self,
+        users: NDArray[np.integer],
+        prefix_ends: NDArray[np.integer],
+        data: PreparedDataset | None = None,
+    ) -> WorldState:
+        """States of users whose history is their logged interactions before ``prefix_ends``.
+
+        Args:
+            users: User indices, ``(B,)``.
+            prefix_ends: Absolute interaction index one past each prefix (e.g. a target
+                position, or ``data.train_end[users]``), ``(B,)``; within the user's rows.
+            data: The dataset (default: the one attached at fit or load time).
+
+        Raises:
+            ValueError: Without a dataset, for another dataset, or out-of-range inputs.
+        """
+        d = data if data is not None else self.data
+        if d is None:
+            raise ValueError("data=None: this world has no dataset attached; pass data=")
+        self.check_data(d)
+        u = np.asarray(users, dtype=np.int64).ravel()
+        ends = np.asarray(prefix_ends, dtype=np.int64).ravel()
+        if u.shape != ends.shape:
+            raise ValueError(f"prefix_ends has shape {ends.shape}, users has shape {u.shape}")
+        if u.size and (u.min() < 0 or u.max() >= d.n_users):
+            raise ValueError(f"users must be in [0, {d.n_users}), got {int(u.min())}..")
+        starts = d.offsets[u]
+        bad = (ends < starts) | (ends > d.offsets[u + 1])
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"prefix_ends[{i}]={int(ends[i])} is outside user {int(u[i])}'s rows "
+                f"[{int(starts[i])}, {int(d.offsets[u[i] + 1])}]"
+            )
+        lens = ends - starts
+        offs = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        within = np.arange(offs[-1]) - np.repeat(offs[:-1], lens)
+        idx = np.repeat(starts, lens) + within
+        return self.state_from_history(offs, d.items[idx], d.ratings[idx])
+
+    def state_from_history(
+        self,
+        offsets: NDArray[np.int64],
+        items: NDArray[np.integer],
+        ratings: NDArray[np.floating],
+    ) -> WorldState:
+        """States from histories in CSR form (``offsets`` of length ``B + 1``, oldest first).
+
+        Raises:
+            ValueError: If an item is outside ``1..n_items``.
+        """
+        it: NDArray[np.int64] = np.asarray(items, dtype=np.int64)
+        r: NDArray[np.float64] = np.asarray(ratings, dtype=np.float64)
+        items = it
+        if items.size and (items.min() < 1 or items.max() > self.n_items):
+            raise ValueError(f"history items must be in [1, {self.n_items}]")
+        b, f = offsets.size - 1, self.fitted
+        lens = np.diff(offsets)
+        seg = np.repeat(np.arange(b), lens)
+        age = np.repeat(offsets[1:], lens) - 1 - np.arange(items.size)
+        cnt = lens.astype(np.float64)
+        msum = _segment_sum(offsets, r[:, None])[:, 0]
+        user_mean = np.where(cnt > 0, msum / np.maximum(cnt, 1), f["rating_mean"])
+        w_p = f["pref_decay"] ** age
+        w_e = f["exposure_decay"] ** age
+        w_s = f["satisfaction_decay"] ** age
+        dev = r - user_mean[seg]
+        seen = np.zeros((b, self.n_items + 1), dtype=bool)
+        seen[seg, items] = True
+        seen[:, 0] = True
+        bias, fac = fold_in(self._rating, seg, b, items, r)
+        pf = self.arrays["pref_factors"].astype(np.float64)
+        return WorldState(
+            seen=seen,
+            profile=_segment_sum(offsets, w_p[:, None] * pf[items]),
+            profile_weight=_segment_sum(offsets, w_p[:, None])[:, 0],
+            exposure=_segment_sum(offsets, w_e[:, None] * self._genres64[items]),
+            sat_num=_segment_sum(offsets, (w_s * dev)[:, None])[:, 0],
+            sat_den=_segment_sum(offsets, w_s[:, None])[:, 0],
+            user_mean=user_mean,
+            ignored=np.zeros(b),
+            session_pos=np.zeros(b, dtype=np.int64),
+            rating_bias=bias,
+            rating_factors=fac,
+        )
+
+    # ------------------------------------------------------------------ responses
+    def _profile_exposure(self, state: WorldState) -> tuple[NDArray[Any], NDArray[Any]]:
+        pw = state.profile_weight[:, None]
+        prof = np.divide(state.profile, pw, out=np.zeros_like(state.profile), where=pw > 0)
+        et = state.exposure.sum(axis=1, keepdims=True)
+        expo = np.divide(state.exposure, et, out=np.zeros_like(state.exposure), where=et > 0)
+        return prof, expo
+
+    def organic_scores(self, state: WorldState) -> NDArray[np.float32]:
+        """Organic-choice logits ``(B, n_items + 1)``; seen items and padding are ``-inf``.
+
+        The organic choice is ``softmax`` of these over the unseen items.
+        """
+        prof, expo = self._profile_exposure(state)
+        left = np.concatenate([self._w[0] * prof, self._w[1] * expo], axis=1)
+        out = (left.astype(np.float32) @ self._item_matrix).astype(np.float32)
+        out += (self._w[2] * self.arrays["log_pop"]).astype(np.float32)[None, :]
+        out[state.seen] = -np.inf
+        return out
+
+    def rating(self, state: WorldState, items: NDArray[np.integer]) -> NDArray[np.float64]:
+        """Expected rating of ``items`` (``(B,)`` or ``(B, k)``), clipped to the scale."""
+        it: NDArray[np.int64] = np.asarray(items, dtype=np.int64)
+        f = self.fitted
+        mu = predict(self._rating, state.rating_bias, state.rating_factors, it)
+        drift = f["rating_drift"] * state.satisfaction
+        mu = mu + (drift if it.ndim == 1 else drift[:, None])
+        return np.clip(mu, f["rating_min"], f["rating_max"])
+
+    def accept_prob(
+        self,
+        state: WorldState,
+        rec_items: NDArray[np.integer],
+        scores: NDArray[np.float32] | None = None,
+    ) -> NDArray[np.float64]:
+        """Probability that the user takes each recommended item.
+
+        Choice model: slot ``k`` has utility ``kappa * (logit_k - logit_top) - boredom *
+        (exposure . genres_k)`` against the organic option of mass ``ignore_mass``
+        (:class:`WorldParams`). Seen items and item 0 (no recommendation) are never taken.
+
+        Args:
+            state: Current state.
+            rec_items: ``(B,)`` one item per user, or ``(B, k)`` a slate.
+            scores: :meth:`organic_scores` of ``state`` if already computed.
+
+        Returns:
+            Same shape as ``rec_items``; for a slate, ``1 - sum`` over slots is the
+            probability of ignoring it.
+        """
+        rec = np.asarray(rec_items, dtype=np.int64)
+        single = rec.ndim == 1
+        rec2 = rec[:, None] if single else rec
+        if rec2.ndim != 2 or rec2.shape[0] != state.batch_size:
+            raise ValueError(
+                f"rec_items must have shape (B,) or (B, k) with B={state.batch_size}, "
+                f"got {rec.shape}"
+            )
+        if rec2.size and (rec2.min() < 0 or rec2.max() > self.n_items):
+            raise ValueError(f"rec_items must be in [0, {self.n_items}] (0 = none)")
+        s = self.organic_scores(state) if scores is None else scores
+        top = s.max(axis=1, keepdims=True).astype(np.float64)
+        top = np.where(np.isfinite(top), top, 0.0)
+        rows = np.arange(rec2.shape[0])[:, None]
+        util = self.params.accept_sensitivity * (s[rows, rec2].astype(np.float64) - top)
+        if self.params.boredom_weight:
+            _, expo = self._profile_exposure(state)
+            overlap = np.einsum("bg,bkg->bk", expo, self._genres64[rec2])
+            util = util - self.params.boredom_weight * overlap
+        ok = np.isfinite(util)
+        ex = np.where(ok, np.exp(np.where(ok, util, 0.0)), 0.0)
+        den = self.params.ignore_mass + ex.sum(axis=1, keepdims=True)
+        p = np.divide(ex, den, out=np.zeros_like(ex), where=den > 0)
+        return p[:, 0] if single else p
+
+    def leave_features(self, state: WorldState) -> NDArray[np.float64]:
+        """Hazard features ``(B, 3)``: satisfaction, log(1 + session position), concentration."""
+        et = state.exposure.sum(axis=1, keepdims=True)
+        e = np.divide(state.exposure, et, out=np.zeros_like(state.exposure), where=et > 0)
+        return np.stack(
+            [state.satisfaction, np.log1p(state.session_pos), (e**2).sum(axis=1)], axis=1
+        )
+
+    def leave_prob(self, state: WorldState) -> NDArray[np.float64]:
+        """Probability of ending the session in ``state`` (after the last watched movie)."""
+        z = self.fitted["leave_intercept"] + self.leave_features(state) @ self._leave_coef
+        z = z + self.params.ignore_leave_weight * state.ignored
+        return 1.0 / (1.0 + np.exp(-z))
+
+    # ------------------------------------------------------------------ dynamics
+    def _organic_draw(self, scores: NDArray[np.float32], rng: np.random.Generator) -> NDArray[Any]:
+        s = scores.astype(np.float64)
+        s -= s.max(axis=1, keepdims=True)
+        cum = np.cumsum(np.exp(s), axis=1)
+        u = rng.random(s.shape[0]) * cum[:, -1]
+        pick = (cum < u[:, None]).sum(axis=1)
+        return np.minimum(pick, s.shape[1] - 1).astype(np.int64)
+
+    def step(
+        self, state: WorldState, rec_items: NDArray[np.integer], rng: np.random.Generator
+    ) -> StepResult:
+        """Advance every user by one watched movie (``state`` is updated in place).
+
+        Args:
+            state: Current state (users that left should be reset by the caller).
+            rec_items: ``(B,)`` or ``(B, k)`` recommended items, 0 = no recommendation.
+            rng: Source of every random draw.
+
+        Returns:
+            :class:`StepResult` ``(accepted, watched_items, ratings, leave_prob, left)``.
+        """
+        rec = np.asarray(rec_items, dtype=np.int64)
+        rec2 = rec[:, None] if rec.ndim == 1 else rec
+        scores = self.organic_scores(state)
+        p = self.accept_prob(state, rec2, scores)
+        cum = np.cumsum(p, axis=1)
+        u = rng.random(state.batch_size)
+        slot = (cum < u[:, None]).sum(axis=1)
+        accepted = slot < rec2.shape[1]
+        organic = self._organic_draw(scores, rng)
+        b = np.arange(state.batch_size)
+        watched = np.where(accepted, rec2[b, np.minimum(slot, rec2.shape[1] - 1)], organic)
+        ratings = self._draw_rating(state, watched, rng)
+        self._update(state, watched, ratings, (rec2 > 0).any(axis=1) & ~accepted)
+        lp = self.leave_prob(state)
+        left = rng.random(state.batch_size) < lp
+        return StepResult(accepted, watched, ratings, lp, left)
+
+    def _draw_rating(
+        self, state: WorldState, items: NDArray[np.int64], rng: np.random.Generator
+    ) -> NDArray[np.float64]:
+        f = self.fitted
+        noisy = self.rating(state, items) + f["rating_sigma"] * rng.standard_normal(items.size)
+        stepped = np.round(noisy / f["rating_step"]) * f["rating_step"]
+        return np.clip(stepped, f["rating_min"], f["rating_max"])
+
+    def _update(
+        self,
+        state: WorldState,
+        watched: NDArray[np.int64],
+        ratings: NDArray[np.float64],
+        ignored: NDArray[np.bool_],
+    ) -> None:
+        f = self.fitted
+        b = np.arange(state.batch_size)
+        state.seen[b, watched] = True
+        state.profile *= f["pref_decay"]
+        state.profile += self.arrays["pref_factors"][watched]
+        state.profile_weight *= f["pref_decay"]
+        state.profile_weight += 1.0
+        state.exposure *= f["exposure_decay"]
+        state.exposure += self._genres64[watched]
+        state.sat_num *= f["satisfaction_decay"]
+        state.sat_num += ratings - state.user_mean
+        state.sat_den *= f["satisfaction_decay"]
+        state.sat_den += 1.0
+        state.ignored *= self.params.ignore_decay
+        state.ignored += ignored
+        state.session_pos += 1
+
+    def new_session(self, state: WorldState, rows: NDArray[np.int64] | None = None) -> None:
+        """Start a new session for ``rows`` (all users by default): position and patience reset."""
+        sel = slice(None) if rows is None else rows
+        state.session_pos[sel] = 0
+        state.ignored[sel] = 0.0
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the world directory ``path`` atomically (``world.json`` + ``arrays.npz``)."""
+        from movierec_env.sim.storage import save_world
+
+        return save_world(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], data: PreparedDataset | None = None) -> World:
+        """Load a world directory; ``data`` (optional) must be the dataset it was fitted on.
+
+        Raises:
+            FileNotFoundError: If ``path`` holds no world.
+            ValueError: If the files are malformed, edited, truncated or from another dataset.
+        """
+        from movierec_env.sim.storage import load_world
+
+        return load_world(path, data)
+
+    def check_data(self, data: PreparedDataset, source: str = "world") -> None:
+        """Refuse a dataset other than the one the world was fitted on.
+
+        Raises:
+            ValueError: If the fingerprints differ.
+        """
+        if data.fingerprint != self.fingerprint:
+            raise ValueError(
+                f"{source} was fitted on dataset fingerprint {self.fingerprint[:16]}, "
+                f"not {data.fingerprint[:16]} ({data.name!r})"
+            )
