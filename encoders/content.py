@@ -169,7 +169,7 @@ class TimeRatingAwareContentModel(SequenceEncoder):
             for j, decay in enumerate(self.config.decays)
         ]
         z = torch.tanh(self.mlp(self.drop(torch.cat([x, *means], dim=-1))))
-        return sums.reshape(n_seg, batch, -1), z
+        return sums.reshape(n_seg, batch, n_dec * hidden), z
 
     def step_embeddings(
         self, items: Tensor, features: Tensor, lengths: Tensor, select: Tensor | None = None

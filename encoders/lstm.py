@@ -125,7 +125,7 @@ class TimeRatingAwareLSTM(SequenceEncoder):
             x = h
         new = torch.stack([torch.stack(hs, dim=2), torch.stack(cs, dim=2)], dim=2)
         z = torch.tanh(self.proj(self.drop(hs[-1][0])))
-        return new.reshape(n_seg, batch, -1), z
+        return new.reshape(n_seg, batch, self.carry_size()), z
 
     def item_matrix(self) -> Tensor:
         """The tied output matrix (the item embedding table)."""

@@ -214,3 +214,13 @@ def test_load_binds_the_dataset(trained, tiny_data, tmp_path):
     np.testing.assert_array_equal(loaded.item_movie_ids, tiny_data.item_movie_ids)
     assert loaded.rating_scale == tiny_data.rating_scale
     assert HybridEncoder.load(tmp_path / "enc").rating_scale is None
+
+
+def test_empty_batches(trained):
+    out, state = trained.advance(
+        trained.initial_state(0), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+    )
+    assert out.shape == (0, trained.obs_dim) and state.batch_size == 0
+    empty = np.zeros(0, np.int64)
+    state = trained.start_states([empty, empty], [np.zeros(0)] * 2, [empty, empty])
+    assert state.batch_size == 2 and (state.obs == 0).all()
