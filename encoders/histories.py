@@ -227,6 +227,40 @@ class EncoderState:
             )
         return _merge(m, other, self)
 
+    def take(self, rows: ArrayLike) -> EncoderState:
+        """The sub-batch of ``rows`` (copies), in that order."""
+        idx = torch.as_tensor(np.asarray(rows, dtype=np.int64).reshape(-1))
+        out = {}
+        for f in fields(EncoderState):
+            value = getattr(self, f.name)
+            out[f.name] = value[:, idx].clone() if f.name in ("lstm", "content") else value[idx]
+        return EncoderState(**out)
+
+    def put(self, rows: ArrayLike, other: EncoderState) -> EncoderState:
+        """A copy with rows ``rows`` replaced by the ``len(rows)`` histories of ``other``.
+
+        ``state.put(done_rows, encoder.start_states(...))`` restarts some histories from new
+        prefixes (a vector env resetting finished sub-envs).
+
+        Raises:
+            ValueError: If ``other``'s batch size is not ``len(rows)``.
+        """
+        idx = torch.as_tensor(np.asarray(rows, dtype=np.int64).reshape(-1))
+        if other.batch_size != int(idx.numel()):
+            raise ValueError(
+                f"put needs a state of batch size {int(idx.numel())} (one per row), got "
+                f"{other.batch_size}"
+            )
+        out = {}
+        for f in fields(EncoderState):
+            mine = getattr(self, f.name).clone()
+            if f.name in ("lstm", "content"):  # (2, B, C) carries
+                mine[:, idx] = getattr(other, f.name)
+            else:
+                mine[idx] = getattr(other, f.name)
+            out[f.name] = mine
+        return EncoderState(**out)
+
 
 def _merge(mask: Tensor, new: EncoderState, old: EncoderState) -> EncoderState:
     out = {}

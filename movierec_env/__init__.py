@@ -34,6 +34,17 @@ if ENV_ID not in registry:
         kwargs={},
     )
 
+#: The interactive environment on the simulated user (``movierec_env.sim``).
+SIM_ENV_ID = "MovieRecSim-v0"
+
+if SIM_ENV_ID not in registry:
+    register(
+        id=SIM_ENV_ID,
+        entry_point="movierec_env.sim_env:MovieRecSimEnv",
+        vector_entry_point="movierec_env.sim_vector_env:MovieRecSimVectorEnv",
+        kwargs={},
+    )
+
 #: Public name -> module that defines it (imported lazily by :func:`__getattr__`).
 _EXPORTS: dict[str, str] = {
     "RecEnv": "movierec_env.contract",
@@ -44,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "is_rec_env": "movierec_env.contract",
     "MovieRecEnv": "movierec_env.env",
     "MovieRecVectorEnv": "movierec_env.vector_env",
+    "MovieRecSimEnv": "movierec_env.sim_env",
+    "MovieRecSimVectorEnv": "movierec_env.sim_vector_env",
     "RewardConfig": "movierec_env.reward",
     "RewardTables": "movierec_env.reward",
     "compute_reward": "movierec_env.reward",
@@ -54,7 +67,7 @@ _EXPORTS: dict[str, str] = {
     "cache_root": "movierec_env.cache",
 }
 
-__all__ = ["ENV_ID", "__version__", *sorted(_EXPORTS)]
+__all__ = ["ENV_ID", "SIM_ENV_ID", "__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:

@@ -131,6 +131,30 @@ def _segment_sum(offsets: NDArray[np.int64], x: NDArray[np.floating]) -> NDArray
     return np.asarray(ind @ x)
 
 
+def _inverse_cdf_draw(logits: NDArray[np.float32], u: NDArray[np.float64]) -> NDArray[np.int64]:
+    """One draw per row from ``softmax(logits)`` by inverting its CDF at ``u`` (``(B,)``).
+
+    Two levels (blocks of about sqrt(n) columns, then columns within the chosen block), so
+    the cost is one pass of ``exp`` and sums instead of a cumulative sum over every column.
+    """
+    b, n = logits.shape
+    w = np.exp(logits - logits.max(axis=1, keepdims=True))
+    size = max(int(np.sqrt(n)), 1)
+    n_blocks = -(-n // size)
+    padded = np.zeros((b, n_blocks * size), dtype=w.dtype)
+    padded[:, :n] = w
+    blocks = padded.reshape(b, n_blocks, size)
+    cum_blocks = np.cumsum(blocks.sum(axis=2, dtype=np.float64), axis=1)
+    target = u * cum_blocks[:, -1]
+    blk = np.minimum((cum_blocks < target[:, None]).sum(axis=1), n_blocks - 1)
+    rows = np.arange(b)
+    before = np.where(blk > 0, cum_blocks[rows, np.maximum(blk - 1, 0)], 0.0)
+    inner = np.cumsum(blocks[rows, blk].astype(np.float64), axis=1)
+    col = (inner < (target - before)[:, None]).sum(axis=1)
+    pick = blk * size + np.minimum(col, size - 1)
+    return np.minimum(pick, n - 1).astype(np.int64)
+
+
 class World:
     """A fitted simulated user (see the module docstring; fit with ``fit_world``).
 
@@ -311,7 +335,7 @@ class World:
         left = np.concatenate([self._w[0] * prof, self._w[1] * expo], axis=1)
         out = (left.astype(np.float32) @ self._item_matrix).astype(np.float32)
         out += (self._w[2] * self.arrays["log_pop"]).astype(np.float32)[None, :]
-        out[state.seen] = -np.inf
+        np.putmask(out, state.seen, np.float32(-np.inf))
         return out
 
     def rating(self, state: WorldState, items: NDArray[np.integer]) -> NDArray[np.float64]:
@@ -478,6 +502,51 @@ class World:
         from movierec_env.sim.storage import load_world
 
         return load_world(path, data)
+
+    def step_with_draws(
+        self, state: WorldState, rec_items: NDArray[np.integer], draws: NDArray[np.floating]
+    ) -> StepResult:
+        """:meth:`step` with its randomness given: four uniforms in [0, 1) per user.
+
+        ``draws[:, 0]`` picks taking a slot (or not), ``draws[:, 1]`` the organic choice,
+        ``draws[:, 2]`` the rating noise (through the normal quantile function) and
+        ``draws[:, 3]`` leaving. An env whose users each own a generator (a vector env
+        equal to single envs) draws the four numbers per user and calls this.
+
+        Args:
+            state: Current state (updated in place).
+            rec_items: ``(B,)`` or ``(B, k)`` recommended items, 0 = no recommendation.
+            draws: ``(B, 4)`` uniforms.
+
+        Returns:
+            :class:`StepResult`.
+        """
+        from scipy.special import ndtri
+
+        u = np.asarray(draws, dtype=np.float64)
+        if u.shape != (state.batch_size, 4):
+            raise ValueError(f"draws must have shape ({state.batch_size}, 4), got {u.shape}")
+        rec = np.asarray(rec_items, dtype=np.int64)
+        rec2 = rec[:, None] if rec.ndim == 1 else rec
+        scores = self.organic_scores(state)
+        p = self.accept_prob(state, rec2, scores)
+        slot = (np.cumsum(p, axis=1) < u[:, :1]).sum(axis=1)
+        accepted = slot < rec2.shape[1]
+        organic = np.zeros(state.batch_size, dtype=np.int64)
+        own = np.flatnonzero(~accepted)  # only users who ignored the recommendation choose
+        if own.size:
+            organic[own] = _inverse_cdf_draw(scores[own], u[own, 1])
+        b = np.arange(state.batch_size)
+        watched = np.where(accepted, rec2[b, np.minimum(slot, rec2.shape[1] - 1)], organic)
+        f = self.fitted
+        z = ndtri(np.clip(u[:, 2], 1e-12, 1.0 - 1e-12))
+        noisy = self.rating(state, watched) + f["rating_sigma"] * z
+        ratings = np.clip(
+            np.round(noisy / f["rating_step"]) * f["rating_step"], f["rating_min"], f["rating_max"]
+        )
+        self._update(state, watched, ratings, (rec2 > 0).any(axis=1) & ~accepted)
+        lp = self.leave_prob(state)
+        return StepResult(accepted, watched.astype(np.int64), ratings, lp, u[:, 3] < lp)
 
     def check_data(self, data: PreparedDataset, source: str = "world") -> None:
         """Refuse a dataset other than the one the world was fitted on.
