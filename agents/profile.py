@@ -24,6 +24,7 @@ __all__ = [
     "format_recommendations",
     "history_weights",
     "item_genre_names",
+    "rated_items",
 ]
 
 
@@ -103,6 +104,36 @@ class UserProfile:
         d = asdict(self)
         d["favourite_genres"] = list(self.favourite_genres)
         return d
+
+
+def rated_items(
+    data: PreparedDataset, pairs: list[tuple[int, float]]
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Item indices and ratings of ``(movieId, rating)`` pairs, validated.
+
+    Raises:
+        ValueError: Naming unknown movieIds, or a rating outside the dataset's scale.
+    """
+    d = data
+    known = {int(m): i for i, m in enumerate(d.item_movie_ids) if i > 0}
+    unknown = [int(m) for m, _ in pairs if int(m) not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown movieId(s) {unknown[:10]}{' ...' if len(unknown) > 10 else ''}: "
+            f"not among the {d.n_items} movies of dataset {d.name!r} (after its "
+            f"{d.config.min_item_ratings}-rating filter)"
+        )
+    lo, hi = d.rating_scale
+    ratings = np.asarray([float(r) for _, r in pairs], dtype=np.float32)
+    bad = (ratings < lo) | (ratings > hi) | ~np.isfinite(ratings)
+    if bad.any():
+        raise ValueError(
+            f"rating {float(ratings[np.argmax(bad)])} of movieId "
+            f"{int(pairs[int(np.argmax(bad))][0])} is outside the dataset's scale "
+            f"[{lo}, {hi}]"
+        )
+    items = np.asarray([known[int(m)] for m, _ in pairs], dtype=np.int64)
+    return items, ratings
 
 
 def history_weights(

@@ -45,6 +45,7 @@ from agents.profile import (
     format_recommendations,
     history_weights,
     item_genre_names,
+    rated_items,
 )
 from movierec_env.contract import HistoryEncoder, RecEnv
 from movierec_env.data.types import PreparedDataset
@@ -157,15 +158,11 @@ class Recommender:
         Raises:
             TypeError: If the encoder exposes no torch modules.
         """
-        import torch
+        from encoders.optim import make_optimizer
 
         out: dict[str, tuple[Any, Any]] = {}
         for name, module in self._encoder_modules().items():
-            opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-                opt, T_max=max(epochs, 1), eta_min=lr * 0.1
-            )
-            out[name] = (opt, sched)
+            out[name] = make_optimizer(module.parameters(), lr, weight_decay, total_steps=epochs)
         if not out:
             raise TypeError(f"{type(self.encoder).__name__} exposes no trainable torch modules")
         return out
@@ -499,7 +496,7 @@ class Recommender:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         pairs = list(rated.items()) if isinstance(rated, Mapping) else list(rated)
-        items, ratings = self._rated_items(pairs)
+        items, ratings = rated_items(self.dataset, pairs)
         if timestamps is None:
             stamps = np.arange(items.size, dtype=np.int64) * 86_400
         else:
@@ -514,31 +511,6 @@ class Recommender:
             self.dataset, items, ratings, -1, self.recency_half_life, known=False
         )
         return self._recommend_history(items, ratings, stamps, k, profile)
-
-    def _rated_items(
-        self, pairs: list[tuple[int, float]]
-    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """Item indices and ratings of ``(movieId, rating)`` pairs, validated."""
-        d = self.dataset
-        known = {int(m): i for i, m in enumerate(d.item_movie_ids) if i > 0}
-        unknown = [int(m) for m, _ in pairs if int(m) not in known]
-        if unknown:
-            raise ValueError(
-                f"unknown movieId(s) {unknown[:10]}{' ...' if len(unknown) > 10 else ''}: "
-                f"not among the {d.n_items} movies of dataset {d.name!r} (after its "
-                f"{d.config.min_item_ratings}-rating filter)"
-            )
-        lo, hi = d.rating_scale
-        ratings = np.asarray([float(r) for _, r in pairs], dtype=np.float32)
-        bad = (ratings < lo) | (ratings > hi) | ~np.isfinite(ratings)
-        if bad.any():
-            raise ValueError(
-                f"rating {float(ratings[np.argmax(bad)])} of movieId "
-                f"{int(pairs[int(np.argmax(bad))][0])} is outside the dataset's scale "
-                f"[{lo}, {hi}]"
-            )
-        items = np.asarray([known[int(m)] for m, _ in pairs], dtype=np.int64)
-        return items, ratings
 
     def _recommend_history(
         self,

@@ -12,6 +12,8 @@ from numpy.typing import NDArray
 
 from movierec_env.data.types import PreparedDataset
 
+__all__ = ["markov_scores", "popularity_scores", "transition_counts"]
+
 _TRANSITIONS: dict[str, sp.csr_matrix] = {}
 
 

@@ -8,6 +8,8 @@ from encoders.hybrid import HybridEncoder, train_hybrid
 from movierec_env.cache import cache_root
 from movierec_env.data.types import PreparedDataset
 
+__all__ = ["cache_dir", "default_encoder", "shipped_checkpoint"]
+
 _MEMO: dict[str, HybridEncoder] = {}
 
 

@@ -122,10 +122,10 @@ def _recommend_rated(
     rec: Recommender, pairs: list[tuple[int, float]], k: int, as_json: bool
 ) -> None:
     """Recommendations for a person given only as rated movieIds."""
-    from agents.profile import analyze_history
+    from agents.profile import analyze_history, rated_items
 
     items = rec.recommend_for_ratings(pairs, k=k)
-    hist, ratings = rec._rated_items(pairs)
+    hist, ratings = rated_items(rec.dataset, pairs)
     profile = analyze_history(rec.dataset, hist, ratings, -1, rec.recency_half_life, known=False)
     note = None
     if len(pairs) < rec.min_history:
