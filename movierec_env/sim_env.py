@@ -126,6 +126,13 @@ class SimEnvProperties:
         """The fitted world: an **oracle** interface (agents must not read it)."""
         return self._core.world
 
+    def oracle_state(self) -> Any:
+        """The simulated users' current ``WorldState`` (``(num_envs, ...)``): **oracle** only.
+
+        For the oracle baselines and planners, which read the true model; agents never do.
+        """
+        return self._batch.world_state
+
     def action_masks_at(self, positions: NDArray[np.integer]) -> NDArray[np.bool_]:
         """Masks at *logged* positions (the history before them), as at an episode start."""
         pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
