@@ -63,6 +63,7 @@ __all__ = [
     "RewardGreedyAgent",
     "expected_reward_scores",
     "genre_scores",
+    "genre_scores_after",
 ]
 
 Info = dict[str, Any]
@@ -83,6 +84,35 @@ def _as_positions(info: Info | None, batch: int) -> NDArray[np.int64]:
             f"info['position'] has shape {pos.shape}, expected ({batch},) for {batch} observations"
         )
     return pos
+
+
+def _recent_items(info: Info | None, batch: int) -> NDArray[np.int64] | None:
+    """``info["recent_items"]`` ``(batch, W)`` (a simulated user's history), if given."""
+    if info is None or "recent_items" not in info:
+        return None
+    items = np.atleast_2d(np.asarray(info["recent_items"], dtype=np.int64))
+    if items.shape[0] != batch:
+        raise ValueError(
+            f"info['recent_items'] has {items.shape[0]} rows, expected {batch} for {batch} "
+            "observations"
+        )
+    return items
+
+
+def genre_scores_after(
+    data: PreparedDataset,
+    recent: NDArray[np.integer],
+    gn: NDArray[np.float64],
+    tie: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """:func:`genre_scores` for histories given as their recent items ``(B, W)`` (0 = pad)."""
+    items = np.asarray(recent, dtype=np.int64)
+    profile = gn[items].sum(axis=1)  # row 0 of gn is zero: padding adds nothing
+    norm = np.linalg.norm(profile, axis=1, keepdims=True)
+    profile = np.divide(profile, norm, out=np.zeros_like(profile), where=norm > 0)
+    scores = np.round((profile @ gn.T) * 1e6) + tie[None, :]
+    scores[:, 0] = -np.inf
+    return scores
 
 
 def _popularity_rank_fraction(data: PreparedDataset) -> NDArray[np.float64]:
@@ -144,7 +174,7 @@ def expected_reward_scores(
     logits: NDArray[np.floating],
     seen: NDArray[np.bool_] | None,
     tables: RewardTables,
-    positions: NDArray[np.integer],
+    positions: NDArray[np.integer] | None,
 ) -> NDArray[np.float64]:
     """Expected blended reward of every action under a next-movie distribution.
 
@@ -163,7 +193,10 @@ def expected_reward_scores(
         logits: Next-movie logits over actions ``(B, n_items)``.
         seen: Actions the user has already seen ``(B, n_items)`` (True = seen), or None.
         tables: The env's reward tables (``rec_env(env).reward_tables``).
-        positions: Absolute index of the judged interaction per row ``(B,)``.
+        positions: Absolute index of the judged interaction per row ``(B,)``, or None for a
+            history that is not logged (a simulated user's, ``MovieRecSim-v0``): then the
+            rating term is the action's item term (its mean training rating), what an
+            agent can know of the rating the user will give.
 
     Returns:
         Expected rewards ``(B, n_items)``, float64; seen actions are ``-inf``.
@@ -177,7 +210,7 @@ def expected_reward_scores(
     cfg = tables.config
     rows = np.asarray(tables.genre_rows, dtype=np.float64)
     expected = cfg.w_hit * p + cfg.w_genre * ((p @ rows) @ rows.T)
-    if cfg.rating_mode == "window":
+    if cfg.rating_mode == "window" and positions is not None:
         rating = np.asarray(tables.rating_position, dtype=np.float64)[np.asarray(positions)]
         expected += cfg.w_rating * rating[:, None]
     else:
@@ -415,9 +448,12 @@ class MarkovAgent(BaselineAgent):
 
     def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Transition scores from each position's last movie."""
-        from encoders.baselines import markov_scores
+        from encoders.baselines import markov_scores, markov_scores_after
 
         batch = np.atleast_2d(np.asarray(obs)).shape[0]
+        recent = _recent_items(info, batch)
+        if recent is not None:
+            return np.asarray(markov_scores_after(self.dataset, recent[:, -1]))[:, 1:]
         pos = _as_positions(info, batch)
         return np.asarray(markov_scores(self.dataset, pos))[:, 1:]
 
@@ -454,6 +490,10 @@ class GenreAgent(BaselineAgent):
     def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Genre cosine with the recent-history profile, popularity tie-break."""
         batch = np.atleast_2d(np.asarray(obs)).shape[0]
+        recent = _recent_items(info, batch)
+        if recent is not None:
+            tail = recent[:, -self.window :]
+            return genre_scores_after(self.dataset, tail, self._gn, self._tie)[:, 1:]
         pos = _as_positions(info, batch)
         return genre_scores(self.dataset, pos, self.window, gn=self._gn, tie=self._tie)[:, 1:]
 
@@ -552,7 +592,12 @@ class RewardGreedyAgent(BaselineAgent):
     def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Expected blended reward of every movie (seen movies ``-inf``)."""
         obs2 = np.atleast_2d(np.asarray(obs, dtype=np.float32))
+        logits = np.asarray(self.encoder.scores(obs2))[:, 1:]
+        recent = _recent_items(info, obs2.shape[0])
+        if recent is not None:  # a simulated user: seen movies come as action masks
+            masks = None if info is None else info.get("action_masks")
+            seen = None if masks is None else ~np.atleast_2d(np.asarray(masks, dtype=bool))
+            return expected_reward_scores(logits, seen, self.tables, None)
         pos = _as_positions(info, obs2.shape[0])
         seen = history_mask(self.dataset, pos)[:, 1:]
-        logits = np.asarray(self.encoder.scores(obs2))[:, 1:]
         return expected_reward_scores(logits, seen, self.tables, pos)

@@ -122,6 +122,11 @@ class SimEnvProperties:
         return self._core.split
 
     @property
+    def sim_core(self) -> SimCore:
+        """The settings and read-only parts shared with the vector env (world included)."""
+        return self._core
+
+    @property
     def world(self) -> Any:
         """The fitted world: an **oracle** interface (agents must not read it)."""
         return self._core.world
@@ -157,13 +162,23 @@ class SimEnvProperties:
         )
         return np.asarray(out, dtype=np.float32).reshape(pos.size, -1)
 
-    def history_items(self) -> list[NDArray[np.int64]]:
-        """Per user, the items of the simulated history in watching order (for baselines).
+    def recent_items(self, window: int) -> NDArray[np.int64]:
+        """The last ``window`` watched items per user, ``(num_envs, window)``, newest last.
 
-        Only the order of the movies watched in this episode is kept; the logged prefix
-        comes first in its logged order.
+        Left-padded with 0 (the padding item) for shorter histories: the logged prefix
+        followed by the movies watched in this episode. What a deployed recommender knows
+        of its user (context baselines such as Markov and genre read it, through
+        ``info["recent_items"]`` in the episodic evaluation).
         """
-        return [np.asarray(h, dtype=np.int64) for h in self._histories]
+        w = int(window)
+        if w < 1:
+            raise ValueError(f"window must be >= 1, got {window!r}")
+        out = np.zeros((len(self._histories), w), dtype=np.int64)
+        for i, h in enumerate(self._histories):
+            tail = h[-w:]
+            if tail:
+                out[i, w - len(tail) :] = tail
+        return out
 
     _histories: list[list[int]]
 
