@@ -30,6 +30,7 @@ __all__ = [
     "Episodes",
     "ReplayCore",
     "ReplayEnvProperties",
+    "checked_render_mode",
     "clear_caches",
     "draw_episode",
     "encoder_digest",
@@ -445,6 +446,19 @@ class ReplayCore:
         return user
 
 
+def checked_render_mode(render_mode: str | None, metadata: dict[str, Any]) -> str | None:
+    """``render_mode`` if an env with ``metadata`` supports it.
+
+    Raises:
+        ValueError: Naming the supported modes.
+    """
+    if render_mode is not None and render_mode not in metadata["render_modes"]:
+        raise ValueError(
+            f"render_mode must be None or one of {metadata['render_modes']}, got {render_mode!r}"
+        )
+    return render_mode
+
+
 class ReplayEnvProperties:
     """Read-only properties shared by the single and the vector env.
 
@@ -458,17 +472,8 @@ class ReplayEnvProperties:
     position: Any
 
     def _checked_render_mode(self, render_mode: str | None) -> str | None:
-        """``render_mode`` if the env supports it.
-
-        Raises:
-            ValueError: Naming the supported modes.
-        """
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        return render_mode
+        """``render_mode`` if the env supports it (:func:`checked_render_mode`)."""
+        return checked_render_mode(render_mode, self.metadata)
 
     @property
     def dataset(self) -> PreparedDataset:

@@ -13,6 +13,7 @@ from movierec_env.catalogue import Catalogue
 from movierec_env.contract import EncoderLike, ItemFeatures
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask
+from movierec_env.replay import checked_render_mode
 from movierec_env.reward import RewardConfig, RewardTables
 from movierec_env.sim_core import SimBatch, SimCore, SimStep
 
@@ -67,12 +68,7 @@ class SimEnvProperties:
     metadata: dict[str, Any]
 
     def _checked_render_mode(self, render_mode: str | None) -> str | None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        return render_mode
+        return checked_render_mode(render_mode, self.metadata)
 
     @property
     def n_actions(self) -> int:

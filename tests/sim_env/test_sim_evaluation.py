@@ -11,16 +11,6 @@ from agents.sim_evaluation import CONTEXT_WINDOW, evaluate_episodes
 from movierec_env.sim_env import MovieRecSimEnv
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def env():
     return gym.make("MovieRecSim-v0", world="eval", split="test")
