@@ -38,7 +38,7 @@ from agents.common.envs import ActionMaskSource, as_vector_env, info_positions
 from agents.common.spaces import same_space
 from agents.dqn.checkpoint import CheckpointMixin
 from agents.dqn.heads import DEFAULT_POLICY_KWARGS, ENCODER_HEAD_DEFAULTS, build_policy_kwargs
-from agents.dqn.policies import DQNPolicy, masked_max
+from agents.dqn.policies import POLICY_ALIASES, DQNPolicy, masked_max
 from agents.dqn.rollout import VectorRollout
 from movierec_env.contract import is_rec_env, rec_env
 
@@ -51,9 +51,6 @@ __all__ = [
 ]
 
 SelfDQN = TypeVar("SelfDQN", bound="DQN")
-
-#: Policy names accepted by :class:`DQN` (SB3's alias convention).
-POLICY_ALIASES: dict[str, type[DQNPolicy]] = {"MlpPolicy": DQNPolicy}
 
 
 class DQN(VectorRollout, CheckpointMixin):
