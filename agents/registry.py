@@ -13,6 +13,7 @@ name                 agent
 ``content``          the content encoder alone
 ``reward-greedy``    :class:`~agents.baselines.RewardGreedyAgent` (one-step reward optimum)
 ``dqn``              :class:`agents.dqn.DQN` (this package's masked, batched DQN)
+``linucb``           :class:`~agents.bandits.LinUCBAgent` (a LinUCB-style contextual bandit)
 ``sb3-dqn``          Stable-Baselines3 ``DQN("MlpPolicy")`` (no action masking)
 ``sb3-ppo``          Stable-Baselines3 ``PPO("MlpPolicy")`` (no action masking)
 ``qrdqn``            sb3-contrib ``QRDQN("MlpPolicy")`` (no action masking)
@@ -46,7 +47,14 @@ BASELINE_NAMES: tuple[str, ...] = (
     "content",
 )
 #: Agents trained with ``learn``.
-LEARNING_AGENT_NAMES: tuple[str, ...] = ("dqn", "sb3-dqn", "sb3-ppo", "qrdqn", "maskable-ppo")
+LEARNING_AGENT_NAMES: tuple[str, ...] = (
+    "dqn",
+    "linucb",
+    "sb3-dqn",
+    "sb3-ppo",
+    "qrdqn",
+    "maskable-ppo",
+)
 #: Every name :func:`make_agent` accepts.
 AGENT_NAMES: tuple[str, ...] = BASELINE_NAMES + LEARNING_AGENT_NAMES
 
@@ -92,6 +100,11 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
         return simple[name](env, seed=seed, **kwargs)
     if name in ("hybrid", "lstm", "content"):
         return b.EncoderRankerAgent(env, seed=seed, component=name, **kwargs)
+    if name == "linucb":
+        from agents.bandits import LinUCBAgent
+
+        num_envs = int(kwargs.pop("num_envs", 64))
+        return LinUCBAgent(_movierec_vector_env(env, num_envs), seed=seed, **kwargs)
     if name == "dqn":
         from agents.dqn import DQN
 
@@ -159,6 +172,10 @@ def load_agent(name: str, path: str | os.PathLike[str], env: Any = None) -> Any:
         from agents.dqn import DQN
 
         return DQN.load(p, env=env)
+    if name == "linucb":
+        from agents.bandits import LinUCBAgent
+
+        return LinUCBAgent.load(p, env=env)
     if name in _SB3:
         module, cls_name, extra = _SB3[name]
         try:

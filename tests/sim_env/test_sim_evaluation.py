@@ -65,3 +65,19 @@ def test_replay_envs_are_refused(tiny_data):
     replay = MovieRecEnv(dataset=tiny_data, encoders=RandomProjectionEncoder(tiny_data))
     with pytest.raises(TypeError, match="MovieRecSim-v0"):
         evaluate_episodes(make_agent("popular", replay), replay)
+
+
+def test_linucb_learns_from_its_own_rewards_and_round_trips(env, tmp_path):
+    from agents.bandits import LinUCBAgent
+    from agents.registry import load_agent
+
+    agent = make_agent("linucb", env, seed=0, num_envs=4)
+    before = agent.b.copy()
+    agent.learn(40)
+    assert agent.num_timesteps >= 40 and not np.array_equal(agent.b, before)
+    path = agent.save(tmp_path / "lin")
+    loaded = load_agent("linucb", path, env=env)
+    assert isinstance(loaded, LinUCBAgent)
+    np.testing.assert_array_equal(loaded.A, agent.A)
+    res = evaluate_episodes(loaded, env, max_users=4)
+    assert res["n_users"] == 4
