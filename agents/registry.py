@@ -12,7 +12,9 @@ name                 agent
 ``lstm``             the LSTM encoder alone (:class:`~agents.baselines.EncoderRankerAgent`)
 ``content``          the content encoder alone
 ``reward-greedy``    :class:`~agents.baselines.RewardGreedyAgent` (one-step reward optimum)
-``dqn``              :class:`agents.dqn.DQN` (this package's masked, batched DQN)
+``dqn``              :class:`agents.dqn.DQN` (this package's masked, batched DQN; gamma 0
+                     on logged replay, :data:`SIM_GAMMA` on the simulator)
+``dqn-gamma0``       the same DQN with ``gamma=0`` (the one-step ablation)
 ``linucb``           :class:`~agents.bandits.LinUCBAgent` (a LinUCB-style contextual bandit)
 ``sb3-dqn``          Stable-Baselines3 ``DQN("MlpPolicy")`` (no action masking)
 ``sb3-ppo``          Stable-Baselines3 ``PPO("MlpPolicy")`` (no action masking)
@@ -49,6 +51,7 @@ BASELINE_NAMES: tuple[str, ...] = (
 #: Agents trained with ``learn``.
 LEARNING_AGENT_NAMES: tuple[str, ...] = (
     "dqn",
+    "dqn-gamma0",
     "linucb",
     "sb3-dqn",
     "sb3-ppo",
@@ -105,11 +108,15 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
 
         num_envs = int(kwargs.pop("num_envs", 64))
         return LinUCBAgent(_movierec_vector_env(env, num_envs), seed=seed, **kwargs)
-    if name == "dqn":
+    if name in ("dqn", "dqn-gamma0"):
         from agents.dqn import DQN
 
         policy = kwargs.pop("policy", "MlpPolicy")
         num_envs = int(kwargs.pop("num_envs", 64))
+        if name == "dqn-gamma0":
+            kwargs["gamma"] = 0.0
+        elif "gamma" not in kwargs and _is_simulator(env):
+            kwargs["gamma"] = SIM_GAMMA
         return DQN(policy, _movierec_vector_env(env, num_envs), seed=seed, **kwargs)
     if name in _SB3:
         module, cls_name, extra = _SB3[name]
@@ -122,6 +129,19 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
         policy = kwargs.pop("policy", "MlpPolicy")
         return getattr(mod, cls_name)(policy, env, seed=seed, **kwargs)
     raise ValueError(f"unknown agent {name!r}; choose from {', '.join(AGENT_NAMES)}")
+
+
+#: The DQN's discount on ``MovieRecSim-v0``, where actions change the future (on logged
+#: replay its default, 0, measured best: docs/dqn.md). Not tuned yet on the simulator.
+SIM_GAMMA = 0.9
+
+
+def _is_simulator(env: Any) -> bool:
+    """Whether ``env`` is a ``MovieRecSim-v0`` env (single or vector)."""
+    from movierec_env import is_rec_env, rec_env
+    from movierec_env.sim_env import SimEnvProperties
+
+    return is_rec_env(env) and isinstance(rec_env(env), SimEnvProperties)
 
 
 def _movierec_vector_env(env: Any, num_envs: int) -> Any:
@@ -168,7 +188,7 @@ def load_agent(name: str, path: str | os.PathLike[str], env: Any = None) -> Any:
         and not p.with_suffix(".json").exists()
     ):
         raise FileNotFoundError(f"no saved agent at {p}")
-    if name == "dqn":
+    if name in ("dqn", "dqn-gamma0"):
         from agents.dqn import DQN
 
         return DQN.load(p, env=env)
