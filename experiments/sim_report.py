@@ -69,8 +69,10 @@ def plot_replay(res: dict[str, Any], path: Path) -> None:
     ]
     for ax, (key, title, bins) in zip(axes, panels, strict=True):
         a, b = np.asarray(log[key], float), np.asarray(sim[key], float)
-        ax.hist(a[np.isfinite(a)], bins=bins, alpha=0.55, density=True, label="logged (held-out)")
-        ax.hist(b[np.isfinite(b)], bins=bins, alpha=0.55, density=True, label="world replay")
+        for x, label in ((a, "logged (held-out)"), (b, "world replay")):
+            x = x[np.isfinite(x)]
+            if x.size:
+                ax.hist(x, bins=bins, alpha=0.55, density=True, label=label)
         if key == "length":
             ax.set_xscale("log")
         ax.set_title(title, fontsize=10)

@@ -350,8 +350,10 @@ def simulate_sessions(
 
 def _distances(sim: NDArray[np.float64], log: NDArray[np.float64]) -> dict[str, float]:
     sim, log = sim[np.isfinite(sim)], log[np.isfinite(log)]
+    nan = float("nan")
     if sim.size == 0 or log.size == 0:
-        return {"wasserstein": float("nan"), "ks": float("nan")}
+        keys = ("wasserstein", "ks", "mean_sim", "mean_log", "median_sim", "median_log")
+        return dict.fromkeys(keys, nan)
     return {
         "wasserstein": float(stats.wasserstein_distance(sim, log)),
         "ks": float(stats.ks_2samp(sim, log).statistic),
@@ -392,6 +394,11 @@ def replay_metrics(
     }
 
 
+def _nanmean(x: NDArray[np.float64]) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else float("nan")
+
+
 def sensitivity(
     data: PreparedDataset, world: World, seed: int, n_users: int = 300, steps: int = 50
 ) -> list[dict[str, Any]]:
@@ -416,8 +423,8 @@ def sensitivity(
                     "policy": policy,
                     "accept_rate": float(sim["accepted"].sum() / max(sim["length"].sum(), 1)),
                     "session_length": float(sim["length"].mean()),
-                    "mean_rating": float(np.nanmean(sim["rating"])),
-                    "genre_repeat": float(np.nanmean(sim["repeat"])),
+                    "mean_rating": _nanmean(sim["rating"]),
+                    "genre_repeat": _nanmean(sim["repeat"]),
                 }
             )
     return out
