@@ -160,9 +160,7 @@ def leave_metrics(
         f["exposure_decay"],
         world.params.gap_hours,
     )
-    coef = np.array(
-        [f["leave_satisfaction"], f["leave_session_position"], f["leave_genre_concentration"]]
-    )
+    coef = np.array([f[f"leave_{c}"] for c in lv.LEAVE_COLUMNS])
     p = lv.hazard(s.x, f["leave_intercept"], coef)
     base = float(world.meta["report"]["leave_base_rate"])
     p_null = np.full(p.size, base)
@@ -244,14 +242,13 @@ def leave_terms(data: PreparedDataset, world: World, leave: dict[str, Any]) -> d
 
     full = rows(b_full, c_full)
     out = {}
-    for i, name in enumerate(lv.LEAVE_FEATURES):
-        use = tuple(j != i for j in range(len(lv.LEAVE_FEATURES)))
+    for name in lv.LEAVE_GROUPS:
         out[f"leave: {name} (vs dropped)"] = {
-            **_paired(full, rows(*lv.fit_hazard(own, use))),
+            **_paired(full, rows(*lv.fit_hazard(own, (name,)))),
             "kind": "session-end LL per rating",
         }
     out["leave: all drivers (vs constant hazard)"] = {
-        **_paired(full, rows(*lv.fit_hazard(own, (False, False, False)))),
+        **_paired(full, rows(*lv.fit_hazard(own, tuple(lv.LEAVE_GROUPS)))),
         "kind": "session-end LL per rating",
     }
     return out
@@ -260,12 +257,13 @@ def leave_terms(data: PreparedDataset, world: World, leave: dict[str, Any]) -> d
 def logged_sessions(
     data: PreparedDataset, users: NDArray[np.int64], gap_hours: float
 ) -> dict[str, NDArray[Any]]:
-    """Complete sessions (end observed) of ``users``' training interactions.
+    """Sessions of ``users``' training interactions.
 
     Returns:
         ``start`` (absolute index of the first rating), ``user``, ``length``,
-        ``repeat`` (share of consecutive pairs sharing a genre, NaN for length 1) and
-        ``rating`` (mean rating) per session.
+        ``repeat`` (share of consecutive pairs sharing a genre, NaN for length 1),
+        ``rating`` (mean rating) and ``complete`` (the end is observed; a user's last
+        training session is censored) per session.
     """
     from movierec_env.sim.features import session_table
 
@@ -284,13 +282,13 @@ def logged_sessions(
     rep = np.bincount(sid[1:][same], weights=share[same], minlength=n)
     repeat = np.where(length > 1, rep / np.maximum(length - 1, 1), np.nan)
     start = idx[np.r_[True, sid[1:] != sid[:-1]]] if sid.size else idx
-    keep = complete
     return {
-        "start": start[keep],
-        "user": data.user_index[start[keep]],
-        "length": length[keep],
-        "repeat": repeat[keep],
-        "rating": rating[keep],
+        "start": start,
+        "user": data.user_index[start],
+        "length": length,
+        "repeat": repeat,
+        "rating": rating,
+        "complete": complete,
     }
 
 
@@ -364,6 +362,32 @@ def _distances(sim: NDArray[np.float64], log: NDArray[np.float64]) -> dict[str, 
     }
 
 
+def km_survival(length: NDArray[Any], event: NDArray[np.bool_], cap: int) -> NDArray[np.float64]:
+    """Kaplan-Meier ``S[k] = P(session length > k)`` for ``k = 0..cap`` (censoring allowed)."""
+    length = np.minimum(np.asarray(length, dtype=np.int64), cap)
+    event = np.asarray(event, dtype=bool) & (np.asarray(length) < cap)
+    ks = np.arange(cap + 1)
+    at_risk = (length[None, :] >= ks[:, None]).sum(axis=1)
+    ends = np.bincount(length[event], minlength=cap + 1)[: cap + 1]
+    h = np.divide(ends, at_risk, out=np.zeros(cap + 1), where=at_risk > 0)
+    h[0] = 0.0
+    return np.asarray(np.cumprod(1.0 - h))
+
+
+def _survival(sim_len: NDArray[Any], log: dict[str, NDArray[Any]], cap: int) -> dict[str, Any]:
+    s_log = km_survival(log["length"], log["complete"], cap)
+    s_sim = km_survival(sim_len, sim_len < cap, cap)
+    at = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= cap]
+    return {
+        "rmst_log": float(s_log[:cap].sum()),
+        "rmst_sim": float(s_sim[:cap].sum()),
+        "max_abs_diff": float(np.abs(s_log - s_sim).max()),
+        "survival_log": {str(k): float(s_log[k]) for k in at},
+        "survival_sim": {str(k): float(s_sim[k]) for k in at},
+        "_curves": (s_log, s_sim),
+    }
+
+
 def replay_metrics(
     data: PreparedDataset,
     world: World,
@@ -371,26 +395,33 @@ def replay_metrics(
     seed: int,
     max_sessions: int,
 ) -> dict[str, Any]:
-    """Held-out users' logged sessions vs the world's organic sessions from the same starts."""
+    """Held-out users' logged sessions vs the world's organic sessions from the same starts.
+
+    Session lengths are compared twice: as distributions over *complete* sessions, and as
+    Kaplan-Meier survival curves over all sessions (a user's last training session is
+    censored, and those are often the long sign-up bursts).
+    """
     logged = logged_sessions(data, heldout, world.params.gap_hours)
     rng = np.random.default_rng(seed)
-    pick = np.sort(
-        rng.choice(logged["start"].size, min(max_sessions, logged["start"].size), replace=False)
-    )
+    n_all = logged["start"].size
+    pick = np.sort(rng.choice(n_all, min(max_sessions, n_all), replace=False))
     log = {k: v[pick] for k, v in logged.items()}
     cap = world.params.max_session_steps
     sim = simulate_sessions(world, data, log["user"], log["start"], rng)
+    done = log["complete"]
     log_len = np.minimum(log["length"], cap).astype(np.float64)
     return {
         "n_sessions": int(pick.size),
+        "n_complete": int(done.sum()),
         "cap": cap,
-        "capped_share_log": float((log["length"] >= cap).mean()),
-        "capped_share_sim": float((sim["length"] >= cap).mean()),
-        "session_length": _distances(sim["length"], log_len),
-        "genre_repeat": _distances(sim["repeat"], log["repeat"].astype(np.float64)),
-        "mean_rating": _distances(sim["rating"], log["rating"].astype(np.float64)),
-        "_sim": sim,
-        "_log": {**log, "length": log_len},
+        "capped_share_log": float((log["length"][done] >= cap).mean()) if done.any() else 0.0,
+        "capped_share_sim": float((sim["length"][done] >= cap).mean()) if done.any() else 0.0,
+        "session_length": _distances(sim["length"][done], log_len[done]),
+        "session_survival": _survival(sim["length"], log, cap),
+        "genre_repeat": _distances(sim["repeat"][done], log["repeat"][done].astype(np.float64)),
+        "mean_rating": _distances(sim["rating"][done], log["rating"][done].astype(np.float64)),
+        "_sim": {k: v[done] for k, v in sim.items()},
+        "_log": {**{k: v[done] for k, v in log.items()}, "length": log_len[done]},
     }
 
 

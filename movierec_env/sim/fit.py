@@ -122,7 +122,12 @@ def fit_leave(
 ) -> dict[str, Any]:
     """Logistic session-end hazard; ``rho`` chosen on a grid by in-sample likelihood."""
     idx = training_interactions(data, users)
-    best: tuple[float, float, float, NDArray[np.float64]] = (-np.inf, 0.0, 0.0, np.zeros(3))
+    best: tuple[float, float, float, NDArray[np.float64]] = (
+        -np.inf,
+        0.0,
+        0.0,
+        np.zeros(len(lv.LEAVE_COLUMNS)),
+    )
     grid: dict[str, float] = {}
     for rho in lv.RHO_GRID:
         s = lv.leave_samples(data, idx, rho, delta, gap_hours)
@@ -227,9 +232,7 @@ def _assemble(
         "rating_min": lo,
         "rating_max": hi,
         "leave_intercept": leave["intercept"],
-        "leave_satisfaction": leave["coef"][0],
-        "leave_session_position": leave["coef"][1],
-        "leave_genre_concentration": leave["coef"][2],
+        **{f"leave_{c}": float(v) for c, v in zip(lv.LEAVE_COLUMNS, leave["coef"], strict=True)},
         "satisfaction_decay": leave["rho"],
     }
     arrays = {

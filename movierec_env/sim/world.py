@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from movierec_env.data.types import PreparedDataset
+from movierec_env.sim.leave import LEAVE_COLUMNS, design
 from movierec_env.sim.params import WorldParams
 from movierec_env.sim.rating import RatingItems, fold_in, predict
 
@@ -56,9 +57,7 @@ FITTED = (
     "rating_min",
     "rating_max",
     "leave_intercept",
-    "leave_satisfaction",
-    "leave_session_position",
-    "leave_genre_concentration",
+    *(f"leave_{c}" for c in LEAVE_COLUMNS),
     "satisfaction_decay",
 )
 
@@ -160,9 +159,7 @@ class World:
         self._w = np.array(
             [f["pref_factors_weight"], f["pref_momentum_weight"], f["pref_popularity_weight"]]
         )
-        self._leave_coef = np.array(
-            [f["leave_satisfaction"], f["leave_session_position"], f["leave_genre_concentration"]]
-        )
+        self._leave_coef = np.array([f[f"leave_{c}"] for c in LEAVE_COLUMNS])
         self._rating = RatingItems(
             f["rating_mean"],
             self.arrays["rating_item_bias"].astype(np.float64),
@@ -370,12 +367,10 @@ class World:
         return p[:, 0] if single else p
 
     def leave_features(self, state: WorldState) -> NDArray[np.float64]:
-        """Hazard features ``(B, 3)``: satisfaction, log(1 + session position), concentration."""
+        """Hazard design ``(B, len(LEAVE_COLUMNS))``: satisfaction, concentration, position."""
         et = state.exposure.sum(axis=1, keepdims=True)
         e = np.divide(state.exposure, et, out=np.zeros_like(state.exposure), where=et > 0)
-        return np.stack(
-            [state.satisfaction, np.log1p(state.session_pos), (e**2).sum(axis=1)], axis=1
-        )
+        return design(state.satisfaction, (e**2).sum(axis=1), state.session_pos)
 
     def leave_prob(self, state: WorldState) -> NDArray[np.float64]:
         """Probability of ending the session in ``state`` (after the last watched movie)."""
@@ -404,7 +399,13 @@ class World:
 
         Returns:
             :class:`StepResult` ``(accepted, watched_items, ratings, leave_prob, left)``.
+
+        Raises:
+            TypeError: If ``rng`` is not a :class:`numpy.random.Generator`.
+            ValueError: If ``rec_items`` has the wrong shape or an item out of range.
         """
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         rec = np.asarray(rec_items, dtype=np.int64)
         rec2 = rec[:, None] if rec.ndim == 1 else rec
         scores = self.organic_scores(state)

@@ -101,7 +101,9 @@ def test_cli_validate_end_to_end(tmp_path, capsys, isolated_cache):
     for key in ("rmse", "rmse_item_mean", "rmse_global_mean", "rmse_user_item_bias"):
         assert res["rating"][key] > 0
     assert {"auc", "ece", "log_loss", "ll", "ll_null"} <= set(res["leave"])
-    assert {"session_length", "genre_repeat", "mean_rating"} <= set(res["replay"])
+    assert {"session_length", "session_survival", "genre_repeat", "mean_rating"} <= set(
+        res["replay"]
+    )
     assert res["terms"] and all(
         t["status"] in ("fitted", "assumption") for t in res["terms"].values()
     )

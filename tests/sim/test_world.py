@@ -124,6 +124,8 @@ def test_bad_state_inputs(sim_data, sim_world):
         sim_world.accept_prob(st, np.full(u.size, sim_world.n_items + 1))
     with pytest.raises(ValueError, match="rec_items"):
         sim_world.accept_prob(st, np.ones((u.size + 1, 2), dtype=np.int64))
+    with pytest.raises(TypeError, match="rng"):
+        sim_world.step(st, np.zeros(u.size, dtype=np.int64), 0)
     with pytest.raises(ValueError, match="gap_hours"):
         sim_world.with_params(gap_hours=2.0)
     with pytest.raises(ValueError, match="ignore_prob"):
