@@ -69,7 +69,7 @@ def plot_replay(res: dict[str, Any], path: Path) -> None:
     panels = [
         (
             "length",
-            "session length (ratings, log bins)",
+            "session length, complete sessions (log bins)",
             np.unique(np.geomspace(1, cap + 1, 25).astype(int)),
         ),
         ("repeat", "genre repeat rate (consecutive pairs)", np.linspace(0, 1, 21)),
