@@ -42,6 +42,8 @@ ARRAYS: dict[str, tuple[str, int]] = {
     "rating_item_factors": ("float32", 2),
     "users": ("int64", 1),
 }
+#: Block size of the two-level organic draw.
+_BLOCK = 64
 #: Fitted scalars every world holds.
 FITTED = (
     "pref_factors_weight",
@@ -166,9 +168,11 @@ class World:
             self.arrays["rating_item_factors"].astype(np.float64),
             f["rating_reg"],
         )
-        self._item_matrix = np.concatenate(
-            [self.arrays["pref_factors"], self.arrays["genres"]], axis=1
-        ).T.copy()
+        # Organic logits are one matmul: [a * profile, c * exposure, 1] @ [V, G, b * logpop].T
+        pop = (self._w[2] * self.arrays["log_pop"]).astype(np.float32)[:, None]
+        self._item_matrix = np.ascontiguousarray(
+            np.concatenate([self.arrays["pref_factors"], self.arrays["genres"], pop], axis=1).T
+        )
         self._genres64 = self.arrays["genres"].astype(np.float64)
 
     # ------------------------------------------------------------------ properties
@@ -305,10 +309,10 @@ class World:
         The organic choice is ``softmax`` of these over the unseen items.
         """
         prof, expo = self._profile_exposure(state)
-        left = np.concatenate([self._w[0] * prof, self._w[1] * expo], axis=1)
-        out = (left.astype(np.float32) @ self._item_matrix).astype(np.float32)
-        out += (self._w[2] * self.arrays["log_pop"]).astype(np.float32)[None, :]
-        out[state.seen] = -np.inf
+        one = np.ones((prof.shape[0], 1))
+        left = np.concatenate([self._w[0] * prof, self._w[1] * expo, one], axis=1)
+        out: NDArray[np.float32] = left.astype(np.float32) @ self._item_matrix
+        np.copyto(out, np.float32(-np.inf), where=state.seen)
         return out
 
     def rating(self, state: WorldState, items: NDArray[np.integer]) -> NDArray[np.float64]:
@@ -380,12 +384,27 @@ class World:
 
     # ------------------------------------------------------------------ dynamics
     def _organic_draw(self, scores: NDArray[np.float32], rng: np.random.Generator) -> NDArray[Any]:
-        s = scores.astype(np.float64)
-        s -= s.max(axis=1, keepdims=True)
-        cum = np.cumsum(np.exp(s), axis=1)
-        u = rng.random(s.shape[0]) * cum[:, -1]
-        pick = (cum < u[:, None]).sum(axis=1)
-        return np.minimum(pick, s.shape[1] - 1).astype(np.int64)
+        """One draw per row from ``softmax(scores)`` by a two-level inverse CDF.
+
+        Items are grouped in blocks of :data:`_BLOCK`: a block is drawn from the block sums,
+        then an item within it, so the only full pass after ``exp`` is one reduction.
+        """
+        b, n = scores.shape
+        nb = -(-n // _BLOCK)
+        p = np.zeros((b, nb * _BLOCK), dtype=np.float32)
+        np.subtract(scores, scores.max(axis=1, keepdims=True), out=p[:, :n])
+        np.exp(p[:, :n], out=p[:, :n])
+        blocks = p.reshape(b, nb, _BLOCK)
+        cum = np.cumsum(blocks.sum(axis=2, dtype=np.float64), axis=1)
+        u = rng.random(b) * cum[:, -1]
+        k = np.minimum((cum < u[:, None]).sum(axis=1), nb - 1)
+        rows = np.arange(b)
+        rest = u - np.where(k > 0, cum[rows, np.maximum(k - 1, 0)], 0.0)
+        inner = np.cumsum(blocks[rows, k].astype(np.float64), axis=1)
+        j = (inner < rest[:, None]).sum(axis=1)
+        # Rounding may push past the block's last item with mass: step back onto it.
+        last = _BLOCK - 1 - np.argmax(blocks[rows, k][:, ::-1] > 0, axis=1)
+        return (k * _BLOCK + np.minimum(j, last)).astype(np.int64)
 
     def step(
         self, state: WorldState, rec_items: NDArray[np.integer], rng: np.random.Generator
@@ -414,9 +433,11 @@ class World:
         u = rng.random(state.batch_size)
         slot = (cum < u[:, None]).sum(axis=1)
         accepted = slot < rec2.shape[1]
-        organic = self._organic_draw(scores, rng)
         b = np.arange(state.batch_size)
-        watched = np.where(accepted, rec2[b, np.minimum(slot, rec2.shape[1] - 1)], organic)
+        watched = rec2[b, np.minimum(slot, rec2.shape[1] - 1)]
+        own = np.flatnonzero(~accepted)
+        if own.size:
+            watched[own] = self._organic_draw(scores[own] if own.size < b.size else scores, rng)
         ratings = self._draw_rating(state, watched, rng)
         self._update(state, watched, ratings, (rec2 > 0).any(axis=1) & ~accepted)
         lp = self.leave_prob(state)

@@ -133,3 +133,18 @@ def test_bad_state_inputs(sim_data, sim_world):
     bare = World(sim_world.arrays, sim_world.fitted, sim_world.params, sim_world.meta)
     with pytest.raises(ValueError, match="data"):
         bare.initial_state(u, ends)
+
+
+def test_organic_draw_follows_the_softmax(sim_world):
+    rng = np.random.default_rng(0)
+    n = sim_world.n_items + 1
+    scores = np.full((1, n), -np.inf, dtype=np.float32)
+    support = np.array([1, 5, n // 2, n - 1])
+    scores[0, support] = [0.0, 1.0, 2.0, -1.0]
+    draws = sim_world._organic_draw(np.repeat(scores, 40_000, axis=0), rng)
+    assert set(np.unique(draws)) <= set(support.tolist())
+    p = np.exp(scores[0, support] - 2.0)
+    p /= p.sum()
+    emp = np.bincount(draws, minlength=n)[support] / draws.size
+    se = np.sqrt(p * (1 - p) / draws.size)
+    assert (np.abs(emp - p) < 5 * se).all(), (emp, p)
