@@ -167,7 +167,7 @@ def _sections(res: dict[str, Any]) -> list[str]:
     rows = [
         [n, r[f"rmse{k}"], r[f"mae{k}"]]
         for n, k in (
-            ("world (biases + 16 factors + satisfaction drift)", ""),
+            (f"world (biases + {r['dim']} factors + satisfaction drift)", ""),
             ("world without drift", "_no_drift"),
             ("global mean", "_global_mean"),
             ("item mean", "_item_mean"),
@@ -246,7 +246,11 @@ def _sections2(res: dict[str, Any]) -> list[str]:
     rows.append([f"mean length capped at {rep['cap']}", sv["rmst_log"], sv["rmst_sim"]])
     rows.append(["largest gap between the curves", sv["max_abs_diff"], ""])
     lines += _table(["session survival", "logged", "world"], rows)
-    lines += ["## Dynamics terms against their nulls (held-out log-likelihood)", ""]
+    return lines
+
+
+def _terms_section(res: dict[str, Any]) -> list[str]:
+    lines = ["## Dynamics terms against their nulls (held-out log-likelihood)", ""]
     rows = [
         [n, t["kind"], t["ll"], t["ll_null"], t["gain"], t["se"], t["n"], t["status"]]
         for n, t in res["terms"].items()
@@ -347,7 +351,7 @@ def write_report(res: dict[str, Any], out: Path, command: str) -> list[Path]:
         f"Declared parameters: {params}.",
         "",
     ]
-    lines += _sections(res) + _sections2(res) + _sections3(res)
+    lines += _sections(res) + _sections2(res) + _terms_section(res) + _sections3(res)
     lines += ["## Where the world is weak (read before trusting it)", "", *_weak_points(res), ""]
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("\n".join(lines))

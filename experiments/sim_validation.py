@@ -47,12 +47,21 @@ def _paired(full: NDArray[np.float64], null: NDArray[np.float64]) -> dict[str, A
     }
 
 
-def _tables(world: World) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+def _tables(world: World) -> pr.PreferenceTables:
+    """The world's choice-model tables (raw counts, as while fitting)."""
+    import scipy.sparse as sp
+
     a = world.arrays
-    return (
+    n1 = a["pop_count"].shape[0]
+    trans = sp.csr_matrix(
+        (a["trans_count"].astype(np.float64), a["trans_indices"], a["trans_indptr"]),
+        shape=(n1, n1),
+    )
+    return pr.PreferenceTables(
         a["pref_factors"].astype(np.float64),
         a["genres"].astype(np.float64),
-        a["log_pop"].astype(np.float64),
+        a["pop_count"].astype(np.float64),
+        trans,
     )
 
 
@@ -117,7 +126,10 @@ def rating_metrics(data: PreparedDataset, world: World, seed: int) -> dict[str, 
     )
     ub = predict(bias_model, bu[user], fu[user], data.items[pos])
     lo, hi = data.rating_scale
-    out: dict[str, Any] = {"n": int(pos.size)}
+    out: dict[str, Any] = {
+        "n": int(pos.size),
+        "dim": int(world.arrays["rating_item_factors"].shape[1]),
+    }
     for name, p in (
         ("", pred),
         ("_global_mean", glob),
@@ -200,23 +212,22 @@ def preference_terms(
     held = np.sort(rng.choice(held, min(n, held.size), replace=False))
     f = world.fitted
     lam, delta = f["pref_decay"], f["exposure_decay"]
-    w_full = np.array(
-        [f["pref_factors_weight"], f["pref_momentum_weight"], f["pref_popularity_weight"]]
-    )
-    full = pr.row_log_likelihood(
-        data, pr.states_at(data, held, tables[0], lam, delta), tables, w_full
-    )
+    w_full = np.array([f[f"pref_{k}_weight"] for k in pr.FEATURES])
+    v = tables.factors
+    full = pr.row_log_likelihood(data, pr.states_at(data, held, v, lam, delta), tables, w_full)
     nulls = {
-        "recency (profile decay vs order ignored, lam=1)": (1.0, delta, (True, True, True)),
-        "genre momentum (exposure term vs off)": (lam, delta, (True, False, True)),
-        "exposure decay (vs no decay, delta=1)": (lam, 1.0, (True, True, True)),
-        "popularity prior (vs off)": (lam, delta, (True, True, False)),
-        "taste factors (vs off)": (lam, delta, (False, True, True)),
+        "recency (profile decay vs order ignored, lam=1)": (1.0, delta, (1, 1, 1, 1)),
+        "genre momentum (exposure term vs off)": (lam, delta, (1, 0, 1, 1)),
+        "exposure decay (vs no decay, delta=1)": (lam, 1.0, (1, 1, 1, 1)),
+        "popularity prior (vs off)": (lam, delta, (1, 1, 0, 1)),
+        "taste factors (vs off)": (lam, delta, (0, 1, 1, 1)),
+        "last-item transitions (vs off)": (lam, delta, (1, 1, 1, 0)),
     }
     out = {}
     for name, (l0, d0, free) in nulls.items():
-        w0, _ = pr.fit_coefficients(data, pr.states_at(data, own, tables[0], l0, d0), tables, free)
-        null = pr.row_log_likelihood(data, pr.states_at(data, held, tables[0], l0, d0), tables, w0)
+        inp = pr.states_at(data, own, v, l0, d0, in_sample=True)
+        w0, _ = pr.fit_coefficients(data, inp, tables, tuple(bool(x) for x in free))
+        null = pr.row_log_likelihood(data, pr.states_at(data, held, v, l0, d0), tables, w0)
         out[name] = {**_paired(full, null), "kind": "next-item LL per transition"}
     return out
 
@@ -316,7 +327,7 @@ def simulate_sessions(
     length, rep, tot_r, acc = (np.zeros(b) for _ in range(4))
     prev = np.zeros(b, dtype=np.int64)
     g = world.arrays["genres"] > 0
-    pop = world.arrays["log_pop"].astype(np.float64)
+    pop = world.arrays["pop_count"].astype(np.float64)
     active = np.ones(b, dtype=bool)
     for _ in range(cap):
         if policy == "greedy":
@@ -467,11 +478,12 @@ def compare_worlds(data: PreparedDataset, a: World, b: World) -> dict[str, Any]:
         k: {"train": a.fitted[k], "eval": b.fitted[k], "abs_diff": abs(a.fitted[k] - b.fitted[k])}
         for k in a.fitted
     }
-    both = (a.arrays["log_pop"] > 0) & (b.arrays["log_pop"] > 0)
+    pa, pb = np.log1p(a.arrays["pop_count"]), np.log1p(b.arrays["pop_count"])
+    both = (pa > 0) & (pb > 0)
     corr_bias = float(
         np.corrcoef(a.arrays["rating_item_bias"][both], b.arrays["rating_item_bias"][both])[0, 1]
     )
-    corr_pop = float(np.corrcoef(a.arrays["log_pop"][1:], b.arrays["log_pop"][1:])[0, 1])
+    corr_pop = float(np.corrcoef(pa[1:], pb[1:])[0, 1])
     pos = data.target_indices("test")
     user = np.searchsorted(data.offsets, pos, side="right") - 1
     sa = a.organic_scores(a.initial_state(user, pos, data))

@@ -37,7 +37,10 @@ from movierec_env.sim.rating import RatingItems, fold_in, predict
 ARRAYS: dict[str, tuple[str, int]] = {
     "pref_factors": ("float32", 2),
     "genres": ("float32", 2),
-    "log_pop": ("float32", 1),
+    "pop_count": ("float32", 1),
+    "trans_indptr": ("int64", 1),
+    "trans_indices": ("int64", 1),
+    "trans_count": ("float32", 1),
     "rating_item_bias": ("float32", 1),
     "rating_item_factors": ("float32", 2),
     "users": ("int64", 1),
@@ -49,6 +52,7 @@ FITTED = (
     "pref_factors_weight",
     "pref_momentum_weight",
     "pref_popularity_weight",
+    "pref_transition_weight",
     "pref_decay",
     "exposure_decay",
     "rating_mean",
@@ -78,6 +82,7 @@ class WorldState:
         user_mean: The user's mean rating over the prefix, ``(B,)``.
         ignored: Decayed count of ignored recommendations, ``(B,)``.
         session_pos: Movies watched in the current session, ``(B,)`` int.
+        last_item: The last watched item (0 = none), ``(B,)`` int.
         rating_bias: Folded-in rating bias, ``(B,)``.
         rating_factors: Folded-in rating factors, ``(B, d_r)``.
     """
@@ -91,6 +96,7 @@ class WorldState:
     user_mean: NDArray[np.float64]
     ignored: NDArray[np.float64]
     session_pos: NDArray[np.int64]
+    last_item: NDArray[np.int64]
     rating_bias: NDArray[np.float64]
     rating_factors: NDArray[np.float64]
 
@@ -159,7 +165,12 @@ class World:
         self.data: PreparedDataset | None = None
         f = self.fitted
         self._w = np.array(
-            [f["pref_factors_weight"], f["pref_momentum_weight"], f["pref_popularity_weight"]]
+            [
+                f["pref_factors_weight"],
+                f["pref_momentum_weight"],
+                f["pref_popularity_weight"],
+                f["pref_transition_weight"],
+            ]
         )
         self._leave_coef = np.array([f[f"leave_{c}"] for c in LEAVE_COLUMNS])
         self._rating = RatingItems(
@@ -169,17 +180,34 @@ class World:
             f["rating_reg"],
         )
         # Organic logits are one matmul: [a * profile, c * exposure, 1] @ [V, G, b * logpop].T
-        pop = (self._w[2] * self.arrays["log_pop"]).astype(np.float32)[:, None]
+        n1 = self.arrays["pop_count"].shape[0]
+        pop = (self._w[2] * np.log1p(self.arrays["pop_count"])).astype(np.float32)[:, None]
         self._item_matrix = np.ascontiguousarray(
             np.concatenate([self.arrays["pref_factors"], self.arrays["genres"], pop], axis=1).T
         )
         self._genres64 = self.arrays["genres"].astype(np.float64)
+        a = self.arrays
+        if (
+            a["trans_indptr"].shape != (n1 + 1,)
+            or a["trans_indices"].shape != a["trans_count"].shape
+        ):
+            raise ValueError("world transition table is malformed (indptr/indices/counts)")
+        if a["trans_indices"].size and (
+            a["trans_indices"].min() < 0 or a["trans_indices"].max() >= n1
+        ):
+            raise ValueError("world transition table has item indices out of range")
+        # Transition logits w_t * log(1 + count), added row-wise for each user's last item.
+        self._trans = sp.csr_matrix(
+            (self._w[3] * np.log1p(a["trans_count"]), a["trans_indices"], a["trans_indptr"]),
+            shape=(n1, n1),
+            dtype=np.float32,
+        )
 
     # ------------------------------------------------------------------ properties
     @property
     def n_items(self) -> int:
         """Catalogue size (items ``1..n_items``)."""
-        return int(self.arrays["log_pop"].shape[0] - 1)
+        return int(self.arrays["pop_count"].shape[0] - 1)
 
     @property
     def fingerprint(self) -> str:
@@ -281,6 +309,8 @@ class World:
         seen[:, 0] = True
         bias, fac = fold_in(self._rating, seg, b, items, r)
         pf = self.arrays["pref_factors"].astype(np.float64)
+        last = np.zeros(b, dtype=np.int64)
+        last[lens > 0] = items[offsets[1:][lens > 0] - 1]
         return WorldState(
             seen=seen,
             profile=_segment_sum(offsets, w_p[:, None] * pf[items]),
@@ -291,6 +321,7 @@ class World:
             user_mean=user_mean,
             ignored=np.zeros(b),
             session_pos=np.zeros(b, dtype=np.int64),
+            last_item=last,
             rating_bias=bias,
             rating_factors=fac,
         )
@@ -312,6 +343,9 @@ class World:
         one = np.ones((prof.shape[0], 1))
         left = np.concatenate([self._w[0] * prof, self._w[1] * expo, one], axis=1)
         out: NDArray[np.float32] = left.astype(np.float32) @ self._item_matrix
+        sub = self._trans[state.last_item]
+        rows = np.repeat(np.arange(out.shape[0]), np.diff(sub.indptr))
+        out[rows, sub.indices] += sub.data
         np.copyto(out, np.float32(-np.inf), where=state.seen)
         return out
 
@@ -475,6 +509,7 @@ class World:
         state.ignored *= self.params.ignore_decay
         state.ignored += ignored
         state.session_pos += 1
+        state.last_item[:] = watched
 
     def new_session(self, state: WorldState, rows: NDArray[np.int64] | None = None) -> None:
         """Start a new session for ``rows`` (all users by default): position and patience reset."""

@@ -100,3 +100,16 @@ def test_shipped_worlds_load_for_the_embedded_dataset(isolated_cache, small_data
     a, b = default_world(small_data, "train"), default_world(small_data, "eval")
     assert np.intersect1d(a.arrays["users"], b.arrays["users"]).size == 0
     assert a.arrays["users"].size + b.arrays["users"].size == small_data.n_users
+
+
+def test_stale_cache_is_refitted(isolated_cache, sim_data):
+    from movierec_env.sim import defaults
+
+    w = default_world(sim_data, "train", progress=False)
+    f = cache_dir(sim_data, "train") / "world.json"
+    f.write_text(f.read_text().replace('"format_version": 2', '"format_version": 1'))
+    defaults._MEMO.clear()
+    with pytest.warns(UserWarning, match="format_version 1"):
+        again = default_world(sim_data, "train", progress=False)
+    assert again.fitted == w.fitted
+    assert World.load(cache_dir(sim_data, "train")).fitted == w.fitted  # rewritten
