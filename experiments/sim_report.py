@@ -120,11 +120,26 @@ def _weak_points(res: dict[str, Any]) -> list[str]:
             f"(Kaplan-Meier); largest gap between the survival curves "
             f"{sv['max_abs_diff']:.3f}). The mean is dominated by a few long sign-up bursts."
         )
+    terms = res["terms"]
+    pos = terms.get("leave: session_position (vs dropped)")
+    allt = terms.get("leave: all drivers (vs constant hazard)")
+    if pos and allt and allt["gain"] > 0 and pos["gain"] >= 0.8 * allt["gain"]:
+        out.append(
+            f"- Leave: nearly all of the hazard's skill is the session-position baseline "
+            f"(held-out gain {pos['gain']:.4f} of {allt['gain']:.4f} per rating); the state "
+            "terms a recommendation can move (satisfaction, genre concentration) add little. "
+            "In the world, recommendations change leaving mainly through the *declared* "
+            "patience term (`ignore_leave_weight`) and, weakly, through genre concentration."
+        )
     mr = rep["mean_rating"]
     out.append(
         f"- Replay: simulated mean ratings are lower than logged ({mr['mean_sim']:.2f} vs "
         f"{mr['mean_log']:.2f}): the organic choice does not know the rating model, while "
         "real users pick movies they expect to like (self-selection)."
+    )
+    out.append(
+        "- Fit times were measured on a 2-core machine shared with other jobs (load average "
+        "about 5); on an idle machine they are lower."
     )
     out.append(
         "- Not identifiable, declared: `ignore_prob`, `accept_sensitivity`, `boredom_weight`, "
