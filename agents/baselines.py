@@ -26,9 +26,14 @@ name                    policy
 
 Context: Markov and genre need the user's history, which the observation (a frozen
 embedding) does not spell out. They read it from the dataset through the ``"position"``
-key of the env's ``info`` (``action_scores``) or, in ``predict``, from the env the agent
-was built with. All baselines respect action masks: a movie the user has seen is never
-recommended.
+key of the env's ``info`` (``action_scores``; ``predict(..., info=...)``). Everything else
+an agent needs from the env (dataset, encoder, reward tables, item features, action
+masks) comes through the env contract, :func:`movierec_env.rec_env`. All baselines
+respect action masks: a movie the user has seen is never recommended.
+
+Persistence follows the DQN's: ``save(path)`` writes a data-only zip checkpoint (JSON
+settings and the random generator's state, no pickle; ``.zip`` appended as SB3 does) and
+``load(path, env)`` rebuilds the agent on an env (the statistics come from its dataset).
 """
 
 from __future__ import annotations
@@ -39,11 +44,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from gymnasium.vector import VectorEnv
 from numpy.typing import NDArray
 
+from movierec_env.contract import RecEnv, rec_env
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask
-from movierec_env.reward import RewardTables
+from movierec_env.reward import RewardTables, unit_rows
 
 __all__ = [
     "BaselineAgent",
@@ -56,7 +63,7 @@ __all__ = [
     "RewardGreedyAgent",
     "expected_reward_scores",
     "genre_scores",
-    "normalized_genres",
+    "genre_scores_after",
 ]
 
 Info = dict[str, Any]
@@ -79,35 +86,33 @@ def _as_positions(info: Info | None, batch: int) -> NDArray[np.int64]:
     return pos
 
 
-def _env_positions(env: Any) -> NDArray[np.int64] | None:
-    """Current position(s) of an env, read through ``env.unwrapped``; None if not exposed."""
-    if env is None:
+def _recent_items(info: Info | None, batch: int) -> NDArray[np.int64] | None:
+    """``info["recent_items"]`` ``(batch, W)`` (a simulated user's history), if given."""
+    if info is None or "recent_items" not in info:
         return None
-    base = getattr(env, "unwrapped", env)
-    for name in ("positions", "position", "_positions", "_position"):
-        value = getattr(base, name, None)
-        if value is not None and not callable(value):
-            return np.atleast_1d(np.asarray(value, dtype=np.int64))
-    return None
+    items = np.atleast_2d(np.asarray(info["recent_items"], dtype=np.int64))
+    if items.shape[0] != batch:
+        raise ValueError(
+            f"info['recent_items'] has {items.shape[0]} rows, expected {batch} for {batch} "
+            "observations"
+        )
+    return items
 
 
-def _env_masks(env: Any) -> NDArray[np.bool_] | None:
-    """``env.action_masks()`` as a 2-D bool array, or None if the env has none."""
-    if env is None:
-        return None
-    fn = getattr(env, "action_masks", None)
-    if fn is None:
-        fn = getattr(getattr(env, "unwrapped", env), "action_masks", None)
-    if fn is None:
-        return None
-    return np.atleast_2d(np.asarray(fn(), dtype=bool))
-
-
-def normalized_genres(data: PreparedDataset) -> NDArray[np.float64]:
-    """Row-normalised genre matrix ``(n_items + 1, n_genres)``; genre-less rows stay zero."""
-    g = np.asarray(data.item_genres, dtype=np.float64)
-    norm = np.linalg.norm(g, axis=1, keepdims=True)
-    return np.divide(g, norm, out=np.zeros_like(g), where=norm > 0)
+def genre_scores_after(
+    data: PreparedDataset,
+    recent: NDArray[np.integer],
+    gn: NDArray[np.float64],
+    tie: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """:func:`genre_scores` for histories given as their recent items ``(B, W)`` (0 = pad)."""
+    items = np.asarray(recent, dtype=np.int64)
+    profile = gn[items].sum(axis=1)  # row 0 of gn is zero: padding adds nothing
+    norm = np.linalg.norm(profile, axis=1, keepdims=True)
+    profile = np.divide(profile, norm, out=np.zeros_like(profile), where=norm > 0)
+    scores = np.round((profile @ gn.T) * 1e6) + tie[None, :]
+    scores[:, 0] = -np.inf
+    return scores
 
 
 def _popularity_rank_fraction(data: PreparedDataset) -> NDArray[np.float64]:
@@ -139,7 +144,7 @@ def genre_scores(
         data: The prepared dataset.
         positions: Absolute interaction indices of the targets.
         window: How many of the most recent movies form the profile.
-        gn: Precomputed :func:`normalized_genres` (optional, for speed).
+        gn: Precomputed unit genre rows (``ItemFeatures.genres``; optional, for speed).
         tie: Precomputed popularity tie-break fractions (optional, for speed).
 
     Returns:
@@ -148,7 +153,7 @@ def genre_scores(
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
     positions = np.asarray(positions, dtype=np.int64)
-    gn = normalized_genres(data) if gn is None else gn
+    gn = unit_rows(np.asarray(data.item_genres, dtype=np.float64)) if gn is None else gn
     tie = _popularity_rank_fraction(data) if tie is None else tie
     user = np.searchsorted(data.offsets, positions, side="right") - 1
     start = np.maximum(data.offsets[user], positions - window)
@@ -169,7 +174,7 @@ def expected_reward_scores(
     logits: NDArray[np.floating],
     seen: NDArray[np.bool_] | None,
     tables: RewardTables,
-    positions: NDArray[np.integer],
+    positions: NDArray[np.integer] | None,
 ) -> NDArray[np.float64]:
     """Expected blended reward of every action under a next-movie distribution.
 
@@ -187,8 +192,11 @@ def expected_reward_scores(
     Args:
         logits: Next-movie logits over actions ``(B, n_items)``.
         seen: Actions the user has already seen ``(B, n_items)`` (True = seen), or None.
-        tables: The env's reward tables (:func:`movierec_env.replay.reward_tables`).
-        positions: Absolute index of the judged interaction per row ``(B,)``.
+        tables: The env's reward tables (``rec_env(env).reward_tables``).
+        positions: Absolute index of the judged interaction per row ``(B,)``, or None for a
+            history that is not logged (a simulated user's, ``MovieRecSim-v0``): then the
+            rating term is the action's item term (its mean training rating), what an
+            agent can know of the rating the user will give.
 
     Returns:
         Expected rewards ``(B, n_items)``, float64; seen actions are ``-inf``.
@@ -202,7 +210,7 @@ def expected_reward_scores(
     cfg = tables.config
     rows = np.asarray(tables.genre_rows, dtype=np.float64)
     expected = cfg.w_hit * p + cfg.w_genre * ((p @ rows) @ rows.T)
-    if cfg.rating_mode == "window":
+    if cfg.rating_mode == "window" and positions is not None:
         rating = np.asarray(tables.rating_position, dtype=np.float64)[np.asarray(positions)]
         expected += cfg.w_rating * rating[:, None]
     else:
@@ -217,9 +225,10 @@ class BaselineAgent:
     """Common SB3-style plumbing of the baselines.
 
     Args:
-        env: A ``MovieRec-v0`` env (single or vector); the agent reads
-            ``env.unwrapped.dataset`` (and ``.encoder`` where needed) and, in ``predict``,
-            the env's current position and action masks.
+        env: A MovieRec env (single or vector, wrapped or not); the agent reads it
+            through the env contract (:func:`movierec_env.rec_env`): dataset, encoder,
+            reward tables and item features, and in ``predict`` the current positions and
+            action masks.
         seed: Seed of the agent's own random generator (only ``random`` draws from it).
         verbose: 0 silent, 1 info.
     """
@@ -231,16 +240,11 @@ class BaselineAgent:
 
     def __init__(self, env: Any, seed: int | None = None, verbose: int = 0) -> None:
         self.env = env
-        base = getattr(env, "unwrapped", env)
-        if not hasattr(base, "dataset"):
-            raise TypeError(
-                f"{type(self).__name__} needs a MovieRec env (env.unwrapped.dataset); "
-                f"got {type(env).__name__}"
-            )
-        self.dataset: PreparedDataset = base.dataset
-        space = getattr(env, "single_action_space", None) or env.action_space
+        self.contract: RecEnv = rec_env(env)
+        self.dataset: PreparedDataset = self.contract.dataset
+        space = env.single_action_space if isinstance(env, VectorEnv) else env.action_space
         self.action_space = space
-        self.n_actions = int(space.n)
+        self.n_actions = int(space.n)  # type: ignore[union-attr]
         if self.n_actions != self.dataset.n_items:
             raise ValueError(
                 f"action space has {self.n_actions} actions but the dataset has "
@@ -302,13 +306,13 @@ class BaselineAgent:
         obs2 = obs[None, :] if single else obs
         batch = obs2.shape[0]
         if info is None:
-            pos = _env_positions(self.env)
-            if pos is not None and pos.shape == (batch,):
+            pos = self.contract.current_positions()
+            if pos.shape == (batch,):
                 info = {"position": pos}
         masks = action_masks
         if masks is None:
-            masks = _env_masks(self.env)
-            if masks is not None and masks.shape[0] != batch:
+            masks = np.atleast_2d(self.contract.action_masks())
+            if masks.shape[0] != batch:
                 masks = None
         if masks is None and info is not None and "position" in info:
             masks = ~history_mask(self.dataset, _as_positions(info, batch))[:, 1:]
@@ -322,32 +326,65 @@ class BaselineAgent:
     def _config(self) -> dict[str, Any]:
         return {}
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the agent's settings as JSON (atomically); statistics are refit on load."""
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the agent as a data-only checkpoint (atomically), like :meth:`DQN.save`.
+
+        The zip holds the name, seed, settings and the random generator's state as JSON;
+        the statistics are refit from the env's dataset on :meth:`load`.
+
+        Args:
+            path: Destination; ``.zip`` is appended when missing (as SB3).
+
+        Returns:
+            The path written.
+        """
+        from agents.common.serialization import save_checkpoint
+
+        data = {
+            "class": "BaselineAgent",
+            "agent": self.name,
+            "seed": self.seed,
+            "config": self._config(),
+            "rng_state": self._rng.bit_generator.state,
+        }
+        return save_checkpoint(path, data, {})
+
+    @classmethod
+    def _read(cls, path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
+        """The saved payload (zip checkpoint, or the JSON files of earlier versions)."""
+        from agents.common.serialization import checkpoint_path, load_checkpoint
+
         p = Path(path)
-        if p.suffix != ".json":
-            p = p.with_suffix(".json")
-        payload = {"agent": self.name, "seed": self.seed, "config": self._config()}
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, p)
+        legacy = p if p.suffix == ".json" else p.with_suffix(".json")
+        if legacy.is_file() and not p.is_file() and not checkpoint_path(p).is_file():
+            return legacy, json.loads(legacy.read_text())
+        data, _ = load_checkpoint(p)
+        if data.get("class") != "BaselineAgent":
+            raise ValueError(f"{p} holds a {data.get('class')!r}, not a baseline agent")
+        return checkpoint_path(p) if not p.is_file() else p, data
+
+    @classmethod
+    def _restore(cls, payload: dict[str, Any], env: Any) -> BaselineAgent:
+        agent = cls(env, seed=payload.get("seed"), **payload.get("config", {}))
+        state = payload.get("rng_state")
+        if state is not None:
+            agent._rng.bit_generator.state = state
+        return agent
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], env: Any = None) -> BaselineAgent:
         """Rebuild an agent saved with :meth:`save` on ``env``.
 
         Raises:
+            FileNotFoundError: If there is no such file.
             ValueError: If the file holds another agent or ``env`` is missing.
         """
-        p = Path(path)
-        if not p.exists() and p.with_suffix(".json").exists():
-            p = p.with_suffix(".json")
-        payload = json.loads(p.read_text())
+        p, payload = cls._read(path)
         if payload.get("agent") != cls.name:
             raise ValueError(f"{p} holds agent {payload.get('agent')!r}, not {cls.name!r}")
         if env is None:
             raise ValueError(f"{cls.__name__}.load needs env= (the statistics come from its data)")
-        return cls(env, seed=payload.get("seed"), **payload.get("config", {}))
+        return cls._restore(payload, env)
 
     def __repr__(self) -> str:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
@@ -411,9 +448,12 @@ class MarkovAgent(BaselineAgent):
 
     def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Transition scores from each position's last movie."""
-        from encoders.baselines import markov_scores
+        from encoders.baselines import markov_scores, markov_scores_after
 
         batch = np.atleast_2d(np.asarray(obs)).shape[0]
+        recent = _recent_items(info, batch)
+        if recent is not None:
+            return np.asarray(markov_scores_after(self.dataset, recent[:, -1]))[:, 1:]
         pos = _as_positions(info, batch)
         return np.asarray(markov_scores(self.dataset, pos))[:, 1:]
 
@@ -441,7 +481,7 @@ class GenreAgent(BaselineAgent):
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
         self.window = int(window)
-        self._gn = normalized_genres(self.dataset)
+        self._gn = self.contract.item_features.genres
         self._tie = _popularity_rank_fraction(self.dataset)
 
     def _config(self) -> dict[str, Any]:
@@ -450,6 +490,10 @@ class GenreAgent(BaselineAgent):
     def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Genre cosine with the recent-history profile, popularity tie-break."""
         batch = np.atleast_2d(np.asarray(obs)).shape[0]
+        recent = _recent_items(info, batch)
+        if recent is not None:
+            tail = recent[:, -self.window :]
+            return genre_scores_after(self.dataset, tail, self._gn, self._tie)[:, 1:]
         pos = _as_positions(info, batch)
         return genre_scores(self.dataset, pos, self.window, gn=self._gn, tie=self._tie)[:, 1:]
 
@@ -463,7 +507,7 @@ class EncoderRankerAgent(BaselineAgent):
     need ``info["position"]``.
 
     Args:
-        env: The env (its ``unwrapped.encoder`` is used).
+        env: The env (its contract's ``encoder`` is used).
         seed: Unused (deterministic).
         verbose: Verbosity.
         component: ``"hybrid"``, ``"lstm"`` or ``"content"``.
@@ -479,9 +523,7 @@ class EncoderRankerAgent(BaselineAgent):
         if component not in self.COMPONENTS:
             raise ValueError(f"component must be one of {self.COMPONENTS}, got {component!r}")
         self.component = component
-        encoder = getattr(env.unwrapped, "encoder", None)
-        if encoder is None:
-            raise TypeError(f"{type(self).__name__} needs env.unwrapped.encoder")
+        encoder = self.contract.encoder
         self.encoder: Any = encoder
         self.needs_context = component != "hybrid"  # type: ignore[misc]
         if component != "hybrid" and not hasattr(encoder, "component_scores"):
@@ -505,13 +547,10 @@ class EncoderRankerAgent(BaselineAgent):
     @classmethod
     def load(cls, path: str | os.PathLike[str], env: Any = None) -> BaselineAgent:
         """Rebuild from :meth:`save` (the name on file may be any encoder ranker)."""
-        p = Path(path)
-        if not p.exists() and p.with_suffix(".json").exists():
-            p = p.with_suffix(".json")
-        payload = json.loads(p.read_text())
+        _, payload = cls._read(path)
         if env is None:
             raise ValueError(f"{cls.__name__}.load needs env=")
-        return cls(env, seed=payload.get("seed"), **payload.get("config", {}))
+        return cls._restore(payload, env)
 
 
 class EncoderGreedyAgent(EncoderRankerAgent):
@@ -537,7 +576,7 @@ class RewardGreedyAgent(BaselineAgent):
     does not know.
 
     Args:
-        env: The env (its ``unwrapped.encoder`` and reward configuration are used).
+        env: The env (its contract's ``encoder`` and ``reward_tables`` are used).
         seed: Unused (deterministic).
         verbose: Verbosity.
     """
@@ -547,19 +586,18 @@ class RewardGreedyAgent(BaselineAgent):
 
     def __init__(self, env: Any, seed: int | None = None, verbose: int = 0) -> None:
         super().__init__(env, seed, verbose)
-        base = env.unwrapped
-        encoder = getattr(base, "encoder", None)
-        if encoder is None:
-            raise TypeError(f"{type(self).__name__} needs env.unwrapped.encoder")
-        self.encoder: Any = encoder
-        from agents.evaluation import env_reward_tables
-
-        self.tables = env_reward_tables(env)
+        self.encoder: Any = self.contract.encoder
+        self.tables = self.contract.reward_tables
 
     def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Expected blended reward of every movie (seen movies ``-inf``)."""
         obs2 = np.atleast_2d(np.asarray(obs, dtype=np.float32))
+        logits = np.asarray(self.encoder.scores(obs2))[:, 1:]
+        recent = _recent_items(info, obs2.shape[0])
+        if recent is not None:  # a simulated user: seen movies come as action masks
+            masks = None if info is None else info.get("action_masks")
+            seen = None if masks is None else ~np.atleast_2d(np.asarray(masks, dtype=bool))
+            return expected_reward_scores(logits, seen, self.tables, None)
         pos = _as_positions(info, obs2.shape[0])
         seen = history_mask(self.dataset, pos)[:, 1:]
-        logits = np.asarray(self.encoder.scores(obs2))[:, 1:]
         return expected_reward_scores(logits, seen, self.tables, pos)

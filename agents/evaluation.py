@@ -1,15 +1,17 @@
 """``evaluate_agent``: PROTOCOL.md ranking metrics, the reward and beyond-accuracy measures.
 
 One pass over a split's targets (one step per user for ``"val"``/``"test"``, PROTOCOL.md),
-batched: the observation of each target comes from the env's own cached observation table
-(:func:`movierec_env.replay.observation_table`), the reward of the chosen action from the
-env's own reward function (:func:`movierec_env.reward.compute_reward` on the env's reward
-tables), so the numbers are those the env would give step by step, without a Python loop
-over users.
+batched, through the env contract (:class:`movierec_env.RecEnv`): the observation of each
+target is the env's own (``observations_at``), the reward of the chosen action comes from
+the env's own reward function (:func:`movierec_env.reward.compute_reward` on the env's
+``reward_tables``), so the numbers are those the env would give step by step, without a
+Python loop over users.
 
-What an agent is scored by (duck typing, most informative first):
+What an agent is scored by (the agent contract, :mod:`agents.common.protocols`, most
+informative first):
 
-1. ``agent.action_scores(obs, info)`` (every agent of this package): a full ranking;
+1. ``agent.action_scores(obs, info)`` (a :class:`~agents.common.protocols.RankingAgent`:
+   every agent of this package): a full ranking;
 2. a Stable-Baselines3 model: Q-values (``policy.q_net``, QR-DQN's mean quantiles) or the
    policy's action logits (PPO, MaskablePPO): a full ranking;
 3. anything else with ``predict``: a single action per user. HR@1 is exact; HR@5, HR@10,
@@ -27,40 +29,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from agents.common.protocols import is_ranking_agent
+from movierec_env.contract import RecEnv, rec_env
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
-from movierec_env.reward import RewardConfig, RewardTables, compute_reward
+from movierec_env.reward import compute_reward, unit_rows
 
 __all__ = [
     "agent_scores",
     "beyond_accuracy",
-    "env_reward_config",
-    "env_reward_tables",
     "evaluate_agent",
     "popularity_percentile",
     "self_information",
 ]
-
-
-def env_reward_config(env: Any) -> RewardConfig:
-    """The reward configuration of a MovieRec env (single or vector, wrapped or not)."""
-    base = getattr(env, "unwrapped", env)
-    for name in ("reward_config", "reward", "_reward_config"):
-        value = getattr(base, name, None)
-        if isinstance(value, RewardConfig):
-            return value
-    tables = getattr(base, "tables", None) or getattr(base, "reward_tables", None)
-    if isinstance(tables, RewardTables):
-        return tables.config
-    raise TypeError(f"cannot find the reward configuration of {type(base).__name__}")
-
-
-def env_reward_tables(env: Any) -> RewardTables:
-    """The (memoised) reward tables of a MovieRec env's dataset and reward configuration."""
-    from movierec_env.replay import reward_tables
-
-    base = getattr(env, "unwrapped", env)
-    return reward_tables(base.dataset, env_reward_config(env))
 
 
 def self_information(data: PreparedDataset) -> NDArray[np.float64]:
@@ -109,9 +90,7 @@ def beyond_accuracy(
     """
     top = np.asarray(top_items, dtype=np.int64)
     n, k = top.shape
-    g = np.asarray(data.item_genres, dtype=np.float64)
-    norm = np.linalg.norm(g, axis=1, keepdims=True)
-    gn = np.divide(g, norm, out=np.zeros_like(g), where=norm > 0)
+    gn = unit_rows(np.asarray(data.item_genres, dtype=np.float64))
     if k > 1:
         x = gn[top]  # (n, k, n_genres)
         sim = np.einsum("ukg,ulg->ukl", x, x)
@@ -162,7 +141,7 @@ def agent_scores(
     Stable-Baselines3 model's Q-values or policy logits; else ``(None, "single-action")``
     (the agent only has ``predict``).
     """
-    if hasattr(agent, "action_scores"):
+    if is_ranking_agent(agent):
         return np.asarray(agent.action_scores(obs, info)), "action_scores"
     found = _sb3_scores(agent, obs)
     if found is not None:
@@ -197,77 +176,34 @@ def _top_k(scores: NDArray[np.float64], k: int) -> NDArray[np.int64]:
 
 
 # --------------------------------------------------------------------------- evaluate
-def evaluate_agent(
+def _rank_targets(
     agent: Any,
-    env: Any,
-    *,
-    split: str | None = None,
-    k: int = 10,
-    batch_size: int = 256,
-    max_users: int | None = None,
-    progress_bar: bool = False,
-) -> dict[str, Any]:
-    """Evaluate an agent on a split of a MovieRec env (PROTOCOL.md + reward + beyond-accuracy).
+    contract: RecEnv,
+    positions: NDArray[np.int64],
+    users: NDArray[np.int64],
+    k: int,
+    batch_size: int,
+    progress: str | None,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], str]:
+    """Score every target in batches: ``(ranks, actions, top-k items, kind of ranking)``.
 
-    Every user with a target in the split is judged once per target (for ``"val"`` and
-    ``"test"``: one step per user). At each target the agent's action is its best unseen
-    movie (the top of its masked ranking, or its deterministic ``predict``), and its reward
-    is computed by the env's own reward function.
-
-    Args:
-        agent: Any agent: with ``action_scores(obs, info)``, a Stable-Baselines3 model, or
-            anything with an SB3 ``predict``.
-        env: A ``MovieRec-v0`` env (single or vector); its dataset, encoder, reward
-            configuration and (unless ``split`` is given) split are used.
-        split: ``"train"``, ``"val"`` or ``"test"``; defaults to the env's split.
-        k: Length of the recommendation lists for coverage, diversity and novelty.
-        batch_size: Users scored at once.
-        max_users: Evaluate only the first ``max_users`` targets (quick checks).
-        progress_bar: Show a tqdm bar.
-
-    Returns:
-        A flat dict: ``HR@1``, ``HR@5``, ``HR@10``, ``NDCG@10``, ``MRR``, ``n_users``,
-        ``mean_reward``, ``reward_hit``, ``reward_genre``, ``reward_rating`` (unweighted
-        means of the terms), ``weights`` (of the terms), ``coverage``, ``diversity``,
-        ``novelty``, ``popularity_percentile``, ``ranking`` (``"action_scores"``,
-        ``"q_values"``, ``"policy_logits"`` or ``"single-action"``), ``split``, ``k``, and
-        ``per_user`` arrays aligned over the evaluated targets: ``user_ids``, ``positions``,
-        ``actions``, ``ranks`` (``-1`` when only an action is known), ``rewards``, ``hit``,
-        ``genre``, ``rating``, ``diversity``, ``novelty``, ``popularity_percentile``.
-
-    Raises:
-        ValueError: On a bad ``split``/``k``/``batch_size`` or an agent returning scores of
-            the wrong shape.
+    ``ranks`` are ``-1`` and ``top`` is ``-1`` for an agent that only predicts an action;
+    ``progress`` names the split on a tqdm bar (``None``: no bar).
     """
-    from movierec_env.replay import observation_table, reward_tables
-
-    if k < 1 or batch_size < 1:
-        raise ValueError(f"k and batch_size must be >= 1, got k={k}, batch_size={batch_size}")
-    base = getattr(env, "unwrapped", env)
-    data: PreparedDataset = base.dataset
-    split = split if split is not None else getattr(base, "split", "test")
-    if split not in ("train", "val", "test"):
-        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-    tables = reward_tables(data, env_reward_config(env))
-    obs_table = observation_table(base.encoder, data)
-    positions = data.target_indices(split)
-    if max_users is not None:
-        positions = positions[: int(max_users)]
+    data = contract.dataset
     n, n_items = positions.size, data.n_items
-    users = np.searchsorted(data.offsets, positions, side="right") - 1
-
     ranks = np.full(n, -1, dtype=np.int64)
     actions = np.empty(n, dtype=np.int64)
     top = np.empty((n, k), dtype=np.int64)
     kind = "single-action"
     starts = range(0, n, batch_size)
-    if progress_bar:
+    if progress is not None:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc=f"evaluate {split}", unit="batch")  # type: ignore[assignment]
+        starts = tqdm(starts, desc=f"evaluate {progress}", unit="batch")  # type: ignore[assignment]
     for s in starts:
         pos = positions[s : s + batch_size]
-        obs = np.array(obs_table[pos])
+        obs = contract.observations_at(pos)
         info = {"position": pos, "user_id": data.user_ids[users[s : s + batch_size]]}
         seen = history_mask(data, pos)
         scores, kind = agent_scores(agent, obs, info)
@@ -294,6 +230,68 @@ def evaluate_agent(
         top[s : s + pos.size] = best
         actions[s : s + pos.size] = best[:, 0] - 1
 
+    return ranks, actions, top, kind
+
+
+def evaluate_agent(
+    agent: Any,
+    env: Any,
+    *,
+    split: str | None = None,
+    k: int = 10,
+    batch_size: int = 256,
+    max_users: int | None = None,
+    progress_bar: bool = False,
+) -> dict[str, Any]:
+    """Evaluate an agent on a split of a MovieRec env (PROTOCOL.md + reward + beyond-accuracy).
+
+    Every user with a target in the split is judged once per target (for ``"val"`` and
+    ``"test"``: one step per user). At each target the agent's action is its best unseen
+    movie (the top of its masked ranking, or its deterministic ``predict``), and its reward
+    is computed by the env's own reward function.
+
+    Args:
+        agent: Any agent: with ``action_scores(obs, info)``, a Stable-Baselines3 model, or
+            anything with an SB3 ``predict``.
+        env: A MovieRec env (single or vector, wrapped or not: anything
+            :func:`movierec_env.rec_env` accepts); its dataset, observations, reward tables
+            and (unless ``split`` is given) split are used.
+        split: ``"train"``, ``"val"`` or ``"test"``; defaults to the env's split.
+        k: Length of the recommendation lists for coverage, diversity and novelty.
+        batch_size: Users scored at once.
+        max_users: Evaluate only the first ``max_users`` targets (quick checks).
+        progress_bar: Show a tqdm bar.
+
+    Returns:
+        A flat dict: ``HR@1``, ``HR@5``, ``HR@10``, ``NDCG@10``, ``MRR``, ``n_users``,
+        ``mean_reward``, ``reward_hit``, ``reward_genre``, ``reward_rating`` (unweighted
+        means of the terms), ``weights`` (of the terms), ``coverage``, ``diversity``,
+        ``novelty``, ``popularity_percentile``, ``ranking`` (``"action_scores"``,
+        ``"q_values"``, ``"policy_logits"`` or ``"single-action"``), ``split``, ``k``, and
+        ``per_user`` arrays aligned over the evaluated targets: ``user_ids``, ``positions``,
+        ``actions``, ``ranks`` (``-1`` when only an action is known), ``rewards``, ``hit``,
+        ``genre``, ``rating``, ``diversity``, ``novelty``, ``popularity_percentile``.
+
+    Raises:
+        ValueError: On a bad ``split``/``k``/``batch_size`` or an agent returning scores of
+            the wrong shape.
+    """
+    if k < 1 or batch_size < 1:
+        raise ValueError(f"k and batch_size must be >= 1, got k={k}, batch_size={batch_size}")
+    contract = rec_env(env)
+    data: PreparedDataset = contract.dataset
+    split = split if split is not None else contract.split
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    tables = contract.reward_tables
+    positions = data.target_indices(split)
+    if max_users is not None:
+        positions = positions[: int(max_users)]
+    users = np.searchsorted(data.offsets, positions, side="right") - 1
+
+    ranks, actions, top, kind = _rank_targets(
+        agent, contract, positions, users, k, batch_size, split if progress_bar else None
+    )
     reward, hit, genre, rating, _ = compute_reward(tables, actions, positions)
     out: dict[str, Any] = {}
     if kind == "single-action":
@@ -304,7 +302,7 @@ def evaluate_agent(
                 "HR@10": float("nan"),
                 "NDCG@10": float("nan"),
                 "MRR": float("nan"),
-                "n_users": int(n),
+                "n_users": int(positions.size),
             }
         )
         lists = (actions + 1)[:, None]

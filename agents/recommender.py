@@ -31,94 +31,28 @@ Parts:
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from agents.profile import (
+    GenreStat,
+    Recommendation,
+    UserProfile,
+    analyze_history,
+    format_recommendations,
+    history_weights,
+    item_genre_names,
+    rated_items,
+)
+from movierec_env.contract import HistoryEncoder, RecEnv
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
+from movierec_env.reward import unit_rows
 
 __all__ = ["GenreStat", "Recommendation", "Recommender", "UserProfile", "format_recommendations"]
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One recommended movie.
-
-    Attributes:
-        rank: 1-based position in the list.
-        movie_id: MovieLens movieId.
-        title: Title (with year).
-        genres: Genre names.
-        score: The ranking's score (model score, or the number of views for the fallback).
-        reason: A short human-readable reason.
-        source: ``"model"`` or ``"popularity"`` (the fallback).
-    """
-
-    rank: int
-    movie_id: int
-    title: str
-    genres: tuple[str, ...]
-    score: float
-    reason: str
-    source: str = "model"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        d = asdict(self)
-        d["genres"] = list(self.genres)
-        return d
-
-
-@dataclass(frozen=True)
-class GenreStat:
-    """A user's relation to one genre.
-
-    Attributes:
-        genre: Genre name.
-        count: Movies of the genre the user rated.
-        mean_rating: The user's average rating of them.
-        preference: Share of the user's recency- and rating-weighted history in this genre.
-    """
-
-    genre: str
-    count: int
-    mean_rating: float
-    preference: float
-
-
-@dataclass(frozen=True)
-class UserProfile:
-    """What :meth:`Recommender.analyze_user` found out about a user.
-
-    Attributes:
-        user_id: MovieLens userId.
-        known: Whether the user is in the dataset.
-        n_ratings: Ratings in the analysed history.
-        mean_rating: The user's average rating (``nan`` if none).
-        genres: Per-genre statistics, most preferred first.
-        favourite_genres: Up to three most preferred genres.
-        recent: ``(movieId, title, rating)`` of the most recent movies, newest first.
-        top_rated: ``(movieId, title, rating)`` of the highest weighted ratings (rating and
-            recency), best first.
-    """
-
-    user_id: int
-    known: bool
-    n_ratings: int
-    mean_rating: float
-    genres: list[GenreStat] = field(default_factory=list)
-    favourite_genres: tuple[str, ...] = ()
-    recent: list[tuple[int, str, float]] = field(default_factory=list)
-    top_rated: list[tuple[int, str, float]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        d = asdict(self)
-        d["favourite_genres"] = list(self.favourite_genres)
-        return d
 
 
 class Recommender:
@@ -168,15 +102,12 @@ class Recommender:
         self.seed = seed
         self._env: Any = None
         self._agent: Any = None
-        d = self.dataset
-        g = np.asarray(d.item_genres, dtype=np.float64)
-        norm = np.linalg.norm(g, axis=1, keepdims=True)
-        self._gn = np.divide(g, norm, out=np.zeros_like(g), where=norm > 0)
+        self._gn = unit_rows(np.asarray(self.dataset.item_genres, dtype=np.float64))
         self._item_vec_cache: NDArray[np.float64] | None = None
 
     # ------------------------------------------------------------------ components
     @property
-    def env(self) -> Any:
+    def env(self) -> RecEnv:
         """The ``MovieRec-v0`` env (test split) the agent and the encoder live in."""
         if self._env is None:
             from movierec_env.env import MovieRecEnv
@@ -187,7 +118,7 @@ class Recommender:
     @property
     def encoder(self) -> Any:
         """The frozen hybrid encoder."""
-        return self.env.unwrapped.encoder
+        return self.env.encoder
 
     @property
     def agent(self) -> Any:
@@ -227,15 +158,11 @@ class Recommender:
         Raises:
             TypeError: If the encoder exposes no torch modules.
         """
-        import torch
+        from encoders.optim import make_optimizer
 
         out: dict[str, tuple[Any, Any]] = {}
         for name, module in self._encoder_modules().items():
-            opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-                opt, T_max=max(epochs, 1), eta_min=lr * 0.1
-            )
-            out[name] = (opt, sched)
+            out[name] = make_optimizer(module.parameters(), lr, weight_decay, total_steps=epochs)
         if not out:
             raise TypeError(f"{type(self.encoder).__name__} exposes no trainable torch modules")
         return out
@@ -291,26 +218,20 @@ class Recommender:
 
     def _weights(self, ratings: NDArray[np.floating]) -> NDArray[np.float64]:
         """Recency x rating weight of each rating of a history (oldest first)."""
-        n = ratings.size
-        age = np.arange(n - 1, -1, -1, dtype=np.float64)  # 0 for the latest rating
-        recency = 0.5 ** (age / self.recency_half_life)
-        lo, hi = self.dataset.rating_scale
-        rating_w = (np.asarray(ratings, dtype=np.float64) - lo) / max(hi - lo, 1e-9)
-        return recency * np.clip(rating_w, 0.0, 1.0)
+        return history_weights(ratings, self.dataset.rating_scale, self.recency_half_life)
 
     def _title(self, item: int) -> str:
         return str(self.dataset.item_titles[item])
 
     def _genres(self, item: int) -> tuple[str, ...]:
-        row = self.dataset.item_genres[item]
-        return tuple(name for name, on in zip(self.dataset.genre_names, row, strict=True) if on)
+        return item_genre_names(self.dataset, item)
 
     def analyze_user(self, user_id: int, n_movies: int = 5) -> UserProfile:
         """Analyse a user's preferences from their rating history.
 
         Recently watched and highly rated movies weigh more: a rating's weight is its
         recency (by position in the user's own timeline, half-life ``recency_half_life``
-        ratings) times its normalised rating.
+        ratings) times its normalised rating (:func:`agents.profile.analyze_history`).
 
         Args:
             user_id: MovieLens userId.
@@ -325,47 +246,8 @@ class Recommender:
                 user_id=int(user_id), known=False, n_ratings=0, mean_rating=float("nan")
             )
         items, ratings, _ = self.dataset.sequence(u)
-        w = self._weights(ratings)
-        g = np.asarray(self.dataset.item_genres[items], dtype=np.float64)
-        counts = g.sum(axis=0)
-        sums = (g * ratings[:, None]).sum(axis=0)
-        weighted = (g * w[:, None]).sum(axis=0)
-        total = weighted.sum()
-        pref = weighted / total if total > 0 else np.zeros_like(weighted)
-        stats = [
-            GenreStat(
-                genre=name,
-                count=int(counts[j]),
-                mean_rating=float(sums[j] / counts[j]),
-                preference=float(pref[j]),
-            )
-            for j, name in enumerate(self.dataset.genre_names)
-            if counts[j] > 0
-        ]
-        stats.sort(key=lambda s: (-s.preference, -s.count, s.genre))
-        favourites = tuple(s.genre for s in stats[:3] if s.preference > 0)
-        recent = [
-            (int(self.dataset.item_movie_ids[i]), self._title(int(i)), float(r))
-            for i, r in zip(items[::-1][:n_movies], ratings[::-1][:n_movies], strict=True)
-        ]
-        order = np.lexsort((-np.arange(items.size), -w))[:n_movies]
-        top = [
-            (
-                int(self.dataset.item_movie_ids[items[t]]),
-                self._title(int(items[t])),
-                float(ratings[t]),
-            )
-            for t in order
-        ]
-        return UserProfile(
-            user_id=int(user_id),
-            known=True,
-            n_ratings=int(items.size),
-            mean_rating=float(ratings.mean()) if items.size else float("nan"),
-            genres=stats,
-            favourite_genres=favourites,
-            recent=recent,
-            top_rated=top,
+        return analyze_history(
+            self.dataset, items, ratings, int(user_id), self.recency_half_life, n_movies
         )
 
     # ------------------------------------------------------------------ scoring
@@ -395,15 +277,7 @@ class Recommender:
 
         ``stop`` (an absolute index) ends the history early: the result then equals the
         env's observation at position ``stop``.
-
-        The DESIGN.md encoder contract embeds histories *before* logged positions only, so
-        the user's sequence is replayed in a one-user copy of the dataset with one extra
-        placeholder interaction appended: its row is the embedding of the whole history
-        (row ``g`` never reads interaction ``g`` itself, so the placeholder's values do not
-        matter). Works with any encoder honouring the contract.
         """
-        import dataclasses
-
         d = self.dataset
         items, ratings, stamps = d.sequence(u)
         if stop is not None:
@@ -411,10 +285,38 @@ class Recommender:
             if not 0 < keep <= items.size:
                 raise ValueError(f"stop {stop} is not a position of user index {u} with a history")
             items, ratings, stamps = items[:keep], ratings[:keep], stamps[:keep]
+        return self._history_observation(items, ratings, stamps, d.user_ids[u : u + 1])
+
+    def _history_observation(
+        self,
+        items: NDArray[np.int64],
+        ratings: NDArray[np.floating],
+        stamps: NDArray[np.int64],
+        user_ids: NDArray[np.int64] | None = None,
+    ) -> NDArray[np.float32]:
+        """The encoder's observation of a raw history (item indices), ``(1, obs_dim)``.
+
+        An encoder with ``embed(items, ratings, timestamps)`` (``encoders.HybridEncoder``,
+        the DESIGN.md encoder contract) embeds it directly. Any other encoder honouring the
+        env's contract (``observations(data)`` only) gets the history replayed in a one-user
+        copy of the dataset with one placeholder interaction appended: its row is the
+        embedding of the whole history (row ``g`` never reads interaction ``g`` itself).
+        """
+        enc = self.encoder
+        if isinstance(enc, HistoryEncoder):
+            out = enc.embed(
+                np.asarray(items, dtype=np.int64),
+                np.asarray(ratings, dtype=np.float32),
+                np.asarray(stamps, dtype=np.int64),
+            )
+            return np.asarray(out, dtype=np.float32).reshape(1, -1)
+        import dataclasses
+
+        d = self.dataset
         n = items.size
         one = dataclasses.replace(
             d,
-            user_ids=d.user_ids[u : u + 1].copy(),
+            user_ids=np.asarray(user_ids if user_ids is not None else [-1], dtype=np.int64),
             offsets=np.array([0, n + 1], dtype=np.int64),
             items=np.append(items, items[-1]).astype(np.int64),
             ratings=np.append(ratings, ratings[-1]).astype(np.float32),
@@ -423,11 +325,7 @@ class Recommender:
             val_index=np.array([-1], dtype=np.int64),
             test_index=np.array([-1], dtype=np.int64),
         )
-        enc = self.encoder
-        pos = np.array([n], dtype=np.int64)
-        if hasattr(enc, "target_observations"):  # only the last segment: fast
-            return np.asarray(enc.target_observations(one, pos), dtype=np.float32)
-        return np.asarray(enc.observations(one), dtype=np.float32)[pos]
+        return np.asarray(enc.observations(one), dtype=np.float32)[[n]]
 
     def scores_at(
         self, positions: NDArray[np.integer]
@@ -441,8 +339,6 @@ class Recommender:
             ``(scores (B, n_items + 1), fallback (B,))``: rows whose history is shorter than
             ``min_history`` hold the popularity fallback.
         """
-        from movierec_env.replay import observation_table
-
         pos = np.asarray(positions, dtype=np.int64)
         user = np.searchsorted(self.dataset.offsets, pos, side="right") - 1
         fallback = (pos - self.dataset.offsets[user]) < self.min_history
@@ -450,7 +346,7 @@ class Recommender:
         scores[fallback] = self._fallback_scores()
         model = ~fallback
         if model.any():
-            obs = np.array(observation_table(self.encoder, self.dataset)[pos[model]])
+            obs = self.env.observations_at(pos[model])
             info = {"position": pos[model], "user_id": self.dataset.user_ids[user[model]]}
             scores[model] = self._agent_scores(obs, info)
         return scores, fallback
@@ -502,12 +398,17 @@ class Recommender:
                 m = np.asarray(self.encoder.item_matrix(), dtype=np.float64)
             except Exception:  # an encoder without an item matrix: genres only
                 return None
-            norm = np.linalg.norm(m, axis=1, keepdims=True)
-            self._item_vec_cache = np.divide(m, norm, out=np.zeros_like(m), where=norm > 0)
+            self._item_vec_cache = unit_rows(m)
         return self._item_vec_cache
 
-    def _reasons(self, u: int, items: NDArray[np.int64], profile: UserProfile) -> list[str]:
-        hist, ratings, _ = self.dataset.sequence(u)
+    def _reasons(
+        self,
+        hist: NDArray[np.int64],
+        ratings: NDArray[np.floating],
+        items: NDArray[np.int64],
+        profile: UserProfile,
+    ) -> list[str]:
+        """A short reason per recommended item, from the user's history (item indices)."""
         w = self._weights(ratings)
         lo, hi = self.dataset.rating_scale
         liked = ratings >= max(float(ratings.mean()), lo + 0.7 * (hi - lo))
@@ -541,10 +442,11 @@ class Recommender:
         return out
 
     def recommend(self, user_id: int, k: int = 10) -> list[Recommendation]:
-        """Top-``k`` unseen movies for a user, with reasons.
+        """Top-``k`` unseen movies for a user of the dataset, with reasons.
 
         A user who is unknown or has fewer than ``min_history`` ratings gets the most viewed
-        movies (``source="popularity"``, reason ``"popular with everyone"``).
+        movies (``source="popularity"``, reason ``"popular with everyone"``). For a person
+        who is not in the dataset, use :meth:`recommend_for_ratings`.
 
         Args:
             user_id: MovieLens userId.
@@ -558,24 +460,82 @@ class Recommender:
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        d = self.dataset
         u = self._user_index(user_id)
+        if u is None:
+            empty = np.zeros(0, dtype=np.int64)
+            return self._recommend_history(empty, empty.astype(np.float32), empty, k, None)
+        items, ratings, stamps = self.dataset.sequence(u)
+        return self._recommend_history(items, ratings, stamps, k, self.analyze_user(user_id))
+
+    def recommend_for_ratings(
+        self,
+        rated: Mapping[int, float] | Sequence[tuple[int, float]],
+        k: int = 10,
+        timestamps: Sequence[int] | NDArray[np.integer] | None = None,
+    ) -> list[Recommendation]:
+        """Top-``k`` movies for a person given only the movies they rated.
+
+        The history is embedded by the frozen encoders like any dataset user's (the
+        encoder's ``embed``), so no dataset row is needed.
+
+        Args:
+            rated: ``{movieId: rating}`` or ``[(movieId, rating), ...]``, in the order the
+                person watched them (oldest first).
+            k: Number of movies.
+            timestamps: Unix time (seconds) of each rating; by default the ratings are
+                taken as one day apart, in the order given (the encoders read only gaps).
+
+        Returns:
+            The recommendations, best first; none of them is a rated movie. Fewer than
+            ``min_history`` ratings give the popularity fallback.
+
+        Raises:
+            ValueError: On ``k < 1``, unknown movieIds (named), ratings outside the
+                dataset's scale, or timestamps of another length or out of order.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        pairs = list(rated.items()) if isinstance(rated, Mapping) else list(rated)
+        items, ratings = rated_items(self.dataset, pairs)
+        if timestamps is None:
+            stamps = np.arange(items.size, dtype=np.int64) * 86_400
+        else:
+            stamps = np.asarray(timestamps, dtype=np.int64).reshape(-1)
+            if stamps.size != items.size:
+                raise ValueError(
+                    f"timestamps has {stamps.size} entries but {items.size} movies were rated"
+                )
+            if stamps.size and (np.diff(stamps) < 0).any():
+                raise ValueError("timestamps must be in watching order (non-decreasing)")
+        profile = analyze_history(
+            self.dataset, items, ratings, -1, self.recency_half_life, known=False
+        )
+        return self._recommend_history(items, ratings, stamps, k, profile)
+
+    def _recommend_history(
+        self,
+        hist: NDArray[np.int64],
+        ratings: NDArray[np.floating],
+        stamps: NDArray[np.int64],
+        k: int,
+        profile: UserProfile | None,
+    ) -> list[Recommendation]:
+        """Rank unseen movies after a raw history (item indices), with reasons."""
+        d = self.dataset
         seen = np.zeros(d.n_items + 1, dtype=bool)
-        if u is not None:
-            seen[d.sequence(u)[0]] = True
-        if u is None or d.lengths[u] < self.min_history:
+        seen[hist] = True
+        if profile is None or hist.size < self.min_history:
             scores = self._fallback_scores()
             source = "popularity"
         else:
-            obs = self._end_observation(u)
-            needs = getattr(self.agent, "needs_context", False)
-            if needs:
+            if getattr(self.agent, "needs_context", False):
                 raise ValueError(
                     f"agent {self.agent_name!r} reads its context from logged positions and "
                     "cannot score a user's next, not yet logged, movie; use encoder-greedy, "
                     "popular, random or a trained DQN"
                 )
-            scores = self._agent_scores(obs, {"user_id": np.asarray([user_id])})[0]
+            obs = self._history_observation(hist, ratings, stamps)
+            scores = self._agent_scores(obs, {"user_id": np.asarray([profile.user_id])})[0]
             source = "model"
         scores = scores.copy()
         scores[0] = -np.inf
@@ -585,7 +545,8 @@ class Recommender:
         if source == "popularity":
             reasons = [f"popular with everyone ({int(d.popularity[i])} ratings)" for i in order]
         else:
-            reasons = self._reasons(int(u), order, self.analyze_user(user_id))  # type: ignore[arg-type]
+            assert profile is not None
+            reasons = self._reasons(hist, ratings, order, profile)
         return [
             Recommendation(
                 rank=r + 1,
@@ -622,47 +583,3 @@ class Recommender:
         profile = self.analyze_user(user_id) if user_id is not None else None
         note = self.explain_fallback(user_id) if user_id is not None else None
         return format_recommendations(recommendations, profile=profile, note=note)
-
-
-def format_recommendations(
-    recommendations: list[Recommendation],
-    profile: UserProfile | None = None,
-    note: str | None = None,
-) -> str:
-    """Format recommendations (and optionally a user profile) as plain text.
-
-    Args:
-        recommendations: From :meth:`Recommender.recommend`.
-        profile: From :meth:`Recommender.analyze_user`.
-        note: A line shown first (e.g. why the fallback is used).
-
-    Returns:
-        Multi-line text.
-    """
-    lines: list[str] = []
-    if profile is not None and profile.known:
-        lines.append(
-            f"User {profile.user_id}: {profile.n_ratings} ratings, "
-            f"average {profile.mean_rating:.2f}"
-        )
-        if profile.favourite_genres:
-            favs = ", ".join(
-                f"{s.genre} ({s.preference:.0%}, avg {s.mean_rating:.1f})"
-                for s in profile.genres[: len(profile.favourite_genres)]
-            )
-            lines.append(f"Favourite genres: {favs}")
-        if profile.recent:
-            recent = "; ".join(f"{t} ({r:.1f})" for _, t, r in profile.recent[:3])
-            lines.append(f"Recently watched: {recent}")
-        lines.append("")
-    if note:
-        lines.append(note)
-        lines.append("")
-    width = max((len(r.title) for r in recommendations), default=5)
-    width = min(width, 60)
-    for r in recommendations:
-        title = r.title if len(r.title) <= width else r.title[: width - 1] + "…"
-        genres = "|".join(r.genres) or "no genre"
-        lines.append(f"{r.rank:>2}. {title:<{width}}  {r.score:>9.3f}  {genres}")
-        lines.append(f"    {r.reason}")
-    return "\n".join(lines)

@@ -114,8 +114,9 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
 def _movierec_vector_env(env: Any, num_envs: int) -> Any:
     """The env the DQN trains on: MovieRec's native vector env where possible.
 
-    A single ``MovieRec-v0`` env becomes ``gym.make_vec(..., num_envs)`` with the same
-    settings (dataset, encoder, split, reward), so ``make_agent("dqn", env)`` trains at
+    A single ``MovieRec-v0`` or ``MovieRecSim-v0`` env becomes ``gym.make_vec(...,
+    num_envs)`` with the same settings (dataset, encoder, split, world, reward), so
+    ``make_agent("dqn", env)`` trains at
     vector-env speed with the DQN's defaults (one update per vector step of ``num_envs``
     env steps). Other envs (and ``num_envs=1``) are passed through unchanged.
     """
@@ -124,11 +125,11 @@ def _movierec_vector_env(env: Any, num_envs: int) -> Any:
     spec = getattr(env, "spec", None)
     if num_envs <= 1 or isinstance(env, gym.vector.VectorEnv) or spec is None:
         return env
-    if spec.id != "MovieRec-v0":
+    if spec.id not in ("MovieRec-v0", "MovieRecSim-v0"):
         return env
     kwargs = dict(spec.kwargs or {})
     return gym.make_vec(
-        "MovieRec-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
+        spec.id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
     )
 
 

@@ -90,14 +90,17 @@ def run(
             )
         if rows:
             results[name] = rows
-    data = env.unwrapped.dataset
+    from movierec_env import rec_env
+
+    contract = rec_env(env)
+    data = contract.dataset
     results["_meta"] = {
         "dataset": data.name,
         "n_users": int(data.target_indices("test").size),
-        "weights": env.unwrapped.reward_config.weights,
-        "reward": env.unwrapped.reward_config.to_dict(),
+        "weights": contract.reward_config.weights,
+        "reward": contract.reward_config.to_dict(),
         "seeds_random": seeds,
-        "encoder": _encoder_id(env.unwrapped.encoder, encoders),
+        "encoder": _encoder_id(contract.encoder, encoders),
         "setup_seconds": setup_s,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
     }

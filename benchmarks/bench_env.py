@@ -191,10 +191,9 @@ def throughput(
 
 def scaling(sizes: list[int], n_steps: int, repeats: int, obs_dim: int) -> list[dict[str, Any]]:
     """Throughput and table sizes on synthetic catalogues of growing size."""
+    from movierec_env import MovieRecEnv, rec_env
     from movierec_env.data import PrepareConfig, prepare
     from movierec_env.data.synthetic import synthetic_raw
-    from movierec_env.replay import observation_table, reward_tables
-    from movierec_env.reward import RewardConfig
 
     rows = []
     for n_movies in sizes:
@@ -204,15 +203,16 @@ def scaling(sizes: list[int], n_steps: int, repeats: int, obs_dim: int) -> list[
         data = prepare(raw, PrepareConfig(min_user_ratings=5, min_item_ratings=1))
         enc = RandomProjectionEncoder(data, obs_dim=obs_dim)
         res = throughput(data, enc, n_steps, 100, [1024], repeats)
-        tables = reward_tables(data, RewardConfig())
-        obs = observation_table(enc, data)
+        contract = rec_env(MovieRecEnv(dataset=data, encoders=enc))
+        tables = contract.reward_tables
+        obs_bytes = (data.n_interactions + 1) * int(enc.obs_dim) * 4  # the float32 table
         genre_mb = 0 if tables.genre_table is None else tables.genre_table.nbytes / 2**20
         rows.append(
             {
                 "n_items": data.n_items,
                 "n_interactions": data.n_interactions,
                 "mean_history": float(data.lengths.mean()),
-                "obs_table_mb": obs.nbytes / 2**20,
+                "obs_table_mb": obs_bytes / 2**20,
                 "genre_table_mb": genre_mb,
                 **res,
             }
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import gymnasium as gym
 
-    from movierec_env.replay import resolve_dataset, resolve_encoder
+    from movierec_env import MovieRecEnv, load_dataset
 
     try:
         import torch
@@ -340,13 +340,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.set_num_threads(1)
     except ImportError:  # pragma: no cover
         pass
-    data = resolve_dataset(args.dataset)
+    data = load_dataset(args.dataset)
     if args.encoders == "random":
         encoder: Any = RandomProjectionEncoder(data, obs_dim=128)
         enc_name = "random projection (stand-in)"
         sub_kwargs = None  # a fresh process cannot rebuild this object
     else:
-        encoder = resolve_encoder(args.encoders, data)
+        encoder = MovieRecEnv(dataset=data, encoders=args.encoders).encoder
         enc_name = "default (shipped checkpoint)" if args.encoders is None else args.encoders
         sub_kwargs = {
             k: v

@@ -10,8 +10,10 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-from encoders.base import SequenceEncoder
+from encoders.base import Dropout, SequenceEncoder, init_parameters, isolated_rng
 from encoders.features import N_STEP_FEATURES
+
+__all__ = ["ContentConfig", "TimeRatingAwareContentModel", "decayed_means"]
 
 
 @dataclass(frozen=True)
@@ -94,13 +96,18 @@ class TimeRatingAwareContentModel(SequenceEncoder):
         config: Hyperparameters (:class:`ContentConfig`).
         item_genres: Binary item x genre matrix, shape ``(n_items + 1, n_genres)`` (row 0
             padding); stored as a buffer so checkpoints hold it.
+        generator: Draws the initial weights when given (and torch's global generator is
+            left untouched); else they come from the global generator, like torch layers.
     """
 
     config: ContentConfig
     genres: Tensor
 
     def __init__(
-        self, config: ContentConfig, item_genres: NDArray[np.float32] | Tensor | None = None
+        self,
+        config: ContentConfig,
+        item_genres: NDArray[np.float32] | Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(config)
         self.n_items = config.n_items
@@ -117,23 +124,52 @@ class TimeRatingAwareContentModel(SequenceEncoder):
         # Row-normalised so a movie with many genres does not get a larger vector.
         g = g / g.sum(dim=1, keepdim=True).clamp_min(1.0).sqrt()
         self.register_buffer("genres", g.contiguous())
-        self.item_emb = nn.Embedding(config.n_items + 1, config.dim, padding_idx=0)
-        nn.init.normal_(self.item_emb.weight, std=0.05)
+        with isolated_rng(generator is not None):
+            self.item_emb = nn.Embedding(config.n_items + 1, config.dim, padding_idx=0)
+            nn.init.normal_(self.item_emb.weight, std=0.05, generator=generator)
+            self.genre_proj = nn.Linear(config.n_genres, config.dim, bias=False)
+            self.drop = Dropout(config.dropout)
+            self.step = nn.Linear(config.dim + config.n_features, config.hidden)
+            n_pool = len(config.decays) + 1
+            self.mlp = nn.Sequential(
+                nn.Linear(n_pool * config.hidden, config.hidden),
+                nn.GELU(),
+                nn.Linear(config.hidden, config.dim),
+            )
+        if generator is not None:
+            init_parameters(self, generator)
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
-        self.genre_proj = nn.Linear(config.n_genres, config.dim, bias=False)
-        self.drop = nn.Dropout(config.dropout)
-        self.step = nn.Linear(config.dim + config.n_features, config.hidden)
-        n_pool = len(config.decays) + 1
-        self.mlp = nn.Sequential(
-            nn.Linear(n_pool * config.hidden, config.hidden),
-            nn.GELU(),
-            nn.Linear(config.hidden, config.dim),
-        )
 
     def item_matrix(self) -> Tensor:
         """Item representations ``E + genre @ P``, shape ``(n_items + 1, dim)``."""
         return self.item_emb.weight + self.genre_proj(self.genres)
+
+    def carry_size(self) -> int:
+        """``len(decays) * hidden``: the decayed sums of the steps, one per decay."""
+        return len(self.config.decays) * self.config.hidden
+
+    def advance_carry(
+        self, carry: Tensor, items: Tensor, features: Tensor, steps: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Update the decayed sums of every running segment (see the base class).
+
+        A segment's carry holds ``S_t = decay * S_{t-1} + x_t`` per decay; segment 0's
+        means are ``S_t / sum_{s<t} decay^s``, as :func:`decayed_means` computes them.
+        """
+        n_seg, batch, _ = carry.shape
+        n_dec, hidden = len(self.config.decays), self.config.hidden
+        rep = self.item_emb(items) + self.genre_proj(self.genres[items])
+        x = torch.nn.functional.gelu(self.step(torch.cat([self.drop(rep), features], dim=-1)))
+        d = torch.tensor(self.config.decays, dtype=x.dtype, device=x.device)
+        sums = carry.reshape(n_seg, batch, n_dec, hidden) * d[:, None] + x[None, :, None, :]
+        t = steps.to(x.dtype)
+        means = [
+            sums[0, :, j] / ((1.0 - decay**t) / (1.0 - decay))[:, None]
+            for j, decay in enumerate(self.config.decays)
+        ]
+        z = torch.tanh(self.mlp(self.drop(torch.cat([x, *means], dim=-1))))
+        return sums.reshape(n_seg, batch, n_dec * hidden), z
 
     def step_embeddings(
         self, items: Tensor, features: Tensor, lengths: Tensor, select: Tensor | None = None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from encoders.hybrid import HybridEncoder, train_hybrid
+from movierec_env.cache import cache_root
 from movierec_env.data.types import PreparedDataset
+
+__all__ = ["cache_dir", "default_encoder", "shipped_checkpoint"]
 
 _MEMO: dict[str, HybridEncoder] = {}
 
@@ -16,12 +18,6 @@ def shipped_checkpoint() -> Path:
     import movierec_env
 
     return Path(movierec_env.__file__).resolve().parent / "assets" / "encoders"
-
-
-def cache_root() -> Path:
-    """``$MOVIEREC_CACHE`` (default ``~/.cache/movierec``)."""
-    env = os.environ.get("MOVIEREC_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "movierec"
 
 
 def cache_dir(data: PreparedDataset) -> Path:

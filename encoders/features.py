@@ -27,6 +27,17 @@ from numpy.typing import NDArray
 
 from movierec_env.data.types import PreparedDataset
 
+__all__ = [
+    "N_STEP_FEATURES",
+    "Segments",
+    "make_segments",
+    "segment_batch",
+    "segment_start",
+    "sequence_features",
+    "step_features",
+    "window_batch",
+]
+
 #: Number of columns of :func:`step_features`.
 N_STEP_FEATURES = 6
 
@@ -35,24 +46,65 @@ _YEAR = 365.0 * 24 * 3600
 
 def step_features(data: PreparedDataset) -> NDArray[np.float32]:
     """Features of every interaction, shape ``(n_interactions, N_STEP_FEATURES)``."""
-    lo, hi = data.rating_scale
+    return sequence_features(data.ratings, data.timestamps, data.offsets, data.rating_scale)
+
+
+def sequence_features(
+    ratings: NDArray[np.floating],
+    timestamps: NDArray[np.integer],
+    offsets: NDArray[np.integer],
+    rating_scale: tuple[float, float],
+) -> NDArray[np.float32]:
+    """Step features of sequences stored in CSR form (what :func:`step_features` computes).
+
+    Args:
+        ratings: Rating of each interaction, float32 (as :class:`PreparedDataset` holds).
+        timestamps: Unix timestamp of each interaction in seconds.
+        offsets: CSR offsets: sequence ``u`` is ``[offsets[u], offsets[u + 1])``, oldest
+            first; features never look across two sequences.
+        rating_scale: ``(min, max)`` rating of the dataset's layout.
+
+    Returns:
+        Features, shape ``(len(ratings), N_STEP_FEATURES)``.
+    """
+    lo, hi = rating_scale
     mid, half = (lo + hi) / 2.0, max((hi - lo) / 2.0, 1e-6)
-    n = data.n_interactions
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    n = int(ratings.shape[0])
     first = np.zeros(n, dtype=bool)
-    first[data.offsets[:-1][data.lengths > 0]] = True
+    first[offsets[:-1][lengths > 0]] = True
     gap = np.zeros(n, dtype=np.float64)
     if n > 1:
-        gap[1:] = np.maximum(np.diff(data.timestamps).astype(np.float64), 0.0)
+        gap[1:] = np.maximum(np.diff(timestamps).astype(np.float64), 0.0)
     gap[first] = 0.0
-    index_in_user = np.arange(n) - np.repeat(data.offsets[:-1], data.lengths)
+    index_in_user = np.arange(n) - np.repeat(offsets[:-1], lengths)
     out = np.empty((n, N_STEP_FEATURES), dtype=np.float32)
-    out[:, 0] = np.clip((data.ratings - mid) / half, -1.0, 1.0)
+    out[:, 0] = np.clip((ratings - mid) / half, -1.0, 1.0)
     out[:, 1] = np.log1p(gap) / np.log1p(_YEAR)
     out[:, 2] = (gap == 0) & ~first
     out[:, 3] = (gap < 3600) & ~first
     out[:, 4] = first
     out[:, 5] = np.log1p(index_in_user) / np.log1p(1000.0)
     return out
+
+
+def segment_start(lengths: NDArray[np.integer], window: int) -> NDArray[np.int64]:
+    """Start (index in the sequence) of the segment that embeds a history of each length.
+
+    The embedding of a history of ``h >= 1`` interactions (the row right after them) is
+    emitted by segment ``k = max(0, (h - 1) // W - 1)`` of :func:`make_segments`, which
+    starts ``k * W`` interactions into the sequence, whatever the sequence's full length:
+    it reads the last ``h`` interactions when ``h <= 2W``, else the last ``W + 1`` to
+    ``2W``. Length 0 gives 0.
+
+    Raises:
+        ValueError: If ``window < 1``.
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    h = np.asarray(lengths, dtype=np.int64)
+    return np.maximum(0, (h - 1) // window - 1) * window
 
 
 @dataclass(frozen=True)

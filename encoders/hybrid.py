@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from encoders.base import SequenceEncoder
 from encoders.content import ContentConfig, TimeRatingAwareContentModel
 from encoders.features import step_features
 from encoders.lstm import LSTMConfig, TimeRatingAwareLSTM
+from encoders.raw import RawHistoryMixin
 from encoders.training import (
     TrainConfig,
     model_scores,
@@ -38,13 +40,22 @@ from encoders.training import (
 )
 from movierec_env.data.types import PreparedDataset
 
+__all__ = [
+    "ALPHA_GRID",
+    "CONTENT_TRAIN",
+    "FORMAT_VERSION",
+    "LSTM_TRAIN",
+    "HybridEncoder",
+    "train_hybrid",
+]
+
 #: Checkpoint format version (bump on an incompatible change).
 FORMAT_VERSION = 1
 #: Alphas tried on the validation split.
 ALPHA_GRID = tuple(round(a, 2) for a in np.linspace(0.0, 1.0, 21))
 
 
-class HybridEncoder:
+class HybridEncoder(RawHistoryMixin):
     """Frozen pair of encoders giving bounded observations and blended next-movie scores.
 
     Args:
@@ -54,6 +65,10 @@ class HybridEncoder:
         window: History window ``W`` the encoders were trained with.
         fingerprint: Fingerprint of the prepared dataset they were trained on.
         metrics: Free-form JSON-ready record (validation metrics, training times, ...).
+
+    Raw histories (:meth:`embed`, :meth:`start_states`, :meth:`advance`) need the
+    dataset's catalogue and rating scale: :meth:`bind` takes them from the dataset
+    (``load(path, data)``, ``train_hybrid`` and ``encoders.default_encoder`` bind).
 
     Raises:
         ValueError: If ``alpha`` is outside [0, 1] or the encoders disagree on ``n_items``.
@@ -82,6 +97,8 @@ class HybridEncoder:
         self.metrics: dict[str, Any] = dict(metrics or {})
         self._matrix: NDArray[np.float32] | None = None
         self._bias: NDArray[np.float32] | None = None
+        self._item_movie_ids: NDArray[np.int64] | None = None
+        self._rating_scale: tuple[float, float] | None = None
 
     @property
     def n_items(self) -> int:
@@ -155,6 +172,7 @@ class HybridEncoder:
             b = target_embeddings(self.content, data, positions, self.window, feats)
         return np.concatenate([a, b], axis=1)
 
+    # ------------------------------------------------------------------ raw histories
     def item_matrix(self) -> NDArray[np.float32]:
         """``concat(alpha * W_lstm, (1 - alpha) * W_content)``, shape ``(n_items + 1, obs_dim)``."""
         if self._matrix is None:
@@ -277,7 +295,8 @@ class HybridEncoder:
 
         Args:
             path: Checkpoint directory.
-            data: When given, the dataset must be the one the encoders were trained on.
+            data: When given, the dataset must be the one the encoders were trained on;
+                the encoder is bound to it (:meth:`bind`).
 
         Raises:
             FileNotFoundError: If ``path`` holds no checkpoint.
@@ -309,7 +328,7 @@ class HybridEncoder:
             lstm, content, meta["alpha"], meta["window"], meta["fingerprint"], meta["metrics"]
         )
         if data is not None:
-            enc.check_data(data)
+            enc.bind(data)
         return enc
 
 
@@ -346,8 +365,6 @@ def train_hybrid(
     Raises:
         ValueError: If the two windows differ.
     """
-    from dataclasses import replace
-
     t0 = time.perf_counter()
     lt = replace(lstm_train or LSTM_TRAIN, seed=seed)
     ct = replace(content_train or CONTENT_TRAIN, seed=seed)
@@ -371,7 +388,7 @@ def train_hybrid(
         content, rec_c = _train_one(data, *jobs[1])
     assert isinstance(lstm, TimeRatingAwareLSTM)
     assert isinstance(content, TimeRatingAwareContentModel)
-    enc = HybridEncoder(lstm, content, 0.5, lt.window, data.fingerprint)
+    enc = HybridEncoder(lstm, content, 0.5, lt.window, data.fingerprint).bind(data)
     blend = enc.choose_alpha(data)
     enc.metrics = {
         "dataset": data.name,
@@ -401,14 +418,14 @@ def _train_one(
     position: int,
 ) -> tuple[TimeRatingAwareLSTM | TimeRatingAwareContentModel, dict[str, Any]]:
     """Build one encoder from ``train.seed`` and train it (runs in a worker process too)."""
-    torch.manual_seed(train.seed)
+    init_rng = torch.Generator().manual_seed(train.seed)
     model: TimeRatingAwareLSTM | TimeRatingAwareContentModel
     if kind == "lstm":
-        model = TimeRatingAwareLSTM(LSTMConfig(n_items=data.n_items, **overrides))
+        model = TimeRatingAwareLSTM(LSTMConfig(n_items=data.n_items, **overrides), init_rng)
         desc = "TimeRatingAwareLSTM"
     else:
         cfg = ContentConfig(n_items=data.n_items, n_genres=len(data.genre_names), **overrides)
-        model = TimeRatingAwareContentModel(cfg, data.item_genres)
+        model = TimeRatingAwareContentModel(cfg, data.item_genres, init_rng)
         desc = "TimeRatingAwareContentModel"
     with torch.no_grad():  # start from the unigram distribution: fewer epochs to converge
         model.item_bias_param.copy_(torch.from_numpy(np.log1p(data.popularity).astype(np.float32)))

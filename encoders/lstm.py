@@ -8,8 +8,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from encoders.base import SequenceEncoder
+from encoders.base import Dropout, SequenceEncoder, init_parameters, isolated_rng
 from encoders.features import N_STEP_FEATURES
+
+__all__ = ["LSTMConfig", "TimeRatingAwareLSTM"]
 
 
 @dataclass(frozen=True)
@@ -49,26 +51,31 @@ class TimeRatingAwareLSTM(SequenceEncoder):
 
     Args:
         config: Hyperparameters (:class:`LSTMConfig`).
+        generator: Draws the initial weights when given (and torch's global generator is
+            left untouched); else they come from the global generator, like torch layers.
     """
 
     config: LSTMConfig
 
-    def __init__(self, config: LSTMConfig) -> None:
+    def __init__(self, config: LSTMConfig, generator: torch.Generator | None = None) -> None:
         super().__init__(config)
         self.n_items = config.n_items
         self.dim = config.dim
-        self.item_emb = nn.Embedding(config.n_items + 1, config.dim, padding_idx=0)
-        nn.init.normal_(self.item_emb.weight, std=0.05)
+        with isolated_rng(generator is not None):
+            self.item_emb = nn.Embedding(config.n_items + 1, config.dim, padding_idx=0)
+            nn.init.normal_(self.item_emb.weight, std=0.05, generator=generator)
+            self.drop = Dropout(config.dropout)
+            self.rnn = nn.LSTM(
+                config.dim + config.n_features,
+                config.hidden,
+                num_layers=config.layers,
+                batch_first=True,
+            )
+            self.proj = nn.Linear(config.hidden, config.dim)
+        if generator is not None:
+            init_parameters(self, generator)
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
-        self.drop = nn.Dropout(config.dropout)
-        self.rnn = nn.LSTM(
-            config.dim + config.n_features,
-            config.hidden,
-            num_layers=config.layers,
-            batch_first=True,
-        )
-        self.proj = nn.Linear(config.hidden, config.dim)
 
     def step_embeddings(
         self, items: Tensor, features: Tensor, lengths: Tensor, select: Tensor | None = None
@@ -83,6 +90,45 @@ class TimeRatingAwareLSTM(SequenceEncoder):
         if select is not None:
             out = out[select]
         return torch.tanh(self.proj(self.drop(out)))
+
+    def carry_size(self) -> int:
+        """``2 * layers * hidden``: hidden and cell state of every layer."""
+        return 2 * self.config.layers * self.config.hidden
+
+    def advance_carry(
+        self, carry: Tensor, items: Tensor, features: Tensor, steps: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """One LSTM step of every running segment (see the base class); ``steps`` unused.
+
+        The cell is written out (torch's gate order ``i, f, g, o``) so the input
+        projection of the first layer, the same for every segment, is computed once.
+        """
+        n_seg, batch, _ = carry.shape
+        layers, hidden = self.config.layers, self.config.hidden
+        state = carry.view(n_seg, batch, 2, layers, hidden)
+        x = torch.cat([self.drop(self.item_emb(items)), features], dim=-1)  # (B, D)
+        hs: list[Tensor] = []
+        cs: list[Tensor] = []
+        for layer in range(layers):
+            w_ih = getattr(self.rnn, f"weight_ih_l{layer}")
+            w_hh = getattr(self.rnn, f"weight_hh_l{layer}")
+            bias = getattr(self.rnn, f"bias_ih_l{layer}") + getattr(self.rnn, f"bias_hh_l{layer}")
+            gates = torch.matmul(state[:, :, 0, layer], w_hh.T)
+            # Layer 0 reads the shared input (B, D); higher layers each segment's own.
+            gates += torch.matmul(x, w_ih.T) + bias
+            # tanh(a) = 2 sigmoid(2a) - 1: one sigmoid over all four gates is much cheaper
+            # on CPU than separate tanh calls (measured ~3x per element for tanh).
+            gates[..., 2 * hidden : 3 * hidden] *= 2.0
+            sig = torch.sigmoid(gates)
+            g = sig[..., 2 * hidden : 3 * hidden] * 2.0 - 1.0
+            c = sig[..., hidden : 2 * hidden] * state[:, :, 1, layer] + sig[..., :hidden] * g
+            h = sig[..., 3 * hidden :] * (torch.sigmoid(c * 2.0) * 2.0 - 1.0)
+            hs.append(h)
+            cs.append(c)
+            x = h
+        new = torch.stack([torch.stack(hs, dim=2), torch.stack(cs, dim=2)], dim=2)
+        z = torch.tanh(self.proj(self.drop(hs[-1][0])))
+        return new.reshape(n_seg, batch, self.carry_size()), z
 
     def item_matrix(self) -> Tensor:
         """The tied output matrix (the item embedding table)."""

@@ -19,10 +19,29 @@ from numpy.typing import NDArray
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from encoders.base import SequenceEncoder
-from encoders.features import Segments, make_segments, segment_batch, step_features
+from encoders.base import SequenceEncoder, dropout_generator
+from encoders.features import (
+    Segments,
+    make_segments,
+    segment_batch,
+    segment_start,
+    step_features,
+)
+from encoders.optim import make_optimizer
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
+
+__all__ = [
+    "TrainConfig",
+    "evaluate_encoder",
+    "history_embeddings",
+    "model_scores",
+    "ranking_metrics",
+    "row_embeddings",
+    "segment_embeddings",
+    "target_embeddings",
+    "train_encoder",
+]
 
 
 @dataclass(frozen=True)
@@ -37,7 +56,8 @@ class TrainConfig:
         lr: Adam learning rate (cosine-annealed to 10% over ``epochs``).
         weight_decay: Adam (decoupled, AdamW) weight decay.
         patience: Stop after this many epochs without a better validation NDCG@10.
-        seed: Seed of initialisation, dropout and batch order.
+        seed: Seed of the batch order and the dropout masks (and, in
+            :func:`encoders.train_hybrid`, of the initial weights).
         threads: ``torch.set_num_threads`` during training (1 measured fastest on 2 cores).
     """
 
@@ -124,19 +144,57 @@ def target_embeddings(
     costs a small fraction of a full pass.
     """
     positions = np.asarray(positions, dtype=np.int64)
+    f = step_features(data) if feats is None else feats
     user = np.searchsorted(data.offsets, positions, side="right") - 1
-    starts = data.offsets[user]
-    out = np.zeros((positions.size, model.dim), dtype=np.float32)
-    has = positions > starts
-    s, e = starts[has], positions[has]
-    # The last segment make_segments would cut from [s, e) (same start, same values).
-    n_seg = np.maximum(1, -(-(e - s) // window) - 1)
-    seg_start = s + (n_seg - 1) * window
-    last_seg = Segments(seg_start, e.astype(np.int64), (e - 1).astype(np.int64))
-    rows, z = segment_embeddings(model, data, last_seg, feats)
-    where = {int(r): i for i, r in enumerate(rows)}
-    idx = np.flatnonzero(has)
-    out[idx] = z[[where[int(p)] for p in positions[has]]]
+    return history_embeddings(model, data.items, f, data.offsets[user], positions, window)
+
+
+@torch.no_grad()
+def history_embeddings(
+    model: SequenceEncoder,
+    items: NDArray[np.int64],
+    feats: NDArray[np.float32],
+    starts: NDArray[np.integer],
+    ends: NDArray[np.integer],
+    window: int,
+    batch_size: int = 512,
+) -> NDArray[np.float32]:
+    """Embedding of each history ``[starts[b], ends[b])`` of a CSR table, in eval mode.
+
+    Each history is read through the segment :func:`make_segments` would use for the row
+    right after it (:func:`encoders.features.segment_start`), so the result equals that
+    row of :func:`row_embeddings`; an empty history gives zeros.
+
+    Args:
+        model: The encoder.
+        items: Item index of every interaction of the table.
+        feats: Step features of every interaction (:func:`sequence_features`).
+        starts: Absolute index where each history's sequence starts.
+        ends: One past each history's last interaction.
+        window: The window ``W``.
+        batch_size: Histories per forward pass.
+
+    Returns:
+        ``(len(starts), dim)`` embeddings, in input order.
+    """
+    starts_ = np.asarray(starts, dtype=np.int64)
+    ends_ = np.asarray(ends, dtype=np.int64)
+    out = np.zeros((starts_.size, model.dim), dtype=np.float32)
+    has = np.flatnonzero(ends_ > starts_)
+    s, e = starts_[has], ends_[has]
+    seg = Segments(s + segment_start(e - s, window), e, e - 1)
+    was_training = model.training
+    model.eval()
+    # Similar lengths together keep padding small (the order segment_embeddings uses).
+    order = np.argsort(seg.stop - seg.start, kind="stable")
+    for b in range(0, order.size, batch_size):
+        idx = order[b : b + batch_size]
+        it, ft, lens, _ = segment_batch(seg, idx, items, feats)
+        select = np.zeros(it.shape, dtype=bool)
+        select[np.arange(idx.size), lens - 1] = True
+        z = model.step_embeddings(*_to_tensors(it, ft, lens), torch.from_numpy(select))
+        out[has[idx]] = z.numpy()
+    model.train(was_training)
     return out
 
 
@@ -197,7 +255,10 @@ def train_encoder(
     threads_before = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        return _train(model, data, config, progress, desc, position)
+        # Explicit generators, never torch's global one: batch order from a numpy generator
+        # (in _train), dropout masks from a torch generator, both seeded with config.seed.
+        with dropout_generator(model, torch.Generator().manual_seed(config.seed)):
+            return _train(model, data, config, progress, desc, position)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -211,7 +272,6 @@ def _train(
     position: int,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
-    torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     feats = step_features(data)
     starts = data.offsets[:-1]
@@ -223,9 +283,8 @@ def _train(
     if val_pos.size == 0:
         raise ValueError(f"dataset {data.name!r} has no validation targets for early stopping")
 
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-        opt, T_max=max(config.epochs, 1), eta_min=config.lr * 0.1
+    opt, sched = make_optimizer(
+        model.parameters(), config.lr, config.weight_decay, total_steps=config.epochs
     )
     best_ndcg, best_epoch = -1.0, 0
     best_state = copy.deepcopy(model.state_dict())

@@ -1,1 +1,3 @@
 """Command line, benchmark harness and examples."""
+
+__all__ = []

@@ -31,6 +31,20 @@ import numpy as np
 from agents.registry import BASELINE_NAMES
 from experiments import reporting
 
+__all__ = [
+    "DEFAULT_AGENTS",
+    "DEFAULT_TIMESTEPS",
+    "QUICK_AGENTS",
+    "BenchmarkConfig",
+    "ValidationCurve",
+    "load_curves",
+    "load_per_seed",
+    "run_benchmark",
+    "run_job",
+    "write_json_atomic",
+    "write_reports",
+]
+
 #: Agents of a quick benchmark: the heuristic ladder (the encoders issue's ``hybrid``,
 #: ``lstm`` and ``content`` rankers are left to ``movierec evaluate``) and the DQN.
 QUICK_AGENTS: tuple[str, ...] = (

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+__all__ = ["COMMANDS", "USER_ERRORS", "LazyGroup", "cli", "main"]
+
 #: Subcommand name -> (module under experiments.commands, attribute, one-line help).
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("data", "data", "Inspect MovieLens datasets (users, movies, sparsity)."),

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from movierec_env.contract import rec_env
+
 __all__ = [
     "export_minari",
     "export_npz",
@@ -52,7 +54,7 @@ def logged_action(env: Any, info: dict[str, Any]) -> int:
     Returns:
         The action index of the movie the user rated next.
     """
-    data = env.unwrapped.dataset
+    data = rec_env(env).dataset
     return int(data.items[int(info["position"])]) - 1
 
 
@@ -112,7 +114,7 @@ def iter_logged_episodes(
 
 
 def _metadata(env: Any) -> dict[str, Any]:
-    base = env.unwrapped
+    base = rec_env(env)
     data = base.dataset
     return {
         "format": NPZ_FORMAT,
@@ -120,10 +122,10 @@ def _metadata(env: Any) -> dict[str, Any]:
         "split": base.split,
         "dataset": data.name,
         "dataset_fingerprint": data.fingerprint,
-        "encoder_fingerprint": getattr(base.encoder, "fingerprint", None),
+        "encoder_fingerprint": base.encoder.fingerprint,
         "reward": base.reward_config.to_dict(),
-        "n_actions": int(base.action_space.n),
-        "obs_dim": int(base.observation_space.shape[0]),
+        "n_actions": int(base.n_actions),
+        "obs_dim": int(base.encoder.obs_dim),
         "behaviour_policy": "logged: the movie the user rated next",
     }
 

@@ -17,6 +17,18 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
+__all__ = [
+    "TABLE_METRICS",
+    "aggregate",
+    "markdown_table",
+    "mean_std_ci",
+    "paired_test",
+    "per_user_mean",
+    "plot_bars",
+    "plot_learning_curves",
+    "plot_reward_terms",
+]
+
 #: Metrics shown in the results table, in order.
 TABLE_METRICS = (
     "HR@1",

@@ -14,6 +14,8 @@ from movierec_env.data.types import PreparedDataset
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+__all__ = ["Catalogue", "Movie"]
+
 
 @dataclass(frozen=True)
 class Movie:

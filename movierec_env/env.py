@@ -14,6 +14,8 @@ from movierec_env.data.types import PreparedDataset
 from movierec_env.replay import ReplayCore, ReplayEnvProperties, draw_episode
 from movierec_env.reward import RewardConfig, compute_reward
 
+__all__ = ["RENDER_HISTORY", "MovieRecEnv", "render_text"]
+
 #: Number of recent movies shown by ``render()``.
 RENDER_HISTORY = 5
 

@@ -7,6 +7,8 @@ from numpy.typing import NDArray
 
 from movierec_env.data.types import PreparedDataset
 
+__all__ = ["METRIC_NAMES", "history_mask", "metrics_from_ranks", "ranks_from_scores"]
+
 #: Metric names in reporting order.
 METRIC_NAMES = ("HR@1", "HR@5", "HR@10", "NDCG@10", "MRR")
 

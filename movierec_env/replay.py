@@ -13,41 +13,35 @@ import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from movierec_env.cache import cache_root
 from movierec_env.catalogue import Catalogue
+from movierec_env.contract import EncoderLike, HistoryEncoder, ItemFeatures
 from movierec_env.data import PreparedDataset, load_dataset
+from movierec_env.metrics import history_mask
 from movierec_env.reward import RewardConfig, RewardTables
 
+__all__ = [
+    "SPLITS",
+    "Episodes",
+    "ReplayCore",
+    "ReplayEnvProperties",
+    "checked_render_mode",
+    "clear_caches",
+    "draw_episode",
+    "encoder_digest",
+    "item_features",
+    "observation_table",
+    "resolve_dataset",
+    "resolve_encoder",
+    "reward_tables",
+]
+
 SPLITS = ("train", "val", "test")
-
-
-@runtime_checkable
-class EncoderLike(Protocol):
-    """What the env needs from an encoder (``encoders.HybridEncoder`` satisfies it)."""
-
-    obs_dim: int
-    window: int
-    fingerprint: str
-
-    def observations(self, data: PreparedDataset) -> NDArray[np.float32]:
-        """Observation of every position, ``(n_interactions, obs_dim)`` in [-1, 1]."""
-        ...
-
-    def item_matrix(self) -> NDArray[np.float32]:
-        """Linear head ``(n_items + 1, obs_dim)``."""
-        ...
-
-    def item_bias(self) -> NDArray[np.float32]:
-        """Head bias ``(n_items + 1,)``."""
-        ...
-
-    def scores(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Blended logits ``(B, n_items + 1)``."""
-        ...
 
 
 _LOCK = threading.RLock()
@@ -55,6 +49,7 @@ _DEFAULT_ENCODERS: dict[str, Any] = {}
 _PATH_ENCODERS: dict[tuple[str, int, str], Any] = {}
 _OBS_CACHE: dict[tuple[int, str], tuple[Any, NDArray[np.float32]]] = {}
 _REWARD_CACHE: dict[tuple[str, RewardConfig], RewardTables] = {}
+_FEATURE_CACHE: dict[str, ItemFeatures] = {}
 
 
 def resolve_dataset(dataset: str | os.PathLike[str] | PreparedDataset | None) -> PreparedDataset:
@@ -120,12 +115,9 @@ def resolve_encoder(encoders: Any, data: PreparedDataset) -> Any:
             f"encoder was trained on a dataset with fingerprint {enc.fingerprint[:16]}..., "
             f"not on {data.name!r} ({data.fingerprint[:16]}...)"
         )
+    if isinstance(enc, HistoryEncoder):
+        enc.bind(data)  # raw histories (Recommender, simulators) use its catalogue and scale
     return enc
-
-
-def _cache_root() -> Path:
-    env = os.environ.get("MOVIEREC_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "movierec"
 
 
 def encoder_digest(encoder: Any) -> str | None:
@@ -170,7 +162,7 @@ def _disk_path(encoder: Any, data: PreparedDataset) -> Path | None:
     if digest is None:
         return None
     name = f"{data.fingerprint[:16]}-{digest[:24]}.npy"
-    return _cache_root() / "observations" / name
+    return cache_root() / "observations" / name
 
 
 def _load_disk(path: Path | None, shape: tuple[int, int]) -> NDArray[np.float32] | None:
@@ -262,6 +254,16 @@ def reward_tables(data: PreparedDataset, config: RewardConfig) -> RewardTables:
         return tables
 
 
+def item_features(data: PreparedDataset) -> ItemFeatures:
+    """Memoised :meth:`ItemFeatures.from_dataset`."""
+    with _LOCK:
+        feats = _FEATURE_CACHE.get(data.fingerprint)
+        if feats is None:
+            feats = ItemFeatures.from_dataset(data)
+            _FEATURE_CACHE[data.fingerprint] = feats
+        return feats
+
+
 def clear_caches() -> None:
     """Drop every memoised encoder and table (frees memory; mostly for tests)."""
     with _LOCK:
@@ -269,6 +271,7 @@ def clear_caches() -> None:
         _PATH_ENCODERS.clear()
         _OBS_CACHE.clear()
         _REWARD_CACHE.clear()
+        _FEATURE_CACHE.clear()
 
 
 @dataclass(frozen=True, eq=False)
@@ -443,6 +446,19 @@ class ReplayCore:
         return user
 
 
+def checked_render_mode(render_mode: str | None, metadata: dict[str, Any]) -> str | None:
+    """``render_mode`` if an env with ``metadata`` supports it.
+
+    Raises:
+        ValueError: Naming the supported modes.
+    """
+    if render_mode is not None and render_mode not in metadata["render_modes"]:
+        raise ValueError(
+            f"render_mode must be None or one of {metadata['render_modes']}, got {render_mode!r}"
+        )
+    return render_mode
+
+
 class ReplayEnvProperties:
     """Read-only properties shared by the single and the vector env.
 
@@ -453,19 +469,11 @@ class ReplayEnvProperties:
     _core: ReplayCore
     _catalogue: Catalogue | None = None
     metadata: dict[str, Any]
+    position: Any
 
     def _checked_render_mode(self, render_mode: str | None) -> str | None:
-        """``render_mode`` if the env supports it.
-
-        Raises:
-            ValueError: Naming the supported modes.
-        """
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        return render_mode
+        """``render_mode`` if the env supports it (:func:`checked_render_mode`)."""
+        return checked_render_mode(render_mode, self.metadata)
 
     @property
     def dataset(self) -> PreparedDataset:
@@ -473,9 +481,59 @@ class ReplayEnvProperties:
         return self._core.data
 
     @property
-    def encoder(self) -> Any:
+    def encoder(self) -> EncoderLike:
         """The frozen encoder whose embeddings are the observations."""
         return self._core.encoder
+
+    @property
+    def n_actions(self) -> int:
+        """Size of the ``Discrete`` action space (``dataset.n_items``)."""
+        return self._core.n_actions
+
+    @property
+    def reward_tables(self) -> RewardTables:
+        """The reward's precomputed tables (shared by every env on the same dataset)."""
+        return self._core.tables
+
+    @property
+    def item_features(self) -> ItemFeatures:
+        """Item side information in the reward's own normalisation (memoised)."""
+        return item_features(self._core.data)
+
+    @property
+    def mask_seen(self) -> bool:
+        """Whether ``action_masks()`` hides movies already in the history."""
+        return self._core.mask_seen
+
+    def action_masks_at(self, positions: NDArray[np.integer]) -> NDArray[np.bool_]:
+        """Allowed actions ``(B, n_items)`` at logged positions, as ``action_masks()`` gives.
+
+        The movies of each position's history are hidden (``mask_seen=True``); a history
+        that covers the whole catalogue allows everything. The replay buffer of the DQN
+        stores positions and rebuilds masks with this.
+        """
+        pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        if not self._core.mask_seen:
+            return np.ones((pos.size, self._core.n_actions), dtype=bool)
+        allowed = ~history_mask(self._core.data, pos)[:, 1:]
+        empty = ~allowed.any(axis=1)
+        if empty.any():
+            allowed[empty] = True
+        return allowed
+
+    def current_positions(self) -> NDArray[np.int64]:
+        """``(num_envs,)`` positions the next actions are judged against (``info["position"]``)."""
+        return np.atleast_1d(np.asarray(self.position, dtype=np.int64)).copy()
+
+    def observations_at(self, positions: NDArray[np.integer]) -> NDArray[np.float32]:
+        """Observations ``(B, obs_dim)`` of logged positions, copied from the shared table.
+
+        Position ``g`` is the observation an agent sees when the next action is judged
+        against interaction ``g`` (the history strictly before ``g``); ``n_interactions``
+        gives the zero final observation.
+        """
+        pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        return np.array(self._core.obs[pos])
 
     @property
     def catalogue(self) -> Catalogue:

@@ -28,12 +28,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from movierec_env.data.types import PreparedDataset
+
+__all__ = [
+    "GENRE_MODES",
+    "MAX_GENRE_COMBOS",
+    "RATING_MODES",
+    "RewardConfig",
+    "RewardTables",
+    "compute_reward",
+    "rating_term",
+    "unit_rows",
+]
+
+_F = TypeVar("_F", bound=np.floating[Any])
 
 GENRE_MODES = ("cosine", "seed")
 RATING_MODES = ("window", "item")
@@ -41,6 +54,28 @@ RATING_MODES = ("window", "item")
 #: Above this many distinct genre combinations the pairwise cosine table (``n_combos**2``
 #: float32) is not built and the cosine is computed from normalised genre rows instead.
 MAX_GENRE_COMBOS = 4096
+
+
+def unit_rows(matrix: NDArray[_F]) -> NDArray[_F]:
+    """Rows scaled to unit L2 norm, in the input's dtype; all-zero rows stay zero.
+
+    The one normalisation behind the reward's genre cosine: ``unit_rows(G)[a] @
+    unit_rows(G)[b]`` is the cosine of two genre vectors (0 when either is empty). Every
+    other user of genre cosines (agents, evaluation, the Recommender) calls this function.
+    """
+    m = np.asarray(matrix)
+    norms = np.sqrt((m * m).sum(axis=-1, keepdims=True))
+    out: NDArray[_F] = np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
+    return out
+
+
+def rating_term(mean_rating: Any) -> Any:
+    """The reward's rating term of a mean rating: ``clip((mean - 3) / 2, 0, 1)``.
+
+    Used for the window term (mean of the last ratings) and the item term (a movie's mean
+    training rating); elementwise, in the input's dtype.
+    """
+    return np.clip((mean_rating - 3.0) / 2.0, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -183,10 +218,7 @@ class RewardTables:
         genres = np.asarray(data.item_genres[1:], dtype=np.float64)
         combos, combo_of_action = np.unique(genres, axis=0, return_inverse=True)
         combo_of_action = np.asarray(combo_of_action, dtype=np.int64).reshape(-1)
-        norms = np.sqrt((combos**2).sum(axis=1))
-        unit = np.divide(
-            combos, norms[:, None], out=np.zeros_like(combos), where=norms[:, None] > 0
-        )
+        unit = unit_rows(combos)
         table: NDArray[np.float32] | None = None
         if combos.shape[0] <= max_genre_combos:
             table = (np.clip(unit @ unit.T, 0.0, 1.0) * scale).astype(np.float32).reshape(-1)
@@ -204,9 +236,9 @@ class RewardTables:
         csum = np.concatenate([[0.0], np.cumsum(data.ratings, dtype=np.float64)])
         count = pos - lo
         mean = np.divide(csum[pos] - csum[lo], count, out=np.full(n, 3.0), where=count > 0)
-        rating_position = np.clip((mean - 3.0) / 2.0, 0.0, 1.0).astype(np.float32)
+        rating_position = rating_term(mean).astype(np.float32)
         item_mean = np.asarray(data.item_mean_rating[1:], dtype=np.float64)
-        rating_action = np.clip((item_mean - 3.0) / 2.0, 0.0, 1.0).astype(np.float32)
+        rating_action = rating_term(item_mean).astype(np.float32)
         for arr in (
             target_action,
             combo_of_action,

@@ -15,6 +15,8 @@ from numpy.typing import NDArray
 
 from movierec_env.data.types import PreparedDataset
 
+__all__ = ["RandomProjectionEncoder"]
+
 
 class RandomProjectionEncoder:
     """``obs[g] = tanh(mean of fixed random item vectors of the last window items)``.

@@ -23,6 +23,8 @@ from movierec_env.env import render_text
 from movierec_env.replay import ReplayCore, ReplayEnvProperties, draw_episode
 from movierec_env.reward import RewardConfig, compute_reward
 
+__all__ = ["MovieRecVectorEnv"]
+
 _STEP_KEYS = ("reward_hit", "reward_genre", "reward_rating", "target", "target_movie_id", "hit")
 
 

@@ -29,6 +29,8 @@ from numpy.typing import NDArray
 
 from agents.common.envs import MaskRebuilder
 
+__all__ = ["MASK_STORAGES", "MaskedReplayBuffer", "ReplaySamples"]
+
 MASK_STORAGES = ("position", "packed", "none")
 
 

@@ -12,6 +12,8 @@ from typing import Any
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm.auto import tqdm
 
+__all__ = ["TqdmProgressBarCallback"]
+
 
 class TqdmProgressBarCallback(BaseCallback):
     """Progress bar over env steps (``learn(..., progress_bar=True)``), on plain tqdm.

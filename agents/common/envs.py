@@ -16,15 +16,48 @@ of sb3-contrib's ``MaskablePPO``. For the replay buffer, :class:`ActionMaskSourc
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from numpy.typing import NDArray
 
+from movierec_env.contract import RecEnv, is_rec_env, rec_env
+
+__all__ = [
+    "ActionMaskSource",
+    "MaskRebuilder",
+    "as_vector_env",
+    "autoreset_mode",
+    "get_action_masks",
+    "info_positions",
+]
+
 #: Rebuilds the action masks ``(B, n_actions)`` of the states at a batch of positions.
 MaskRebuilder = Callable[[NDArray[np.int64]], NDArray[np.bool_]]
+
+
+@runtime_checkable
+class _MaskedEnv(Protocol):
+    """sb3-contrib's convention: an env with ``action_masks()`` (True = allowed)."""
+
+    def action_masks(self) -> NDArray[np.bool_]: ...
+
+
+@runtime_checkable
+class _MaskRebuildingEnv(Protocol):
+    """An env that can also rebuild the masks of past states from ``info["position"]``."""
+
+    def action_masks_at(self, positions: NDArray[np.integer]) -> NDArray[np.bool_]: ...
+
+
+def _first_env(venv: VectorEnv[Any, Any, Any]) -> Any:
+    """The (unwrapped) native vector env, or the first sub-env of a ``SyncVectorEnv``."""
+    base = venv.unwrapped
+    if isinstance(base, SyncVectorEnv):
+        return base.envs[0].unwrapped
+    return base
 
 
 def as_vector_env(
@@ -64,17 +97,14 @@ def autoreset_mode(venv: VectorEnv[Any, Any, Any]) -> AutoresetMode:
     return mode
 
 
-def _base_envs(venv: VectorEnv[Any, Any, Any]) -> list[Any]:
-    """The unwrapped single env(s) behind ``venv``: its sub-envs, or the native vector env."""
-    base = venv.unwrapped
-    envs = getattr(base, "envs", None)
-    if isinstance(base, SyncVectorEnv) and envs is not None:
-        return [e.unwrapped for e in envs]
-    return [base]
-
-
 class ActionMaskSource:
     """Reads the current action masks of a vector env and rebuilds past ones from positions.
+
+    A MovieRec env (:func:`movierec_env.rec_env`) gives both through its contract:
+    ``action_masks()`` now and ``action_masks_at(positions)`` for the replay buffer. Any
+    other env is read with sb3-contrib's convention, an ``action_masks()`` method on the
+    native vector env or on each sub-env of a ``SyncVectorEnv``, and may offer the same
+    ``action_masks_at(positions)`` to let the buffer store positions instead of masks.
 
     Args:
         venv: The vector env.
@@ -84,16 +114,20 @@ class ActionMaskSource:
     def __init__(self, venv: VectorEnv[Any, Any, Any], n_actions: int) -> None:
         self.venv = venv
         self.n_actions = n_actions
+        self._contract: RecEnv | None = rec_env(venv) if is_rec_env(venv) else None
         base = venv.unwrapped
-        self._native = callable(getattr(base, "action_masks", None))
-        self._via_call = False
-        if not self._native and isinstance(base, SyncVectorEnv):
-            try:
-                base.call("action_masks")
-                self._via_call = True
-            except AttributeError:
-                self._via_call = False
-        self.rebuilder: MaskRebuilder | None = self._find_rebuilder()
+        self._native = isinstance(base, _MaskedEnv)
+        self._via_call = (
+            not self._native
+            and isinstance(base, SyncVectorEnv)
+            and all(isinstance(e.unwrapped, _MaskedEnv) for e in base.envs)
+        )
+        first = _first_env(venv)
+        self.rebuilder: MaskRebuilder | None = None
+        if self._contract is not None:
+            self.rebuilder = self._contract.action_masks_at
+        elif isinstance(first, _MaskRebuildingEnv):
+            self.rebuilder = first.action_masks_at
 
     @property
     def available(self) -> bool:
@@ -111,28 +145,6 @@ class ActionMaskSource:
             return None
         out: NDArray[np.bool_] = masks.reshape(self.venv.num_envs, self.n_actions)
         return out
-
-    def _find_rebuilder(self) -> MaskRebuilder | None:
-        """A function rebuilding masks from ``info["position"]``, if the env offers one.
-
-        Preference: the env's own ``action_masks_at(positions)``; otherwise, for MovieRec
-        envs (``dataset`` attribute holding a ``PreparedDataset``), the user's prefix is
-        masked when the env masks seen movies (``mask_seen``, default True). Callers must
-        check the rebuilder against :meth:`current` (see :meth:`check_rebuilder`).
-        """
-        base = _base_envs(self.venv)[0]
-        fn = getattr(base, "action_masks_at", None)
-        if callable(fn):
-            return lambda p: np.asarray(fn(p), dtype=bool)
-        data = getattr(base, "dataset", None)
-        if data is None or not hasattr(data, "offsets"):
-            return None
-        from movierec_env.metrics import history_mask
-
-        if not getattr(base, "mask_seen", True):
-            n = self.n_actions
-            return lambda p: np.ones((len(p), n), dtype=bool)
-        return lambda p: ~history_mask(data, p)[:, 1:]
 
     def check_rebuilder(self, positions: NDArray[np.int64] | None) -> bool:
         """Whether the rebuilder reproduces the current masks at ``positions`` exactly."""

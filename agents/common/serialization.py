@@ -20,9 +20,12 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["FORMAT_VERSION", "checkpoint_path", "load_checkpoint", "save_checkpoint"]
 
 #: Version of the checkpoint layout; bump when it changes incompatibly.
 FORMAT_VERSION = 1
@@ -42,7 +45,9 @@ def save_checkpoint(
     Args:
         path: Destination (``.zip`` is appended when missing); parent folders are created.
         data: JSON-serialisable description (hyperparameters, spaces, versions).
-        tensors: Name -> state dict (or tensor); each becomes ``<name>.pt`` in the zip.
+        tensors: Name -> state dict (or tensor); each becomes ``<name>.pt`` in the zip
+            (torch is imported only when there are tensors, so agents without any, the
+            baselines, stay torch-free).
 
     Returns:
         The path written.
@@ -62,6 +67,8 @@ def save_checkpoint(
             with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 zf.writestr("data.json", text)
                 for name, obj in tensors.items():
+                    import torch
+
                     buf = io.BytesIO()
                     torch.save(obj, buf)
                     zf.writestr(f"{name}.pt", buf.getvalue())
@@ -98,13 +105,15 @@ def load_checkpoint(
     try:
         with zipfile.ZipFile(p) as zf:
             data = json.loads(zf.read("data.json"))
-            tensors = {
-                name[: -len(".pt")]: torch.load(
-                    io.BytesIO(zf.read(name)), map_location=device, weights_only=True
-                )
-                for name in zf.namelist()
-                if name.endswith(".pt")
-            }
+            names = [name for name in zf.namelist() if name.endswith(".pt")]
+            tensors: dict[str, Any] = {}
+            if names:
+                import torch
+
+                for name in names:
+                    tensors[name[: -len(".pt")]] = torch.load(
+                        io.BytesIO(zf.read(name)), map_location=device, weights_only=True
+                    )
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
         raise ValueError(f"{p} is not a MovieRec agent checkpoint: {exc}") from exc
     version = data.get("format_version")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import deque
@@ -13,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import VectorEnv
 from numpy.typing import NDArray
 from stable_baselines3.common.callbacks import (
     BaseCallback,
@@ -35,81 +34,26 @@ from torch.nn import functional as F
 
 from agents.common.buffers import MASK_STORAGES, MaskedReplayBuffer, ReplaySamples
 from agents.common.callbacks import TqdmProgressBarCallback
-from agents.common.envs import ActionMaskSource, as_vector_env, autoreset_mode, info_positions
-from agents.common.serialization import load_checkpoint, save_checkpoint
-from agents.dqn.policies import DQNPolicy, masked_max
+from agents.common.envs import ActionMaskSource, as_vector_env, info_positions
+from agents.common.spaces import same_space
+from agents.dqn.checkpoint import CheckpointMixin
+from agents.dqn.heads import DEFAULT_POLICY_KWARGS, ENCODER_HEAD_DEFAULTS, build_policy_kwargs
+from agents.dqn.policies import POLICY_ALIASES, DQNPolicy, masked_max
+from agents.dqn.rollout import VectorRollout
+from movierec_env.contract import is_rec_env, rec_env
+
+__all__ = [
+    "DEFAULT_POLICY_KWARGS",
+    "DQN",
+    "ENCODER_HEAD_DEFAULTS",
+    "POLICY_ALIASES",
+    "linear_schedule",
+]
 
 SelfDQN = TypeVar("SelfDQN", bound="DQN")
 
-#: Policy names accepted by :class:`DQN` (SB3's alias convention).
-POLICY_ALIASES: dict[str, type[DQNPolicy]] = {"MlpPolicy": DQNPolicy}
 
-#: Policy settings used unless ``policy_kwargs`` overrides them (see :class:`DQN`).
-DEFAULT_POLICY_KWARGS: dict[str, Any] = {"encoder_head": "auto"}
-
-#: Settings implied by ``encoder_head=True`` unless given: the Q-head is built from fixed
-#: item features and the frozen encoder only, no free per-movie parameters (docs/dqn.md).
-ENCODER_HEAD_DEFAULTS: dict[str, Any] = {
-    "genre_features": True,
-    "embed_dim": 0,
-    "warm_start": False,
-    "freeze_items": True,
-}
-
-#: Constructor arguments saved in checkpoints (JSON) and restored by :meth:`DQN.load`.
-_HYPERPARAMETERS = (
-    "learning_rate",
-    "buffer_size",
-    "learning_starts",
-    "batch_size",
-    "tau",
-    "gamma",
-    "train_freq",
-    "gradient_steps",
-    "target_update_interval",
-    "exploration_fraction",
-    "exploration_initial_eps",
-    "exploration_final_eps",
-    "max_grad_norm",
-    "residual_decay",
-    "mask_storage",
-    "stats_window_size",
-)
-
-
-def _space_to_json(space: spaces.Space[Any]) -> dict[str, Any]:
-    if isinstance(space, spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    if isinstance(space, spaces.Box):
-        low, high = np.unique(space.low), np.unique(space.high)
-        return {
-            "type": "Box",
-            "shape": list(space.shape),
-            "dtype": str(space.dtype),
-            "low": float(low[0]) if low.size == 1 else space.low.tolist(),
-            "high": float(high[0]) if high.size == 1 else space.high.tolist(),
-        }
-    raise TypeError(f"cannot describe space {space}")
-
-
-def _space_from_json(d: dict[str, Any]) -> spaces.Space[Any]:
-    if d["type"] == "Discrete":
-        return spaces.Discrete(int(d["n"]), start=int(d.get("start", 0)))
-    if d["type"] == "Box":
-        dtype = np.dtype(d["dtype"])
-        shape = tuple(int(s) for s in d["shape"])
-        low = np.full(shape, d["low"], dtype=dtype) if np.isscalar(d["low"]) else d["low"]
-        high = np.full(shape, d["high"], dtype=dtype) if np.isscalar(d["high"]) else d["high"]
-        low, high = np.asarray(low, dtype=dtype), np.asarray(high, dtype=dtype)
-        return spaces.Box(low=low, high=high, shape=shape, dtype=dtype)
-    raise ValueError(f"unknown space type {d.get('type')!r} in checkpoint")
-
-
-def _same_space(a: spaces.Space[Any], b: spaces.Space[Any]) -> bool:
-    return _space_to_json(a) == _space_to_json(b)
-
-
-class DQN:
+class DQN(VectorRollout, CheckpointMixin):
     """Deep Q-Network for large discrete catalogues, with Stable-Baselines3's API.
 
     Paper: Mnih et al., "Human-level control through deep reinforcement learning", Nature
@@ -133,7 +77,7 @@ class DQN:
     * **A Q-head that scales**: ``Q(s, a) = f(s) · e_a + b_a`` with an item embedding table
       (``embed_dim << n_items``); the TD update scores only the sampled actions. With
       ``policy_kwargs=dict(warm_start=True)`` the table starts from the frozen encoder's
-      linear head (``env.unwrapped.encoder.item_matrix()`` / ``item_bias()``).
+      linear head (the env contract's ``encoder.item_matrix()`` / ``item_bias()``).
     * **The encoder head** (default on MovieRec-v0, ``policy_kwargs["encoder_head"]``):
       ``Q(s, a) = v(s) + F_a · f(s) + alpha F_a · (p(.|s) @ F) + beta p(a|s) + c b_a`` with
       fixed item features ``F`` (unit genre rows and the rating term, so the genre reward
@@ -183,10 +127,10 @@ class DQN:
         policy_kwargs: Passed to the policy (merged over :data:`DEFAULT_POLICY_KWARGS`):
             ``net_arch`` (default ``[256]``), ``embed_dim`` (default 64; the observation
             size when warm-started), ``activation_fn``, ``warm_start`` (initialise the item
-            table from ``env.unwrapped.encoder``; ``"auto"``: when there is one),
+            table from the env's frozen encoder; ``"auto"``: when there is one),
             ``freeze_items`` (default: ``warm_start``), ``genre_features`` (append the
             items' L2-normalised genre vectors and rating term, from
-            ``env.unwrapped.dataset``, as fixed item features: the genre reward term is
+            ``rec_env(env).item_features``, as fixed item features: the genre reward term is
             linear in them), ``encoder_head`` (default ``"auto"``: True when the env has a
             frozen encoder and genres; adds the frozen encoder's next-movie distribution
             ``p(.|s)`` as two terms with learned weights and implies
@@ -225,26 +169,18 @@ class DQN:
         device: torch.device | str = "auto",
         _spaces: tuple[spaces.Space[Any], spaces.Space[Any]] | None = None,
     ) -> None:
-        if isinstance(train_freq, tuple):
-            if len(train_freq) != 2 or train_freq[1] != "step":
-                raise ValueError(f'train_freq must be an int or (n, "step"), got {train_freq!r}')
-            train_freq = int(train_freq[0])
-        checks = {
-            "buffer_size": buffer_size >= 1,
-            "batch_size": batch_size >= 1,
-            "train_freq": train_freq >= 1,
-            "gradient_steps": gradient_steps >= 1,
-            "target_update_interval": target_update_interval >= 1,
-            "tau": 0.0 < tau <= 1.0,
-            "gamma": 0.0 <= gamma <= 1.0,
-            "exploration_fraction": 0.0 <= exploration_fraction <= 1.0,
-            "residual_decay": residual_decay >= 0.0,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"invalid {name}={locals()[name]!r}")
-        if mask_storage not in ("auto", *MASK_STORAGES):
-            raise ValueError(f"mask_storage must be 'auto' or one of {MASK_STORAGES}")
+        train_freq = _checked_args(
+            train_freq=train_freq,
+            buffer_size=buffer_size,
+            batch_size=batch_size,
+            gradient_steps=gradient_steps,
+            target_update_interval=target_update_interval,
+            tau=tau,
+            gamma=gamma,
+            exploration_fraction=exploration_fraction,
+            residual_decay=residual_decay,
+            mask_storage=mask_storage,
+        )
         if isinstance(policy, str):
             if policy not in POLICY_ALIASES:
                 raise ValueError(f"unknown policy {policy!r}; choose one of {list(POLICY_ALIASES)}")
@@ -290,8 +226,25 @@ class DQN:
         self.exploration_schedule: Schedule = LinearSchedule(
             self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
         )
-        self.exploration_rate = self.exploration_initial_eps
         self.rng = np.random.default_rng(seed)
+        self._init_training_state()
+        if not isinstance(act_space, spaces.Discrete):
+            raise TypeError(f"DQN needs a Discrete action space, got {act_space}")
+        contract = rec_env(self.env) if self.env is not None and is_rec_env(self.env) else None
+        n_actions = int(act_space.n)
+        self.policy_kwargs, kwargs = build_policy_kwargs(
+            self.policy_kwargs, contract, n_actions, has_env=self.env is not None
+        )
+        # Initialise the weights from the model's own seed without touching the global RNG.
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            self.policy = policy_class(obs_space, act_space, **kwargs).to(self.device)
+        self.optimizer = self._make_optimizer()
+
+    def _init_training_state(self) -> None:
+        """Counters, episode statistics and the lazily built buffer, logger and masks."""
+        self.exploration_rate = self.exploration_initial_eps
         self.num_timesteps = 0
         self._total_timesteps = 0
         self._num_timesteps_at_start = 0
@@ -309,38 +262,6 @@ class DQN:
         self._logger: Logger | None = None
         self._custom_logger = False
         self.start_time = 0.0
-
-        kwargs = self._resolve_policy_kwargs()
-        self.policy_kwargs = {k: kwargs[k] for k in self.policy_kwargs}
-        if kwargs.pop("warm_start", False):
-            enc = self._find_encoder()
-            matrix = np.asarray(enc.item_matrix(), dtype=np.float32)[1:]
-            bias = np.asarray(enc.item_bias(), dtype=np.float32)[1:]
-            bias = np.where(np.isfinite(bias), bias, np.nanmin(bias[np.isfinite(bias)]))
-            kwargs.update(warm_start=True, embed_dim=matrix.shape[1])
-            if kwargs.get("freeze_items"):
-                # Frozen: the encoder's own head, so f(s) = obs reproduces its logits.
-                kwargs.update(item_embeddings=matrix, item_bias=bias - bias.mean())
-            else:
-                scaled = matrix / (matrix.std() + 1e-8) / np.sqrt(matrix.shape[1])
-                kwargs.update(item_embeddings=scaled, item_bias=np.zeros_like(bias))
-        if kwargs.get("genre_features") and not kwargs.get("n_item_features"):
-            feats = self._find_item_features()
-            kwargs.update(item_features=feats, n_item_features=feats.shape[1])
-        if kwargs.get("encoder_head") and "encoder_matrix" not in kwargs and self.env is not None:
-            enc = self._find_encoder()
-            ebias = np.asarray(enc.item_bias(), dtype=np.float32)[1:]
-            ebias = np.where(np.isfinite(ebias), ebias, np.nanmin(ebias[np.isfinite(ebias)]))
-            kwargs.update(
-                encoder_matrix=np.asarray(enc.item_matrix(), dtype=np.float32)[1:],
-                encoder_bias=ebias,
-            )
-        # Initialise the weights from the model's own seed without touching the global RNG.
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
-            self.policy = policy_class(obs_space, act_space, **kwargs).to(self.device)
-        self.optimizer = self._make_optimizer()
 
     # ------------------------------------------------------------------ SB3 accessors
     @property
@@ -366,7 +287,7 @@ class DQN:
             (self.observation_space, venv.single_observation_space),
             (self.action_space, venv.single_action_space),
         ):
-            if not _same_space(mine, theirs):
+            if not same_space(mine, theirs):
                 raise ValueError(f"env space {theirs} does not match the model's {mine}")
         self.env = venv
         self.n_envs = venv.num_envs
@@ -386,26 +307,6 @@ class DQN:
     def q_net_target(self) -> torch.nn.Module:
         """The target Q-network."""
         return self.policy.q_net_target
-
-    def _find_encoder(self) -> Any:
-        """The frozen encoder behind the env (``env.unwrapped.encoder``), for warm starts."""
-        if self.env is None:
-            raise ValueError("warm_start=True needs an env exposing unwrapped.encoder")
-        base = self.env.unwrapped
-        enc = getattr(base, "encoder", None)
-        if enc is None and hasattr(base, "envs"):
-            enc = getattr(base.envs[0].unwrapped, "encoder", None)
-        if enc is None or not hasattr(enc, "item_matrix"):
-            raise ValueError(
-                "warm_start=True needs env.unwrapped.encoder with item_matrix()/item_bias() "
-                "(MovieRec-v0 has one)"
-            )
-        n = int(self.action_space.n)  # type: ignore[attr-defined]
-        if enc.item_matrix().shape[0] != n + 1:
-            raise ValueError(
-                f"encoder has {enc.item_matrix().shape[0] - 1} items but the env {n} actions"
-            )
-        return enc
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         """Adam, or AdamW decaying only the residual head when the encoder head is on.
@@ -431,109 +332,7 @@ class DQN:
             lr=lr,
         )
 
-    def _resolve_policy_kwargs(self) -> dict[str, Any]:
-        """``policy_kwargs`` over :data:`DEFAULT_POLICY_KWARGS`, ``"auto"`` values resolved.
-
-        ``warm_start="auto"`` warm-starts when the env exposes a frozen encoder;
-        ``genre_features="auto"`` adds genre features when its dataset has genres;
-        ``freeze_items`` defaults to ``warm_start``.
-        """
-        kwargs = {**DEFAULT_POLICY_KWARGS, **self.policy_kwargs}
-        if kwargs.get("encoder_head") == "auto":
-            kwargs["encoder_head"] = self._has_encoder() and self._has_genres()
-        if kwargs["encoder_head"]:
-            if self.env is not None:
-                self._find_encoder()  # a clear error when the env has none
-            kwargs = {**ENCODER_HEAD_DEFAULTS, **kwargs}
-        if kwargs.get("warm_start") == "auto":
-            kwargs["warm_start"] = self._has_encoder()
-        if kwargs.get("genre_features") == "auto":
-            kwargs["genre_features"] = bool(kwargs.get("n_item_features")) or self._has_genres()
-        if kwargs["encoder_head"] and not kwargs.get("genre_features"):
-            raise ValueError("encoder_head=True needs genre_features=True (the item features)")
-        if kwargs.get("freeze_items") is None:
-            kwargs["freeze_items"] = bool(kwargs.get("warm_start", False))
-        return kwargs
-
-    def _has_encoder(self) -> bool:
-        try:
-            self._find_encoder()
-        except ValueError:
-            return False
-        return True
-
-    def _has_genres(self) -> bool:
-        try:
-            self._find_genres()
-        except ValueError:
-            return False
-        return True
-
-    def _find_dataset(self) -> Any:
-        base = None if self.env is None else self.env.unwrapped
-        data = getattr(base, "dataset", None)
-        if data is None and base is not None and hasattr(base, "envs"):
-            data = getattr(base.envs[0].unwrapped, "dataset", None)
-        return data
-
-    def _find_item_features(self) -> NDArray[np.float32]:
-        """Fixed item features: L2-normalised genre rows, then the movie's rating term.
-
-        Genre-less movies get zero rows; the rating term is
-        ``clip((mean training rating - 3) / 2, 0, 1)``. The genre rows are normalised
-        exactly as the reward's cosine (:mod:`movierec_env.reward`), so ``Gn[a] · u`` *is*
-        the expected genre term when ``u`` is the next movie's expected genre row.
-        """
-        genres = self._find_genres()
-        norms = np.linalg.norm(genres, axis=1, keepdims=True)
-        unit = np.divide(genres, norms, out=np.zeros_like(genres), where=norms > 0)
-        data = self._find_dataset()
-        mean = np.asarray(data.item_mean_rating, dtype=np.float32)[1:]
-        rating = np.clip((np.nan_to_num(mean, nan=3.0) - 3.0) / 2.0, 0.0, 1.0)
-        return np.concatenate([unit, rating[:, None]], axis=1).astype(np.float32)
-
-    def _find_genres(self) -> NDArray[np.float32]:
-        """Item genre vectors ``(n_actions, n_genres)`` of the env's dataset."""
-        data = self._find_dataset()
-        if data is None or not hasattr(data, "item_genres"):
-            raise ValueError("genre_features=True needs env.unwrapped.dataset.item_genres")
-        genres = np.asarray(data.item_genres, dtype=np.float32)[1:]
-        if genres.shape[0] != int(self.action_space.n):  # type: ignore[attr-defined]
-            raise ValueError("the dataset's item_genres do not match the action space")
-        return genres
-
     # ------------------------------------------------------------------ acting
-    def _random_allowed(self, masks: NDArray[np.bool_] | None, n: int) -> NDArray[np.int64]:
-        """Uniform random allowed actions for ``n`` rows (rejection sampling, then exact)."""
-        n_actions = int(self.action_space.n)  # type: ignore[attr-defined]
-        acts = self.rng.integers(0, n_actions, size=n)
-        if masks is None:
-            return acts
-        rows = np.arange(n)
-        for _ in range(16):  # masks are sparse: one or two rounds almost always suffice
-            bad = ~masks[rows, acts]
-            if not bad.any():
-                return acts
-            acts[bad] = self.rng.integers(0, n_actions, size=int(bad.sum()))
-        for j in np.flatnonzero(~masks[rows, acts]):
-            allowed = np.flatnonzero(masks[j])
-            if allowed.size:
-                acts[j] = self.rng.choice(allowed)
-        return acts
-
-    def _act(
-        self, obs: NDArray[Any], masks: NDArray[np.bool_] | None, eps: float
-    ) -> NDArray[np.int64]:
-        """Epsilon-greedy allowed actions for a batch."""
-        t, _ = self.policy.obs_to_tensor(obs)
-        actions = self.policy.greedy(t, masks)
-        if eps > 0:
-            explore: NDArray[np.bool_] = self.rng.random(size=(actions.shape[0],)) < eps
-            if explore.any():
-                sub = None if masks is None else masks[explore]
-                actions[explore] = self._random_allowed(sub, int(explore.sum()))
-        return actions
-
     def predict(
         self,
         observation: NDArray[Any],
@@ -623,92 +422,6 @@ class DQN:
             callback = CallbackList([callback, TqdmProgressBarCallback()])
         callback.init_callback(self)  # type: ignore[arg-type]
         return total_timesteps, callback
-
-    def _make_buffer(self, positions: NDArray[np.int64] | None) -> MaskedReplayBuffer:
-        """Create the replay buffer, choosing how next-state masks are stored."""
-        assert self._mask_source is not None
-        src = self._mask_source
-        storage = self.mask_storage
-        if storage == "auto":
-            if not src.available:
-                storage = "none"
-            elif src.check_rebuilder(positions):
-                storage = "position"
-            else:
-                storage = "packed"
-        elif storage == "position" and not src.check_rebuilder(positions):
-            raise ValueError(
-                'mask_storage="position" but the env cannot rebuild its action masks from '
-                'info["position"]; use "packed" or "auto"'
-            )
-        elif storage == "packed" and not src.available:
-            raise ValueError('mask_storage="packed" but the env has no action_masks()')
-        self._resolved_mask_storage = storage
-        obs_space = self.observation_space
-        return MaskedReplayBuffer(
-            self.buffer_size,
-            tuple(obs_space.shape or ()),
-            obs_space.dtype or np.float32,
-            int(self.action_space.n),  # type: ignore[attr-defined]
-            mask_storage=storage,
-            rebuilder=src.rebuilder if storage == "position" else None,
-        )
-
-    def _collect_step(self) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_], Any]:
-        """One vector-env step: act, store the valid transitions, track episodes."""
-        assert self.env is not None and self._mask_source is not None
-        assert self.replay_buffer is not None and self._needs_reset is not None
-        assert self._ep_rewards is not None and self._ep_lengths is not None
-        use_masks = self._resolved_mask_storage != "none"
-        masks = self._last_masks if use_masks else None
-        obs = self._last_obs
-        assert obs is not None
-        actions = self._act(obs, masks, self.exploration_rate)
-        new_obs, rewards, terminated, truncated, infos = self.env.step(actions)
-        dones = np.logical_or(terminated, truncated)
-        next_masks = self._mask_source.current() if use_masks else None
-        # Next-step autoreset: a step right after an episode end only resets; skip it.
-        valid = ~self._needs_reset
-        next_obs = np.array(new_obs, copy=True)
-        positions = info_positions(infos, self.n_envs)
-        same_step = autoreset_mode(self.env) == AutoresetMode.SAME_STEP
-        if same_step and dones.any():
-            final_obs = infos.get("final_obs")
-            final_info = infos.get("final_info", {})
-            for i in np.flatnonzero(dones):
-                if final_obs is not None:
-                    next_obs[i] = final_obs[i]
-                if positions is not None and "position" in final_info:
-                    positions[i] = int(final_info["position"][i])
-                if next_masks is not None and self._resolved_mask_storage == "packed":
-                    # The final state's mask is gone after the reset; only truncated
-                    # episodes bootstrap from it, and then over every action.
-                    next_masks[i] = True
-        if valid.any():
-            sel = np.flatnonzero(valid)
-            self.replay_buffer.add(
-                obs[sel],
-                actions[sel],
-                np.asarray(rewards, dtype=np.float32)[sel],
-                next_obs[sel],
-                np.asarray(terminated, dtype=bool)[sel],
-                None if positions is None else positions[sel],
-                None if next_masks is None else next_masks[sel],
-            )
-        self._ep_rewards[valid] += np.asarray(rewards)[valid]
-        self._ep_lengths[valid] += 1
-        for i in np.flatnonzero(dones & valid):
-            self.ep_info_buffer.append(
-                {"r": float(self._ep_rewards[i]), "l": int(self._ep_lengths[i])}
-            )
-            self._ep_rewards[i] = 0.0
-            self._ep_lengths[i] = 0
-            self._episode_num += 1
-        self._needs_reset = dones if not same_step else np.zeros_like(dones)
-        self._last_obs = new_obs
-        self._last_masks = next_masks
-        self.num_timesteps += int(valid.sum())
-        return new_obs, np.asarray(rewards), dones, infos
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """Run ``gradient_steps`` TD updates on replayed minibatches (SB3's ``train``)."""
@@ -833,101 +546,35 @@ class DQN:
         cb.on_training_end()
         return self
 
-    # ------------------------------------------------------------------ persistence
-    def _hyperparameters(self) -> dict[str, Any]:
-        hp = {k: getattr(self, k) for k in _HYPERPARAMETERS}
-        if callable(hp["learning_rate"]):
-            hp["learning_rate"] = float(self.lr_schedule(self._current_progress_remaining))
-        return hp
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Save hyperparameters, spaces and weights (no pickled code), atomically.
+def _checked_args(train_freq: int | tuple[int, str], mask_storage: str, **values: float) -> int:
+    """Validate the constructor's numeric arguments; returns ``train_freq`` as an int.
 
-        Args:
-            path: Destination; ``.zip`` is appended when missing (as SB3).
-        """
-        policy_kwargs = dict(self.policy.net_kwargs)
-        data = {
-            "class": type(self).__name__,
-            "policy": self.policy_name,
-            "hyperparameters": self._hyperparameters(),
-            "policy_kwargs": policy_kwargs,
-            "observation_space": _space_to_json(self.observation_space),
-            "action_space": _space_to_json(self.action_space),
-            "num_timesteps": int(self.num_timesteps),
-            "n_updates": int(self._n_updates),
-            "exploration_rate": float(self.exploration_rate),
-            "seed": self.seed,
-            "torch_version": torch.__version__,
-        }
-        tensors = {
-            "q_net": self.policy.q_net.state_dict(),
-            "q_net_target": self.policy.q_net_target.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }
-        save_checkpoint(path, data, tensors)
-
-    @classmethod
-    def load(
-        cls: type[SelfDQN],
-        path: str | os.PathLike[str],
-        env: gym.Env[Any, Any] | VectorEnv[Any, Any, Any] | str | None = None,
-        device: torch.device | str = "auto",
-        **kwargs: Any,
-    ) -> SelfDQN:
-        """Load a model saved with :meth:`save` (tensors read with ``weights_only=True``).
-
-        Args:
-            path: The checkpoint.
-            env: Env to continue training or evaluating on; its spaces must match.
-            device: Device of the loaded model.
-            **kwargs: Override saved hyperparameters (e.g. ``learning_starts=0``).
-
-        Returns:
-            The model.
-
-        Raises:
-            ValueError: If the file is not a DQN checkpoint or the env does not match.
-        """
-        data, tensors = load_checkpoint(path, device="cpu")
-        if data.get("class") != "DQN":
-            raise ValueError(f"{path} holds a {data.get('class')!r}, not a DQN")
-        obs_space = _space_from_json(data["observation_space"])
-        act_space = _space_from_json(data["action_space"])
-        if env is not None:
-            venv = as_vector_env(env)
-            for mine, theirs in (
-                (obs_space, venv.single_observation_space),
-                (act_space, venv.single_action_space),
-            ):
-                if not _same_space(mine, theirs):
-                    raise ValueError(f"env space {theirs} does not match the saved {mine}")
-            env = venv
-        policy = data["policy"]
-        if policy not in POLICY_ALIASES:
-            raise ValueError(f"{path}: unknown policy {policy!r}")
-        policy_kwargs = dict(data["policy_kwargs"])
-        policy_kwargs["warm_start"] = False  # weights come from the file
-        hp = {**data["hyperparameters"], **kwargs}
-        model = cls(
-            policy,
-            env,
-            policy_kwargs=policy_kwargs,
-            seed=data.get("seed"),
-            device=device,
-            _spaces=(obs_space, act_space),
-            **hp,
-        )
-        model.policy.net_kwargs["warm_start"] = bool(data["policy_kwargs"].get("warm_start"))
-        model.policy.q_net.load_state_dict(tensors["q_net"])
-        model.policy.q_net_target.load_state_dict(tensors["q_net_target"])
-        if "optimizer" in tensors:
-            model.optimizer.load_state_dict(tensors["optimizer"])
-        model.policy.to(model.device)
-        model.num_timesteps = int(data.get("num_timesteps", 0))
-        model._n_updates = int(data.get("n_updates", 0))
-        model.exploration_rate = float(data.get("exploration_rate", model.exploration_rate))
-        return model
+    Raises:
+        ValueError: Naming the first invalid argument and its value.
+    """
+    if isinstance(train_freq, tuple):
+        if len(train_freq) != 2 or train_freq[1] != "step":
+            raise ValueError(f'train_freq must be an int or (n, "step"), got {train_freq!r}')
+        train_freq = int(train_freq[0])
+    checks = {
+        "buffer_size": lambda v: v >= 1,
+        "batch_size": lambda v: v >= 1,
+        "gradient_steps": lambda v: v >= 1,
+        "target_update_interval": lambda v: v >= 1,
+        "tau": lambda v: 0.0 < v <= 1.0,
+        "gamma": lambda v: 0.0 <= v <= 1.0,
+        "exploration_fraction": lambda v: 0.0 <= v <= 1.0,
+        "residual_decay": lambda v: v >= 0.0,
+    }
+    if train_freq < 1:
+        raise ValueError(f"invalid train_freq={train_freq!r}")
+    for name, ok in checks.items():
+        if not ok(values[name]):
+            raise ValueError(f"invalid {name}={values[name]!r}")
+    if mask_storage not in ("auto", *MASK_STORAGES):
+        raise ValueError(f"mask_storage must be 'auto' or one of {MASK_STORAGES}")
+    return int(train_freq)
 
 
 def linear_schedule(start: float, end: float = 0.0) -> Callable[[float], float]:

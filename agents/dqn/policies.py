@@ -26,6 +26,16 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 from torch import nn
 
+__all__ = [
+    "ACTIVATIONS",
+    "POLICY_ALIASES",
+    "DQNPolicy",
+    "ItemEmbeddingQNetwork",
+    "activation_name",
+    "masked_argmax",
+    "masked_max",
+]
+
 #: Activation names accepted in ``policy_kwargs["activation_fn"]`` (saved as names, never code).
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "ReLU": nn.ReLU,
@@ -327,3 +337,7 @@ class DQNPolicy(nn.Module):
         """Greedy allowed actions for a batch of observations."""
         m = None if masks is None else torch.as_tensor(masks, device=self.device)
         return masked_argmax(self.q_net(obs), m).cpu().numpy()
+
+
+#: Policy names accepted by :class:`agents.DQN` (SB3's alias convention).
+POLICY_ALIASES: dict[str, type[DQNPolicy]] = {"MlpPolicy": DQNPolicy}

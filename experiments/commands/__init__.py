@@ -1,1 +1,3 @@
 """One module per ``movierec`` subcommand (see :mod:`experiments.cli`)."""
+
+__all__ = []

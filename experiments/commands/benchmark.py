@@ -10,6 +10,8 @@ import click
 from experiments.benchmark import DEFAULT_AGENTS, QUICK_AGENTS
 from experiments.commands.options import data_option, encoders_option
 
+__all__ = ["benchmark"]
+
 
 @click.command()
 @data_option

@@ -13,6 +13,8 @@ from numpy.typing import NDArray
 from experiments.commands.options import json_option
 from movierec_env.data.types import PreparedDataset, RawDataset
 
+__all__ = ["data", "describe", "info", "render"]
+
 
 @click.group()
 def data() -> None:

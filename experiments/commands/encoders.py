@@ -8,6 +8,8 @@ import click
 
 from experiments.commands.options import data_option, json_option
 
+__all__ = ["train_encoders"]
+
 
 @click.command("train-encoders")
 @data_option

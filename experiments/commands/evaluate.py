@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from encoders.hybrid import HybridEncoder
     from movierec_env.data.types import PreparedDataset
 
+__all__ = [
+    "AGENTS",
+    "encoder_test_metrics",
+    "evaluate",
+    "evaluate_scorer",
+    "load_encoder",
+    "register_agent",
+]
+
 Scorer = Callable[["PreparedDataset", "NDArray[np.int64]"], "NDArray[np.floating]"]
 #: Factory signature: ``(data, options) -> scorer``; options holds ``encoders`` (a
 #: checkpoint directory or ``None``) and ``seed``.
@@ -79,7 +88,6 @@ def _from_agents(name: str) -> ScorerFactory:
         from agents.evaluation import agent_scores
         from agents.registry import LEARNING_AGENT_NAMES, load_agent, make_agent
         from movierec_env.env import MovieRecEnv
-        from movierec_env.replay import observation_table
 
         enc = load_encoder(data, opts.get("encoders"))
         env = MovieRecEnv(dataset=data, encoders=enc, split="test")
@@ -93,10 +101,9 @@ def _from_agents(name: str) -> ScorerFactory:
             )
         else:
             agent = make_agent(name, env, seed=opts.get("seed"))
-        table = observation_table(enc, data)
 
         def scorer(d: PreparedDataset, pos: NDArray[np.int64]) -> NDArray[np.floating]:
-            scores, _ = agent_scores(agent, np.array(table[pos]), {"position": pos})
+            scores, _ = agent_scores(agent, env.observations_at(pos), {"position": pos})
             if scores is None:
                 raise ValueError(f"agent {name!r} gives no scores to rank movies by")
             out = np.full((pos.size, d.n_items + 1), -np.inf, dtype=np.float64)

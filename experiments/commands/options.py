@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 import click
 
+__all__ = ["data_option", "encoders_option", "json_option"]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: ``--data DATASET``: the embedded dataset's name or a MovieLens folder.

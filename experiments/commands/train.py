@@ -11,6 +11,8 @@ import click
 
 from experiments.commands.options import data_option, encoders_option
 
+__all__ = ["DEFAULT_TIMESTEPS", "TRAINABLE", "make_training_env", "train"]
+
 #: Learning agents ``movierec train`` accepts.
 TRAINABLE = ("dqn", "sb3-dqn", "sb3-ppo", "qrdqn", "maskable-ppo")
 

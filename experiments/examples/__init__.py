@@ -2,3 +2,5 @@
 
 Run each as a script, e.g. ``python -m experiments.examples.train_sb3_ppo --quick``.
 """
+
+__all__ = []

@@ -29,6 +29,8 @@ from agents import AGENT_NAMES, evaluate_agent, make_agent
 from agents.registry import LEARNING_AGENT_NAMES
 from experiments.reporting import paired_test
 
+__all__ = ["METRICS", "build", "main", "parse_args"]
+
 METRICS = ("HR@1", "HR@10", "NDCG@10", "MRR", "mean_reward", "reward_hit", "reward_genre")
 
 

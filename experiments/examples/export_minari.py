@@ -31,6 +31,8 @@ import numpy as np
 import movierec_env  # noqa: F401  (registers MovieRec-v0)
 from experiments import offline
 
+__all__ = ["main", "parse_args"]
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

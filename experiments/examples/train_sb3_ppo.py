@@ -48,6 +48,8 @@ from stable_baselines3.common.monitor import Monitor
 import movierec_env  # noqa: F401  (registers MovieRec-v0)
 from agents import evaluate_agent
 
+__all__ = ["main", "parse_args", "report", "train"]
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

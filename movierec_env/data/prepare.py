@@ -11,6 +11,8 @@ from numpy.typing import NDArray
 
 from movierec_env.data.types import PrepareConfig, PreparedDataset, RawDataset
 
+__all__ = ["EmptyDatasetError", "prepare"]
+
 
 class EmptyDatasetError(ValueError):
     """Raised when filtering leaves no interaction."""
@@ -109,6 +111,58 @@ def _empty_message(
     )
 
 
+def _leave_one_out(
+    offsets: NDArray[np.int64], counts: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """``(train_end, val_index, test_index)``: last = test, second to last = validation.
+
+    Users with fewer than 3 interactions are training only (``-1`` targets).
+    """
+    has_split = counts >= 3
+    ends = offsets[1:]
+    test_index = np.where(has_split, ends - 1, -1).astype(np.int64)
+    val_index = np.where(has_split, ends - 2, -1).astype(np.int64)
+    train_end = np.where(has_split, ends - 2, ends).astype(np.int64)
+    return train_end, val_index, test_index
+
+
+def _training_stats(
+    iidx: NDArray[np.int64],
+    rt: NDArray[np.floating],
+    train_end: NDArray[np.int64],
+    counts: NDArray[np.int64],
+    n_items: int,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Training-only popularity and mean rating per item (global mean where unrated)."""
+    train_mask = np.arange(iidx.size) < np.repeat(train_end, counts)
+    tr_items = iidx[train_mask]
+    popularity = np.bincount(tr_items, minlength=n_items + 1).astype(np.int64)
+    popularity[0] = 0
+    rating_sum = np.bincount(tr_items, weights=rt[train_mask], minlength=n_items + 1)
+    global_mean = float(rt[train_mask].mean()) if train_mask.any() else float(rt.mean())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_rating = np.where(popularity > 0, rating_sum / np.maximum(popularity, 1), global_mean)
+    mean_rating[0] = global_mean
+    return popularity, mean_rating
+
+
+def _catalogue_rows(raw: RawDataset, kept_ids: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Row of each kept movieId in the raw catalogue.
+
+    Raises:
+        ValueError: If a rated movie is missing from the catalogue.
+    """
+    cat_pos = np.searchsorted(raw.movie_ids, kept_ids).clip(0, max(raw.n_movies - 1, 0))
+    missing = raw.movie_ids[cat_pos] != kept_ids if raw.n_movies else np.ones(1, dtype=bool)
+    if missing.any():
+        bad = int(kept_ids[int(np.argmax(missing))]) if raw.n_movies else int(kept_ids[0])
+        raise ValueError(
+            f"dataset {raw.name!r}: movie id {bad} is rated but not in the catalogue "
+            "(movie_ids); load_raw() rejects or skips such ratings"
+        )
+    return np.asarray(cat_pos, dtype=np.int64)
+
+
 def prepare(raw: RawDataset, config: PrepareConfig | None = None) -> PreparedDataset:
     """Filter, order, index and split a raw MovieLens dataset (PROTOCOL.md).
 
@@ -177,34 +231,10 @@ def prepare(raw: RawDataset, config: PrepareConfig | None = None) -> PreparedDat
     offsets = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
 
-    # Leave-one-out split.
-    has_split = counts >= 3
-    ends = offsets[1:]
-    test_index = np.where(has_split, ends - 1, -1).astype(np.int64)
-    val_index = np.where(has_split, ends - 2, -1).astype(np.int64)
-    train_end = np.where(has_split, ends - 2, ends).astype(np.int64)
-
-    # Training-only statistics.
-    train_mask = np.arange(uidx.size) < np.repeat(train_end, counts)
-    tr_items = iidx[train_mask]
-    popularity = np.bincount(tr_items, minlength=n_items + 1).astype(np.int64)
-    popularity[0] = 0
-    rating_sum = np.bincount(tr_items, weights=rt[train_mask], minlength=n_items + 1)
-    global_mean = float(rt[train_mask].mean()) if train_mask.any() else float(rt.mean())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_rating = np.where(popularity > 0, rating_sum / np.maximum(popularity, 1), global_mean)
-    mean_rating[0] = global_mean
-
-    # Catalogue rows of the kept movies.
+    train_end, val_index, test_index = _leave_one_out(offsets, counts)
+    popularity, mean_rating = _training_stats(iidx, rt, train_end, counts, n_items)
     kept_ids = m_uniq[used_m]
-    cat_pos = np.searchsorted(raw.movie_ids, kept_ids).clip(0, max(raw.n_movies - 1, 0))
-    missing = raw.movie_ids[cat_pos] != kept_ids if raw.n_movies else np.ones(1, dtype=bool)
-    if missing.any():
-        bad = int(kept_ids[int(np.argmax(missing))]) if raw.n_movies else int(kept_ids[0])
-        raise ValueError(
-            f"dataset {raw.name!r}: movie id {bad} is rated but not in the catalogue "
-            "(movie_ids); load_raw() rejects or skips such ratings"
-        )
+    cat_pos = _catalogue_rows(raw, kept_ids)
     item_movie_ids = np.concatenate([[-1], m_uniq[used_m]]).astype(np.int64)
     item_titles = np.concatenate([np.array([""], dtype=object), raw.titles[cat_pos]])
     n_genres = raw.genres.shape[1]

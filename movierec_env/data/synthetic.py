@@ -6,6 +6,8 @@ import numpy as np
 
 from movierec_env.data.types import RawDataset
 
+__all__ = ["GENRES", "synthetic_raw"]
+
 GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller"]
 
 

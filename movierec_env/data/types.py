@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+__all__ = ["PAD", "PrepareConfig", "PreparedDataset", "RawDataset"]
+
 #: Item index reserved for padding in every prepared dataset.
 PAD = 0
 

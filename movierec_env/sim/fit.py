@@ -227,7 +227,10 @@ def _assemble(
 ) -> World:
     model: RatingItems = rating["model"]
     train_r = data.ratings[data.train_mask()]
-    lo, hi = data.rating_scale
+    step = rating_step(train_r)
+    # The scale's ends on the rating grid: a '::' layout declares 0.5..5 but rates whole stars.
+    lo = float(np.ceil(data.rating_scale[0] / step - 1e-9) * step)
+    hi = float(np.floor(data.rating_scale[1] / step + 1e-9) * step)
     fitted = {
         "pref_factors_weight": pref["w"][0],
         "pref_momentum_weight": pref["w"][1],
@@ -239,7 +242,7 @@ def _assemble(
         "rating_reg": model.reg,
         "rating_sigma": rating["sigma"],
         "rating_drift": rating["drift"],
-        "rating_step": rating_step(train_r),
+        "rating_step": step,
         "rating_min": lo,
         "rating_max": hi,
         "leave_intercept": leave["intercept"],

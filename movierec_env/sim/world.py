@@ -45,8 +45,6 @@ ARRAYS: dict[str, tuple[str, int]] = {
     "rating_item_factors": ("float32", 2),
     "users": ("int64", 1),
 }
-#: Block size of the two-level organic draw.
-_BLOCK = 64
 #: Fitted scalars every world holds.
 FITTED = (
     "pref_factors_weight",
@@ -136,6 +134,33 @@ def _segment_sum(offsets: NDArray[np.int64], x: NDArray[np.floating]) -> NDArray
     seg = np.repeat(np.arange(b), np.diff(offsets))
     ind = sp.csr_matrix((np.ones(n), (seg, np.arange(n))), shape=(b, n))
     return np.asarray(ind @ x)
+
+
+def _inverse_cdf_draw(logits: NDArray[np.float32], u: NDArray[np.float64]) -> NDArray[np.int64]:
+    """One draw per row from ``softmax(logits)`` by inverting its CDF at ``u`` (``(B,)``).
+
+    Two levels (blocks of about sqrt(n) columns, then columns within the chosen block), so
+    the cost is one pass of ``exp`` and sums instead of a cumulative sum over every column.
+    Never returns a column of zero probability (``-inf`` logit), even under rounding.
+    """
+    b, n = logits.shape
+    size = max(int(np.sqrt(n)), 1)
+    n_blocks = -(-n // size)
+    padded = np.zeros((b, n_blocks * size), dtype=np.float32)
+    np.subtract(logits, logits.max(axis=1, keepdims=True), out=padded[:, :n])
+    np.exp(padded[:, :n], out=padded[:, :n])
+    blocks = padded.reshape(b, n_blocks, size)
+    cum_blocks = np.cumsum(blocks.sum(axis=2, dtype=np.float64), axis=1)
+    target = u * cum_blocks[:, -1]
+    blk = np.minimum((cum_blocks < target[:, None]).sum(axis=1), n_blocks - 1)
+    rows = np.arange(b)
+    before = np.where(blk > 0, cum_blocks[rows, np.maximum(blk - 1, 0)], 0.0)
+    chosen = blocks[rows, blk]
+    inner = np.cumsum(chosen.astype(np.float64), axis=1)
+    col = (inner < (target - before)[:, None]).sum(axis=1)
+    # Rounding may push past the block's last column with mass: step back onto it.
+    last = size - 1 - np.argmax(chosen[:, ::-1] > 0, axis=1)
+    return (blk * size + np.minimum(col, last)).astype(np.int64)
 
 
 class World:
@@ -418,32 +443,15 @@ class World:
 
     # ------------------------------------------------------------------ dynamics
     def _organic_draw(self, scores: NDArray[np.float32], rng: np.random.Generator) -> NDArray[Any]:
-        """One draw per row from ``softmax(scores)`` by a two-level inverse CDF.
-
-        Items are grouped in blocks of :data:`_BLOCK`: a block is drawn from the block sums,
-        then an item within it, so the only full pass after ``exp`` is one reduction.
-        """
-        b, n = scores.shape
-        nb = -(-n // _BLOCK)
-        p = np.zeros((b, nb * _BLOCK), dtype=np.float32)
-        np.subtract(scores, scores.max(axis=1, keepdims=True), out=p[:, :n])
-        np.exp(p[:, :n], out=p[:, :n])
-        blocks = p.reshape(b, nb, _BLOCK)
-        cum = np.cumsum(blocks.sum(axis=2, dtype=np.float64), axis=1)
-        u = rng.random(b) * cum[:, -1]
-        k = np.minimum((cum < u[:, None]).sum(axis=1), nb - 1)
-        rows = np.arange(b)
-        rest = u - np.where(k > 0, cum[rows, np.maximum(k - 1, 0)], 0.0)
-        inner = np.cumsum(blocks[rows, k].astype(np.float64), axis=1)
-        j = (inner < rest[:, None]).sum(axis=1)
-        # Rounding may push past the block's last item with mass: step back onto it.
-        last = _BLOCK - 1 - np.argmax(blocks[rows, k][:, ::-1] > 0, axis=1)
-        return (k * _BLOCK + np.minimum(j, last)).astype(np.int64)
+        """One organic choice per row of ``scores`` (logits), drawn with ``rng``."""
+        return _inverse_cdf_draw(scores, rng.random((scores.shape[0],)))
 
     def step(
         self, state: WorldState, rec_items: NDArray[np.integer], rng: np.random.Generator
     ) -> StepResult:
         """Advance every user by one watched movie (``state`` is updated in place).
+
+        Draws four uniforms per user from ``rng`` and calls :meth:`step_with_draws`.
 
         Args:
             state: Current state (users that left should be reset by the caller).
@@ -459,32 +467,7 @@ class World:
         """
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        rec = np.asarray(rec_items, dtype=np.int64)
-        rec2 = rec[:, None] if rec.ndim == 1 else rec
-        scores = self.organic_scores(state)
-        p = self.accept_prob(state, rec2, scores)
-        cum = np.cumsum(p, axis=1)
-        u = rng.random(state.batch_size)
-        slot = (cum < u[:, None]).sum(axis=1)
-        accepted = slot < rec2.shape[1]
-        b = np.arange(state.batch_size)
-        watched = rec2[b, np.minimum(slot, rec2.shape[1] - 1)]
-        own = np.flatnonzero(~accepted)
-        if own.size:
-            watched[own] = self._organic_draw(scores[own] if own.size < b.size else scores, rng)
-        ratings = self._draw_rating(state, watched, rng)
-        self._update(state, watched, ratings, (rec2 > 0).any(axis=1) & ~accepted)
-        lp = self.leave_prob(state)
-        left = rng.random(state.batch_size) < lp
-        return StepResult(accepted, watched, ratings, lp, left)
-
-    def _draw_rating(
-        self, state: WorldState, items: NDArray[np.int64], rng: np.random.Generator
-    ) -> NDArray[np.float64]:
-        f = self.fitted
-        noisy = self.rating(state, items) + f["rating_sigma"] * rng.standard_normal(items.size)
-        stepped = np.round(noisy / f["rating_step"]) * f["rating_step"]
-        return np.clip(stepped, f["rating_min"], f["rating_max"])
+        return self.step_with_draws(state, rec_items, rng.random((state.batch_size, 4)))
 
     def _update(
         self,
@@ -535,6 +518,51 @@ class World:
         from movierec_env.sim.storage import load_world
 
         return load_world(path, data)
+
+    def step_with_draws(
+        self, state: WorldState, rec_items: NDArray[np.integer], draws: NDArray[np.floating]
+    ) -> StepResult:
+        """:meth:`step` with its randomness given: four uniforms in [0, 1) per user.
+
+        ``draws[:, 0]`` picks taking a slot (or not), ``draws[:, 1]`` the organic choice,
+        ``draws[:, 2]`` the rating noise (through the normal quantile function) and
+        ``draws[:, 3]`` leaving. An env whose users each own a generator (a vector env
+        equal to single envs) draws the four numbers per user and calls this.
+
+        Args:
+            state: Current state (updated in place).
+            rec_items: ``(B,)`` or ``(B, k)`` recommended items, 0 = no recommendation.
+            draws: ``(B, 4)`` uniforms.
+
+        Returns:
+            :class:`StepResult`.
+        """
+        from scipy.special import ndtri
+
+        u = np.asarray(draws, dtype=np.float64)
+        if u.shape != (state.batch_size, 4):
+            raise ValueError(f"draws must have shape ({state.batch_size}, 4), got {u.shape}")
+        rec = np.asarray(rec_items, dtype=np.int64)
+        rec2 = rec[:, None] if rec.ndim == 1 else rec
+        scores = self.organic_scores(state)
+        p = self.accept_prob(state, rec2, scores)
+        slot = (np.cumsum(p, axis=1) < u[:, :1]).sum(axis=1)
+        accepted = slot < rec2.shape[1]
+        organic = np.zeros(state.batch_size, dtype=np.int64)
+        own = np.flatnonzero(~accepted)  # only users who ignored the recommendation choose
+        if own.size:
+            organic[own] = _inverse_cdf_draw(scores[own], u[own, 1])
+        b = np.arange(state.batch_size)
+        watched = np.where(accepted, rec2[b, np.minimum(slot, rec2.shape[1] - 1)], organic)
+        f = self.fitted
+        z = ndtri(np.clip(u[:, 2], 1e-12, 1.0 - 1e-12))
+        noisy = self.rating(state, watched) + f["rating_sigma"] * z
+        ratings = np.clip(
+            np.round(noisy / f["rating_step"]) * f["rating_step"], f["rating_min"], f["rating_max"]
+        )
+        self._update(state, watched, ratings, (rec2 > 0).any(axis=1) & ~accepted)
+        lp = self.leave_prob(state)
+        return StepResult(accepted, watched.astype(np.int64), ratings, lp, u[:, 3] < lp)
 
     def check_data(self, data: PreparedDataset, source: str = "world") -> None:
         """Refuse a dataset other than the one the world was fitted on.

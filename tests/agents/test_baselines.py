@@ -12,8 +12,8 @@ from agents.baselines import (
     RewardGreedyAgent,
     expected_reward_scores,
 )
-from agents.evaluation import env_reward_tables
 from agents.registry import make_agent
+from movierec_env import rec_env
 from movierec_env.metrics import history_mask
 
 
@@ -111,7 +111,7 @@ def test_encoder_greedy_is_top_unseen_encoder_score(make_env, tiny_data, fake_en
 def test_reward_greedy_expected_reward_matches_brute_force(make_env, tiny_data, reward):
     env = make_env(reward=reward)
     agent = RewardGreedyAgent(env)
-    tables = env_reward_tables(env)
+    tables = rec_env(env).reward_tables
     cfg = tables.config
     pos = _positions(tiny_data, 10)
     obs = _obs(env, pos)
@@ -149,7 +149,7 @@ def test_reward_greedy_expected_reward_matches_brute_force(make_env, tiny_data, 
 
 def test_expected_reward_without_mask_sums_probabilities(make_env, tiny_data):
     env = make_env(reward={"w_hit": 1.0, "w_genre": 0.0, "w_rating": 0.0})
-    tables = env_reward_tables(env)
+    tables = rec_env(env).reward_tables
     logits = np.random.default_rng(0).normal(size=(3, tiny_data.n_items))
     exp = expected_reward_scores(logits, None, tables, np.array([5, 6, 7]))
     np.testing.assert_allclose(exp.sum(axis=1), 1.0)
@@ -211,7 +211,7 @@ def test_learn_returns_self_and_save_load_roundtrip(make_env, tmp_path):
     loaded = GenreAgent.load(tmp_path / "genre", env=env)
     assert loaded.window == 4
     with pytest.raises(ValueError, match="holds agent"):
-        RandomAgent.load(tmp_path / "genre.json", env=env)
+        RandomAgent.load(tmp_path / "genre.zip", env=env)
 
 
 def test_registry_names_and_unknown(make_env):

@@ -179,7 +179,7 @@ def test_load_agent_roundtrip(make_env, tmp_path):
 
     env = make_env()
     make_agent("genre", env, window=7).save(tmp_path / "g")
-    assert load_agent("genre", tmp_path / "g.json", env=env).window == 7
+    assert load_agent("genre", tmp_path / "g.zip", env=env).window == 7
     with pytest.raises(FileNotFoundError):
         load_agent("genre", tmp_path / "missing", env=env)
 
@@ -206,3 +206,65 @@ def test_configure_optimizers_for_both_encoders(tiny_data, hybrid_tiny):
         opt.step()
         sched.step()
         assert opt.param_groups[0]["lr"] < 1e-3
+
+
+# ------------------------------------------------------------------ people outside the dataset
+def _as_rated(data, u):
+    items, ratings, stamps = data.sequence(u)
+    movie_ids = data.item_movie_ids[items].tolist()
+    return list(zip(movie_ids, ratings.tolist(), strict=True)), stamps
+
+
+@pytest.mark.parametrize("encoder", ["fake", "hybrid"])
+def test_a_person_given_as_rated_movie_ids_gets_what_the_same_user_gets(
+    tiny_data, fake_encoder, hybrid_tiny, encoder
+):
+    enc = fake_encoder if encoder == "fake" else hybrid_tiny
+    rec = Recommender(tiny_data, enc, min_history=3)
+    u = int(np.argmax(tiny_data.lengths))
+    rated, stamps = _as_rated(tiny_data, u)
+    mine = rec.recommend_for_ratings(rated, k=8, timestamps=stamps)
+    theirs = rec.recommend(int(tiny_data.user_ids[u]), k=8)
+    assert [r.movie_id for r in mine] == [r.movie_id for r in theirs]
+    assert [r.source for r in mine] == ["model"] * 8
+    assert {r.movie_id for r in mine}.isdisjoint({m for m, _ in rated})
+    np.testing.assert_allclose([r.score for r in mine], [r.score for r in theirs], atol=1e-4)
+
+
+def test_rated_movie_ids_as_a_mapping_and_default_timestamps(rec, tiny_data):
+    rated, _ = _as_rated(tiny_data, 0)
+    out = rec.recommend_for_ratings(dict(rated[:5]), k=3)
+    assert len(out) == 3 and all(r.source == "model" for r in out)
+    assert {r.movie_id for r in out}.isdisjoint(dict(rated[:5]))
+
+
+def test_bad_rated_input_is_named(rec, tiny_data):
+    good = int(tiny_data.item_movie_ids[1])
+    with pytest.raises(ValueError, match=r"unknown movieId\(s\) \[987654321\]"):
+        rec.recommend_for_ratings([(good, 4.0), (987654321, 3.0)])
+    with pytest.raises(ValueError, match="outside the dataset's scale"):
+        rec.recommend_for_ratings([(good, 11.0)])
+    with pytest.raises(ValueError, match="timestamps has 2 entries"):
+        rec.recommend_for_ratings([(good, 4.0)], timestamps=[1, 2])
+    with pytest.raises(ValueError, match="k must be"):
+        rec.recommend_for_ratings([(good, 4.0)], k=0)
+
+
+def test_a_short_rated_list_gets_the_popularity_fallback(rec, tiny_data):
+    out = rec.recommend_for_ratings([(int(tiny_data.item_movie_ids[1]), 5.0)], k=4)
+    assert [r.source for r in out] == ["popularity"] * 4
+
+
+def test_recommend_cli_for_rated_movie_ids(capsys):
+    code, out, _ = run_cli(
+        ["recommend", "--rated", "1:5,260:4.5,1196:4", "-k", "3", "--json"], capsys
+    )
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["user_id"] is None and len(payload["recommendations"]) == 3
+    assert {r["movie_id"] for r in payload["recommendations"]}.isdisjoint({1, 260, 1196})
+    assert payload["profile"]["n_ratings"] == 3
+    code, _, err = run_cli(["recommend", "--rated", "1:5,424242424:3"], capsys)
+    assert code == 2 and "424242424" in err
+    code, _, err = run_cli(["recommend", "--user", "1", "--rated", "1:5"], capsys)
+    assert code == 2 and "exactly one" in err

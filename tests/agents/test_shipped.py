@@ -39,10 +39,10 @@ def test_encoder_greedy_equals_the_encoders_hybrid_ranker(env, small_data):
 
 def test_recommender_end_observation_matches_the_env(env, small_data):
     from agents import Recommender
-    from movierec_env.replay import observation_table
+    from movierec_env import rec_env
 
     rec = Recommender(small_data, env.unwrapped.encoder)
-    table = observation_table(env.unwrapped.encoder, small_data)
+    table = rec_env(env).observations_at(np.arange(small_data.n_interactions + 1))
     pos = small_data.target_indices("test")[::61]
     for g in pos:
         u = int(np.searchsorted(small_data.offsets, g, side="right") - 1)

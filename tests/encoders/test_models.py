@@ -118,3 +118,47 @@ def test_segments_cover_each_row_once():
     assert lens.max() <= 10
     with pytest.raises(ValueError, match="window"):
         make_segments(starts, ends, window=0)
+
+
+def test_explicit_generators_leave_global_rng_alone(tiny_data):
+    from encoders import (
+        ContentConfig,
+        LSTMConfig,
+        TimeRatingAwareContentModel,
+        TimeRatingAwareLSTM,
+        TrainConfig,
+        train_encoder,
+    )
+
+    def build(seed):
+        g = torch.Generator().manual_seed(seed)
+        lstm = TimeRatingAwareLSTM(LSTMConfig(n_items=tiny_data.n_items, dim=8, hidden=12), g)
+        ccfg = ContentConfig(n_items=tiny_data.n_items, n_genres=len(tiny_data.genre_names))
+        return lstm, TimeRatingAwareContentModel(ccfg, tiny_data.item_genres, g)
+
+    before = torch.random.get_rng_state()
+    (la, ca), (lb, cb), (lc, _) = build(7), build(7), build(8)
+    for x, y in ((la, lb), (ca, cb)):
+        for (kx, vx), (ky, vy) in zip(x.state_dict().items(), y.state_dict().items(), strict=True):
+            assert kx == ky and torch.equal(vx, vy)
+    assert not torch.equal(la.rnn.weight_ih_l0, lc.rnn.weight_ih_l0)
+    assert (la.item_emb.weight[0] == 0).all() and (ca.item_emb.weight[0] == 0).all()
+    cfg = TrainConfig(window=4, epochs=1, batch_size=8, seed=7)
+    train_encoder(la, tiny_data, cfg, progress=False)
+    train_encoder(lb, tiny_data, cfg, progress=False)
+    assert torch.equal(la.item_emb.weight, lb.item_emb.weight)
+    assert torch.equal(before, torch.random.get_rng_state())  # nothing drew from it
+
+
+def test_dropout_draws_from_its_generator():
+    from encoders.base import Dropout, dropout_generator
+
+    drop = Dropout(0.5).train()
+    x = torch.ones(1000)
+    with dropout_generator(drop, torch.Generator().manual_seed(0)):
+        a = drop(x)
+    with dropout_generator(drop, torch.Generator().manual_seed(0)):
+        b = drop(x)
+    assert drop.generator is None and torch.equal(a, b)
+    assert set(a.unique().tolist()) == {0.0, 2.0}
+    assert torch.equal(drop.eval()(x), x)

@@ -26,7 +26,7 @@ def tiny_env(tiny_data):
 
 # --------------------------------------------------------------------------- npz export
 def test_npz_round_trip_holds_the_logged_episodes(tiny_env, tiny_data, tmp_path):
-    from movierec_env.replay import observation_table, reward_tables
+    from movierec_env import rec_env
 
     path = offline.export_npz(tiny_env, tmp_path / "logged")  # ".npz" is appended
     assert path == tmp_path / "logged.npz" and path.is_file()
@@ -37,8 +37,9 @@ def test_npz_round_trip_holds_the_logged_episodes(tiny_env, tiny_data, tmp_path)
     # One episode per eligible user, in user order.
     assert [int(e["user_id"]) for e in episodes] == base.eligible_user_ids.tolist()
 
-    obs_table = observation_table(base.encoder, tiny_data)
-    tables = reward_tables(tiny_data, base.reward_config)
+    contract = rec_env(tiny_env)
+    obs_table = contract.observations_at(np.arange(tiny_data.n_interactions + 1))
+    tables = contract.reward_tables
     for e in episodes:
         pos, act = e["positions"], e["actions"]
         u = tiny_data.user_to_index(int(e["user_id"]))

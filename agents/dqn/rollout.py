@@ -1,0 +1,164 @@
+"""Acting and collecting for the DQN: epsilon-greedy over allowed actions on a vector env.
+
+Split from :mod:`agents.dqn.dqn` (the algorithm): how actions are drawn under masks, how
+the replay buffer keeps next-state masks, and how one vector-env step becomes stored
+transitions under either Gymnasium autoreset mode.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from numpy.typing import NDArray
+
+from agents.common.buffers import MaskedReplayBuffer
+from agents.common.envs import ActionMaskSource, autoreset_mode, info_positions
+from agents.dqn.policies import DQNPolicy
+
+__all__ = ["VectorRollout"]
+
+
+class VectorRollout:
+    """Mixin of :class:`agents.dqn.DQN`: epsilon-greedy acting and transition collection."""
+
+    env: VectorEnv[Any, Any, Any] | None
+    action_space: spaces.Space[Any]
+    observation_space: spaces.Space[Any]
+    policy: DQNPolicy
+    rng: np.random.Generator
+    n_envs: int
+    buffer_size: int
+    mask_storage: str
+    exploration_rate: float
+    num_timesteps: int
+    replay_buffer: MaskedReplayBuffer | None
+    ep_info_buffer: deque[dict[str, float]]
+    _mask_source: ActionMaskSource | None
+    _resolved_mask_storage: str
+    _last_obs: NDArray[Any] | None
+    _last_masks: NDArray[np.bool_] | None
+    _needs_reset: NDArray[np.bool_] | None
+    _ep_rewards: NDArray[np.float64] | None
+    _ep_lengths: NDArray[np.int64] | None
+    _episode_num: int
+
+    def _random_allowed(self, masks: NDArray[np.bool_] | None, n: int) -> NDArray[np.int64]:
+        """Uniform random allowed actions for ``n`` rows (rejection sampling, then exact)."""
+        n_actions = int(self.action_space.n)  # type: ignore[attr-defined]
+        acts = self.rng.integers(0, n_actions, size=n)
+        if masks is None:
+            return acts
+        rows = np.arange(n)
+        for _ in range(16):  # masks are sparse: one or two rounds almost always suffice
+            bad = ~masks[rows, acts]
+            if not bad.any():
+                return acts
+            acts[bad] = self.rng.integers(0, n_actions, size=int(bad.sum()))
+        for j in np.flatnonzero(~masks[rows, acts]):
+            allowed = np.flatnonzero(masks[j])
+            if allowed.size:
+                acts[j] = self.rng.choice(allowed)
+        return acts
+
+    def _act(
+        self, obs: NDArray[Any], masks: NDArray[np.bool_] | None, eps: float
+    ) -> NDArray[np.int64]:
+        """Epsilon-greedy allowed actions for a batch."""
+        t, _ = self.policy.obs_to_tensor(obs)
+        actions = self.policy.greedy(t, masks)
+        if eps > 0:
+            explore: NDArray[np.bool_] = self.rng.random(size=(actions.shape[0],)) < eps
+            if explore.any():
+                sub = None if masks is None else masks[explore]
+                actions[explore] = self._random_allowed(sub, int(explore.sum()))
+        return actions
+
+    def _make_buffer(self, positions: NDArray[np.int64] | None) -> MaskedReplayBuffer:
+        """Create the replay buffer, choosing how next-state masks are stored."""
+        assert self._mask_source is not None
+        src = self._mask_source
+        storage = self.mask_storage
+        if storage == "auto":
+            if not src.available:
+                storage = "none"
+            elif src.check_rebuilder(positions):
+                storage = "position"
+            else:
+                storage = "packed"
+        elif storage == "position" and not src.check_rebuilder(positions):
+            raise ValueError(
+                'mask_storage="position" but the env cannot rebuild its action masks from '
+                'info["position"]; use "packed" or "auto"'
+            )
+        elif storage == "packed" and not src.available:
+            raise ValueError('mask_storage="packed" but the env has no action_masks()')
+        self._resolved_mask_storage = storage
+        obs_space = self.observation_space
+        return MaskedReplayBuffer(
+            self.buffer_size,
+            tuple(obs_space.shape or ()),
+            obs_space.dtype or np.float32,
+            int(self.action_space.n),  # type: ignore[attr-defined]
+            mask_storage=storage,
+            rebuilder=src.rebuilder if storage == "position" else None,
+        )
+
+    def _collect_step(self) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_], Any]:
+        """One vector-env step: act, store the valid transitions, track episodes."""
+        assert self.env is not None and self._mask_source is not None
+        assert self.replay_buffer is not None and self._needs_reset is not None
+        assert self._ep_rewards is not None and self._ep_lengths is not None
+        use_masks = self._resolved_mask_storage != "none"
+        masks = self._last_masks if use_masks else None
+        obs = self._last_obs
+        assert obs is not None
+        actions = self._act(obs, masks, self.exploration_rate)
+        new_obs, rewards, terminated, truncated, infos = self.env.step(actions)
+        dones = np.logical_or(terminated, truncated)
+        next_masks = self._mask_source.current() if use_masks else None
+        # Next-step autoreset: a step right after an episode end only resets; skip it.
+        valid = ~self._needs_reset
+        next_obs = np.array(new_obs, copy=True)
+        positions = info_positions(infos, self.n_envs)
+        same_step = autoreset_mode(self.env) == AutoresetMode.SAME_STEP
+        if same_step and dones.any():
+            final_obs = infos.get("final_obs")
+            final_info = infos.get("final_info", {})
+            for i in np.flatnonzero(dones):
+                if final_obs is not None:
+                    next_obs[i] = final_obs[i]
+                if positions is not None and "position" in final_info:
+                    positions[i] = int(final_info["position"][i])
+                if next_masks is not None and self._resolved_mask_storage == "packed":
+                    # The final state's mask is gone after the reset; only truncated
+                    # episodes bootstrap from it, and then over every action.
+                    next_masks[i] = True
+        if valid.any():
+            sel = np.flatnonzero(valid)
+            self.replay_buffer.add(
+                obs[sel],
+                actions[sel],
+                np.asarray(rewards, dtype=np.float32)[sel],
+                next_obs[sel],
+                np.asarray(terminated, dtype=bool)[sel],
+                None if positions is None else positions[sel],
+                None if next_masks is None else next_masks[sel],
+            )
+        self._ep_rewards[valid] += np.asarray(rewards)[valid]
+        self._ep_lengths[valid] += 1
+        for i in np.flatnonzero(dones & valid):
+            self.ep_info_buffer.append(
+                {"r": float(self._ep_rewards[i]), "l": int(self._ep_lengths[i])}
+            )
+            self._ep_rewards[i] = 0.0
+            self._ep_lengths[i] = 0
+            self._episode_num += 1
+        self._needs_reset = dones if not same_step else np.zeros_like(dones)
+        self._last_obs = new_obs
+        self._last_masks = next_masks
+        self.num_timesteps += int(valid.sum())
+        return new_obs, np.asarray(rewards), dones, infos
