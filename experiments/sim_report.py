@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["plot_reliability", "plot_replay", "write_report"]
+
 
 def _f(v: Any, nd: int = 3) -> str:
     if isinstance(v, bool):

@@ -24,6 +24,25 @@ from movierec_env.sim import preference as pr
 from movierec_env.sim.features import training_interactions, training_targets
 from movierec_env.sim.rating import fit_als, fold_in, predict
 
+__all__ = [
+    "IGNORE_GRID",
+    "PATIENCE_GRID",
+    "baseline_metrics",
+    "compare_worlds",
+    "km_survival",
+    "leave_metrics",
+    "leave_terms",
+    "logged_sessions",
+    "preference_metrics",
+    "preference_terms",
+    "public",
+    "rating_metrics",
+    "replay_metrics",
+    "sensitivity",
+    "simulate_sessions",
+    "validate_worlds",
+]
+
 #: Declared parameter values of the sensitivity analysis.
 IGNORE_GRID = (0.1, 0.3, 0.5, 0.7, 0.9)
 PATIENCE_GRID = (0.0, 0.2, 1.0)

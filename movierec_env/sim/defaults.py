@@ -11,6 +11,8 @@ from movierec_env.data.types import PreparedDataset
 from movierec_env.sim.params import check_world_name
 from movierec_env.sim.world import World
 
+__all__ = ["cache_dir", "default_world", "shipped_world_dir"]
+
 _MEMO: dict[tuple[str, str], World] = {}
 
 

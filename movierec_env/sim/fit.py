@@ -23,6 +23,16 @@ from movierec_env.sim.params import WorldParams, check_world_name
 from movierec_env.sim.rating import RatingItems, fit_als, fold_in, predict, rating_step
 from movierec_env.sim.world import World
 
+__all__ = [
+    "DELTA_GRID",
+    "LAMBDA_GRID",
+    "REG_GRID",
+    "fit_leave",
+    "fit_preference",
+    "fit_rating",
+    "fit_world",
+]
+
 #: Grids of the profile decay ``lam`` and the genre-exposure decay ``delta``.
 LAMBDA_GRID = (0.5, 0.7, 0.85, 0.95)
 DELTA_GRID = (0.5, 0.8, 0.95)

@@ -27,6 +27,21 @@ from movierec_env.sim.features import (
     user_mean_ratings,
 )
 
+__all__ = [
+    "LEAVE_COLUMNS",
+    "LEAVE_GROUPS",
+    "POSITION_EDGES",
+    "RHO_GRID",
+    "LeaveSamples",
+    "concentration",
+    "design",
+    "fit_hazard",
+    "hazard",
+    "leave_samples",
+    "mean_log_likelihood",
+    "satisfaction",
+]
+
 #: Session positions where the baseline hazard may step (``position >= edge`` indicators).
 POSITION_EDGES = (2, 3, 5, 10, 20, 50, 100)
 #: Column order of the hazard's coefficients.

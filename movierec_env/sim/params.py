@@ -13,6 +13,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+__all__ = ["WORLD_NAMES", "WorldParams", "check_world_name"]
+
 #: World names: two worlds fitted on disjoint halves of the users.
 WORLD_NAMES = ("train", "eval")
 

@@ -36,6 +36,18 @@ from movierec_env.sim.features import (
     training_targets,
 )
 
+__all__ = [
+    "FEATURES",
+    "PreferenceInputs",
+    "PreferenceTables",
+    "fit_coefficients",
+    "item_factors",
+    "popularity_counts",
+    "row_log_likelihood",
+    "states_at",
+    "transition_counts",
+]
+
 #: Feature order of the coefficient vector ``w = (a, c, b, t)``.
 FEATURES = ("factors", "momentum", "popularity", "transition")
 _K = len(FEATURES)

@@ -24,6 +24,8 @@ from movierec_env.data.types import PreparedDataset
 from movierec_env.sim.params import WorldParams, check_world_name
 from movierec_env.sim.world import ARRAYS, FITTED, World
 
+__all__ = ["ARRAYS_FILE", "FORMAT", "FORMAT_VERSION", "META_FILE", "load_world", "save_world"]
+
 FORMAT = "movierec-world"
 FORMAT_VERSION = 2
 META_FILE = "world.json"

@@ -33,6 +33,8 @@ from movierec_env.sim.leave import LEAVE_COLUMNS, design
 from movierec_env.sim.params import WorldParams
 from movierec_env.sim.rating import RatingItems, fold_in, predict
 
+__all__ = ["ARRAYS", "FITTED", "StepResult", "World", "WorldState"]
+
 #: Arrays every world holds: name -> (dtype, number of dimensions).
 ARRAYS: dict[str, tuple[str, int]] = {
     "pref_factors": ("float32", 2),
