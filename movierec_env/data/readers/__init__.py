@@ -10,6 +10,4 @@ Each layout module exposes ``FILES``, ``RATING_SCALE``, ``RATINGS_FORMAT`` and
 ``read_catalogue(files)``. Use :func:`movierec_env.data.load_raw`, which picks the layout.
 """
 
-__all__ = []
-
 __all__: list[str] = []
