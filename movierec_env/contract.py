@@ -13,11 +13,13 @@ reward's definition, the histories of the logged positions (for masks and contex
 baselines) and the observation of a logged position. The logged *next* movie stays in
 ``info`` of ``step`` for analysis only; agents must not read it.
 
-Candidate mode (``candidates=K``, :mod:`movierec_env.candidates`) adds three members:
-:attr:`RecEnv.candidates` (``K`` or ``None``), :meth:`RecEnv.candidates_at` (the item
-actions the env's generator proposes at logged positions, drawn from a given generator) and
-:meth:`RecEnv.candidate_observations_at` (what the agent sees with those candidates), so
-evaluation can replay the generator on every test user without stepping the env.
+Candidate mode (``candidates=K``, :mod:`movierec_env.candidates`) adds four members:
+:attr:`RecEnv.candidates` (``K`` or ``None``), :meth:`RecEnv.current_candidates` (what
+``info["candidates"]`` holds now, for agents called without ``info``),
+:meth:`RecEnv.candidates_at` (the item actions the env's generator proposes at logged
+positions, drawn from a given generator) and :meth:`RecEnv.candidate_observations_at` (what
+the agent sees with those candidates), so evaluation can replay the generator on every test
+user without stepping the env.
 
 :class:`ItemFeatures` holds the item side information in the exact form the reward uses
 (genre rows normalised like the reward's cosine, the rating term of the mean training
@@ -190,6 +192,10 @@ class RecEnv(Protocol):
         """Allowed actions ``(B, n_items)`` at logged positions, as ``action_masks()`` gives."""
         ...
 
+    def current_candidates(self) -> NDArray[np.int64]:
+        """Candidate mode: ``(num_envs, K)`` item actions proposed now (``info["candidates"]``)."""
+        ...
+
     def candidates_at(
         self, positions: NDArray[np.integer], rng: np.random.Generator
     ) -> NDArray[np.int64]:
@@ -270,6 +276,7 @@ _MEMBERS = (
     "action_masks_at",
     "current_positions",
     "observations_at",
+    "current_candidates",
     "candidates_at",
     "candidate_observations_at",
 )

@@ -463,6 +463,7 @@ class ReplayEnvProperties:
     _catalogue: Catalogue | None = None
     metadata: dict[str, Any]
     position: Any
+    _cands: Any
 
     def _checked_render_mode(self, render_mode: str | None) -> str | None:
         """``render_mode`` if the env supports it.
@@ -580,6 +581,15 @@ class ReplayEnvProperties:
         for i, g in enumerate(pos.tolist()):
             out[i] = gen.draw(rng, g, self._core.obs[g])
         return out
+
+    def current_candidates(self) -> NDArray[np.int64]:
+        """``(num_envs, K)`` item actions proposed now (``info["candidates"]``).
+
+        Raises:
+            ValueError: In full-catalogue mode.
+        """
+        self._generator()
+        return np.atleast_2d(np.asarray(self._cands, dtype=np.int64)).copy()
 
     def candidate_observations_at(
         self, positions: NDArray[np.integer], candidates: NDArray[np.integer]
