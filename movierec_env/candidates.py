@@ -14,9 +14,10 @@ validation or test target, never the logged next movie):
 1. ``n_encoder = round(K * encoder)`` slots: the encoder's top unseen movies by
    ``scores(obs)`` (deterministic given the observation; ties: lower action first);
 2. ``n_popular = round(K * popular)`` slots: drawn without replacement with probability
-   proportional to ``training count + 1`` among the unseen movies not yet proposed;
+   proportional to ``training count + 1`` among the unseen movies not yet proposed
+   (inverse-CDF draws with rejection: exact sequential sampling, a few microseconds);
 3. the remaining ``n_random = K - n_encoder - n_popular`` slots: uniformly among the unseen
-   movies not yet proposed;
+   movies not yet proposed (rejection sampling);
 4. the K movies are shuffled, so a slot index says nothing about the source.
 
 Every random draw comes from the generator passed in (the env's ``np_random``; each
@@ -298,8 +299,7 @@ class CandidateGenerator:
         Raises:
             ValueError: If fewer than K movies are unseen at ``position``.
         """
-        allowed = np.ones(self.n_items, dtype=bool)
-        allowed[self.history(position)] = False
+        allowed = self.unseen(position)
         n_free = int(allowed.sum())
         if n_free < self.k:
             raise ValueError(
@@ -322,9 +322,31 @@ class CandidateGenerator:
             allowed[pick] = False
             n += self.n_popular
         if self.n_random:
-            free = np.flatnonzero(allowed)
-            chosen[n:] = free[rng.choice(free.size, size=self.n_random, replace=False)]
+            chosen[n:] = self._draw_uniform(rng, allowed, self.n_random)
         return chosen[rng.permutation(self.k)]
+
+    def unseen(self, position: int) -> NDArray[np.bool_]:
+        """``(n_items,)`` bool: the movies not in the history of ``position``."""
+        allowed = np.ones(self.n_items, dtype=bool)
+        allowed[self.history(position)] = False
+        return allowed
+
+    def _draw_uniform(
+        self, rng: np.random.Generator, allowed: NDArray[np.bool_], n: int
+    ) -> NDArray[np.int64]:
+        """``n`` distinct allowed movies, uniformly (rejection sampling, then a fallback)."""
+        out: list[int] = []
+        for _ in range(64):
+            for a in rng.integers(self.n_items, size=2 * n).tolist():
+                if allowed[a] and a not in out:
+                    out.append(a)
+                    if len(out) == n:
+                        return np.array(out, dtype=np.int64)
+        rest = allowed.copy()
+        rest[out] = False
+        free = np.flatnonzero(rest)
+        more = free[rng.choice(free.size, size=n - len(out), replace=False)]
+        return np.concatenate([np.array(out, dtype=np.int64), more])
 
     def _draw_popular(
         self, rng: np.random.Generator, allowed: NDArray[np.bool_], n: int
@@ -366,8 +388,8 @@ class CandidateGenerator:
         allowed[hist] = False
         n_free = int(allowed.sum())
         s = self.scores(user_obs) if scores is None else scores
-        free_sorted = np.sort(s[allowed])
-        rank = n_free - np.searchsorted(free_sorted, s[acts], side="right") + 1
+        free = s[allowed]
+        rank = 1 + (free[None, :] > s[acts][:, None]).sum(axis=1)
         rank = np.clip(rank, 1, max(n_free, 1))
         if n_free > 1:
             enc = 1.0 - np.log(rank.astype(np.float64)) / math.log(n_free)
