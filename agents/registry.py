@@ -5,6 +5,7 @@ name                 agent
 ===================  =====================================================================
 ``random``           :class:`~agents.baselines.RandomAgent`
 ``popular``          :class:`~agents.baselines.PopularityAgent`
+``constant``         :class:`~agents.baselines.ConstantAgent` (one movie for everyone)
 ``markov``           :class:`~agents.baselines.MarkovAgent`
 ``genre``            :class:`~agents.baselines.GenreAgent`
 ``encoder-greedy``   :class:`~agents.baselines.EncoderGreedyAgent` (frozen hybrid encoder)
@@ -40,6 +41,7 @@ __all__ = ["AGENT_NAMES", "BASELINE_NAMES", "LEARNING_AGENT_NAMES", "load_agent"
 BASELINE_NAMES: tuple[str, ...] = (
     "random",
     "popular",
+    "constant",
     "markov",
     "genre",
     "encoder-greedy",
@@ -94,6 +96,7 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
     simple: dict[str, type[b.BaselineAgent]] = {
         "random": b.RandomAgent,
         "popular": b.PopularityAgent,
+        "constant": b.ConstantAgent,
         "markov": b.MarkovAgent,
         "genre": b.GenreAgent,
         "encoder-greedy": b.EncoderGreedyAgent,

@@ -127,6 +127,30 @@ class SimEnvProperties:
         """The fitted world: an **oracle** interface (agents must not read it)."""
         return self._core.world
 
+    @property
+    def candidates(self) -> int | None:
+        """``None``: candidate mode is not available on the simulator yet."""
+        return None
+
+    def _no_candidates(self) -> Any:
+        raise ValueError(f"{SIM_ENV_ID} has full-catalogue actions only (no candidate mode yet)")
+
+    def current_candidates(self) -> NDArray[np.int64]:
+        """Raises: ValueError (no candidate mode on the simulator yet)."""
+        return self._no_candidates()
+
+    def candidates_at(
+        self, positions: NDArray[np.integer], rng: np.random.Generator
+    ) -> NDArray[np.int64]:
+        """Raises: ValueError (no candidate mode on the simulator yet)."""
+        return self._no_candidates()
+
+    def candidate_observations_at(
+        self, positions: NDArray[np.integer], candidates: NDArray[np.integer]
+    ) -> Any:
+        """Raises: ValueError (no candidate mode on the simulator yet)."""
+        return self._no_candidates()
+
     def oracle_state(self) -> Any:
         """The simulated users' current ``WorldState`` (``(num_envs, ...)``): **oracle** only.
 

@@ -231,6 +231,12 @@ class DQN(VectorRollout, CheckpointMixin):
         if not isinstance(act_space, spaces.Discrete):
             raise TypeError(f"DQN needs a Discrete action space, got {act_space}")
         contract = rec_env(self.env) if self.env is not None and is_rec_env(self.env) else None
+        if contract is not None and contract.candidates is not None:
+            raise ValueError(
+                "agents.DQN scores the full catalogue (its head holds one row per movie) and "
+                f"does not support candidate mode (candidates={contract.candidates}); use "
+                "make_agent('sb3-dqn', env) or a full-catalogue env"
+            )
         n_actions = int(act_space.n)
         self.policy_kwargs, kwargs = build_policy_kwargs(
             self.policy_kwargs, contract, n_actions, has_env=self.env is not None
