@@ -526,8 +526,7 @@ class PlannerOracle(OracleAgent):
 
     def __init__(self, env: Any, seed: int | None = None, verbose: int = 0, **config: Any) -> None:
         super().__init__(env, seed=seed, verbose=verbose)
-        # The env's truncation (``SimCore`` holds it; the env exposes no public property).
-        config.setdefault("max_episode_steps", int(self._base._core.max_episode_steps))
+        config.setdefault("max_episode_steps", int(self._base.max_episode_steps))
         self.config = PlannerConfig(**config)
 
     def _config(self) -> dict[str, Any]:
