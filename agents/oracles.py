@@ -12,8 +12,10 @@ simulator, not to be compared with agents as equals: every table labels them as 
   rollouts on copies of the true state (Bertsekas' rollout algorithm): for each user the
   top ``candidates`` movies by the greedy score are each followed by ``rollouts`` simulated
   continuations of ``horizon`` steps under a cheap base policy; a candidate scores its exact
-  immediate reward plus ``gamma`` times the mean rollout return, and the best is
-  recommended (:func:`plan_items`). With ``horizon=0`` it is the greedy oracle.
+  immediate reward plus ``gamma`` times the mean rollout return, and a candidate replaces
+  the greedy choice only when its advantage (paired over rollouts) minus ``confidence``
+  standard errors is the largest and positive (:func:`plan_items`). With ``horizon=0`` it
+  is the greedy oracle.
 
 Both run at the world level too (:func:`greedy_items`, :func:`plan_items`), which is what
 ``movierec sim gate`` (``experiments/sim_gate.py``) uses: no encoder is needed to decide.
@@ -227,9 +229,11 @@ def top_accept_items(
 class PlannerConfig:
     """Settings of the rollout planner (:func:`plan_items`).
 
-    Defaults keep one decision for 64 users under about half a second on one core of
-    the 2-core machines this project runs on (``docs/sim_gate.md``): 64 x 6 x 8 = 3,072
-    rollouts, most of which end early because the simulated user leaves.
+    Defaults keep one decision for 64 users at about 0.1-0.2 s on one core of the 2-core
+    machines this project runs on (64 x 4 x 4 = 1,024 rollouts of 4 steps, one batch):
+    on the eval world, more rollouts (8) gave the same gap and a longer horizon (8, with
+    6 candidates) a smaller one (the rollouts' noise grows with their length;
+    ``docs/sim_gate.md``).
 
     Attributes:
         candidates: ``M``, the top movies by the greedy score that are compared.
@@ -242,20 +246,26 @@ class PlannerConfig:
             (the greedy oracle; about 3x slower per step).
         max_episode_steps: The env's truncation: rollouts never run past it (the world's
             ``session_pos`` counts the steps of the episode so far). None = no cap.
+        confidence: ``z`` of the selection rule: a candidate replaces the greedy one only
+            if its estimated advantage minus ``z`` standard errors (paired over rollouts)
+            is the largest and positive. 0 = plain argmax of the estimates.
     """
 
-    candidates: int = 6
-    rollouts: int = 8
+    candidates: int = 4
+    rollouts: int = 4
     horizon: int = 4
     gamma: float = 1.0
     rollout_policy: str = "top-accept"
     max_episode_steps: int | None = 50
+    confidence: float = 1.0
 
     def __post_init__(self) -> None:
         for name, lo in (("candidates", 1), ("rollouts", 1), ("horizon", 0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+        if not 0.0 <= self.confidence < 100.0:
+            raise ValueError(f"confidence must be in [0, 100), got {self.confidence!r}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1], got {self.gamma!r}")
         if self.rollout_policy not in ROLLOUT_POLICIES:
@@ -283,7 +293,8 @@ def plan_items(
     user has not left yet (the product of the world's leave probabilities along the
     rollout, rather than sampled leave events: same expectation, less variance). The
     candidate's own step is simulated (same uniforms for every candidate) for the state it
-    leads to.
+    leads to. The greedy candidate is kept unless another's advantage over it, minus
+    ``confidence`` standard errors of the paired rollout differences, is positive.
 
     Args:
         world: The true world.
@@ -338,8 +349,17 @@ def plan_items(
         future += disc * alive * on * reward
         alive *= 1.0 - out.leave_prob
         disc *= cfg.gamma
-    value = imm + cfg.gamma * future.reshape(b, m, r).mean(axis=2)
-    best = np.argmax(value, axis=1)
+    # Advantage over the greedy candidate (column 0), paired over rollouts (same uniforms),
+    # and its lower confidence bound: deviate from greedy only when the rollouts say so
+    # clearly. Without it the argmax over noisy estimates picks noise (winner's curse) and
+    # loses immediate reward where nothing can be planned (docs/sim_gate.md).
+    fut = future.reshape(b, m, r)
+    diff = fut - fut[:, :1, :]
+    adv = (imm - imm[:, :1]) + cfg.gamma * diff.mean(axis=2)
+    if cfg.confidence > 0 and r > 1:
+        se = cfg.gamma * diff.std(axis=2, ddof=1) / np.sqrt(r)
+        adv = adv - cfg.confidence * se
+    best = np.argmax(adv, axis=1)
     return cand[np.arange(b), best].astype(np.int64)
 
 

@@ -146,6 +146,13 @@ def validate(
 @click.option("--rollouts", default=4, show_default=True, type=click.IntRange(min=1))
 @click.option("--horizon", default=4, show_default=True, type=click.IntRange(min=0))
 @click.option(
+    "--confidence",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0, max=99.0),
+    help="Standard errors a candidate's advantage must clear to replace the greedy movie.",
+)
+@click.option(
     "--rollout-policy",
     default="top-accept",
     show_default=True,
@@ -171,6 +178,7 @@ def gate(
     candidates: int,
     rollouts: int,
     horizon: int,
+    confidence: float,
     rollout_policy: str,
     no_sensitivity: bool,
     no_channels: bool,
@@ -205,20 +213,25 @@ def gate(
             rollouts=rollouts,
             horizon=horizon,
             rollout_policy=rollout_policy,
+            confidence=confidence,
             max_episode_steps=max_steps,
         ),
         sensitivity=not no_sensitivity,
         channels=not no_channels,
     )
-    echo = None if quiet or as_json else click.echo
+
+    def echo(line: str) -> None:
+        click.echo(line, err=True)  # progress on stderr: stdout stays one JSON object
+
     with threadpool_limits(1):  # BLAS threads only fight over the shared cores
-        res = run_gate(core, cfg, progress=echo)
+        res = run_gate(core, cfg, progress=None if quiet else echo)
     argv = [f"--data {dataset}"] if dataset else []
     defaults = {"seeds": 5, "users": 64, "max-steps": 50, "candidates": 4, "rollouts": 4}
     given = {"seeds": seeds, "users": users, "max-steps": max_steps, "candidates": candidates}
     given |= {"rollouts": rollouts}
     argv += [f"--{k} {v}" for k, v in given.items() if v != defaults[k]]
     argv += [f"--horizon {horizon}"] if horizon != 4 else []
+    argv += [f"--confidence {confidence:g}"] if confidence != 1.0 else []
     argv += [f"--rollout-policy {rollout_policy}"] if rollout_policy != "top-accept" else []
     argv += ["--no-sensitivity"] if no_sensitivity else []
     argv += ["--no-channels"] if no_channels else []

@@ -213,3 +213,23 @@ def test_reward_spec_realized_equals_the_env_reward(core, spec):
     env_r, _, _ = core.rewards(rec, res.accepted, rec, res.watched_items, res.ratings)
     mine = spec.realized(rec, res.accepted, res.watched_items, res.ratings)
     np.testing.assert_allclose(mine, env_r, atol=1e-6)
+
+
+def test_cli_gate_json_shape(capsys, tmp_path):
+    import json
+
+    from tests.conftest import run_cli
+
+    out_md = tmp_path / "gate.md"
+    argv = ["sim", "gate", "--users", "3", "--seeds", "2", "--max-steps", "3", "--json"]
+    argv += ["--candidates", "2", "--rollouts", "2", "--horizon", "1", "--no-sensitivity"]
+    argv += ["--out", str(out_md)]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    res = json.loads(out)
+    for key in ("default", "no_dynamics"):
+        assert {"greedy", "planner", "gap", "ci95"} <= set(res[key])
+    assert [r["off"] for r in res["channels"]] == ["leave", "patience", "exposure", "satisfaction"]
+    assert res["sensitivity"] == [] and res["no_dynamics"]["greedy_length"] == 3.0
+    text = out_md.read_text()
+    assert "ORACLES" in text and "## Findings" in text
