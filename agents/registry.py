@@ -21,7 +21,15 @@ name                 agent
 ``sb3-ppo``          Stable-Baselines3 ``PPO("MlpPolicy")`` (no action masking)
 ``qrdqn``            sb3-contrib ``QRDQN("MlpPolicy")`` (no action masking)
 ``maskable-ppo``     sb3-contrib ``MaskablePPO("MlpPolicy")`` (reads ``env.action_masks()``)
+``oracle-greedy``    ORACLE :class:`~agents.oracles.GreedyOracle` (``MovieRecSim-v0`` only:
+                     reads the true simulated user; the one-step optimum)
+``oracle-planner``   ORACLE :class:`~agents.oracles.PlannerOracle` (``MovieRecSim-v0``
+                     only: rollouts on the true simulated user)
 ===================  =====================================================================
+
+The oracles are not agents a deployed recommender could be: they read the simulator's
+true model (``env.unwrapped.world``, ``oracle_state()``) and refuse any other env with a
+``TypeError``. Tables label them as oracles.
 
 Agents from Stable-Baselines3 are built with their library defaults unless keyword
 arguments say otherwise; the evaluation masks seen movies out of their rankings either way
@@ -35,7 +43,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AGENT_NAMES", "BASELINE_NAMES", "LEARNING_AGENT_NAMES", "load_agent", "make_agent"]
+__all__ = [
+    "AGENT_NAMES",
+    "BASELINE_NAMES",
+    "LEARNING_AGENT_NAMES",
+    "ORACLE_NAMES",
+    "load_agent",
+    "make_agent",
+]
 
 #: Baselines: nothing (or only training statistics) is learned.
 BASELINE_NAMES: tuple[str, ...] = (
@@ -60,8 +75,10 @@ LEARNING_AGENT_NAMES: tuple[str, ...] = (
     "qrdqn",
     "maskable-ppo",
 )
+#: ORACLES of ``MovieRecSim-v0``: they read the true simulated user (agents.oracles).
+ORACLE_NAMES: tuple[str, ...] = ("oracle-greedy", "oracle-planner")
 #: Every name :func:`make_agent` accepts.
-AGENT_NAMES: tuple[str, ...] = BASELINE_NAMES + LEARNING_AGENT_NAMES
+AGENT_NAMES: tuple[str, ...] = BASELINE_NAMES + LEARNING_AGENT_NAMES + ORACLE_NAMES
 
 #: SB3 name -> (module, class, pip extra that provides it).
 _SB3: dict[str, tuple[str, str, str]] = {
@@ -78,7 +95,7 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
     Args:
         name: One of :data:`AGENT_NAMES`.
         env: A ``MovieRec-v0`` env (baselines read its dataset and encoder; learning agents
-            train on it).
+            train on it); a ``MovieRecSim-v0`` env for the oracles.
         seed: Seed of the agent's randomness (network initialisation, exploration, the
             random baseline's draws).
         **kwargs: Passed to the agent's constructor (e.g. ``window=5`` for ``genre``,
@@ -89,6 +106,7 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
 
     Raises:
         ValueError: If ``name`` is unknown.
+        TypeError: If an oracle is built on another env than ``MovieRecSim-v0``.
         ImportError: If a Stable-Baselines3 agent's package is missing (naming it).
     """
     from agents import baselines as b
@@ -106,6 +124,8 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
         return simple[name](env, seed=seed, **kwargs)
     if name in ("hybrid", "lstm", "content"):
         return b.EncoderRankerAgent(env, seed=seed, component=name, **kwargs)
+    if name in ORACLE_NAMES:
+        return _oracle_class(name)(env, seed=seed, **kwargs)
     if name == "linucb":
         from agents.bandits import LinUCBAgent
 
@@ -145,6 +165,12 @@ def _is_simulator(env: Any) -> bool:
     from movierec_env.sim_env import SimEnvProperties
 
     return is_rec_env(env) and isinstance(rec_env(env), SimEnvProperties)
+
+
+def _oracle_class(name: str) -> Any:
+    from agents.oracles import GreedyOracle, PlannerOracle
+
+    return GreedyOracle if name == "oracle-greedy" else PlannerOracle
 
 
 def _movierec_vector_env(env: Any, num_envs: int) -> Any:
@@ -199,6 +225,8 @@ def load_agent(name: str, path: str | os.PathLike[str], env: Any = None) -> Any:
         from agents.bandits import LinUCBAgent
 
         return LinUCBAgent.load(p, env=env)
+    if name in ORACLE_NAMES:
+        return _oracle_class(name).load(p, env=env)
     if name in _SB3:
         module, cls_name, extra = _SB3[name]
         try:

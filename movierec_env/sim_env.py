@@ -123,6 +123,11 @@ class SimEnvProperties:
         return self._core
 
     @property
+    def max_episode_steps(self) -> int:
+        """Episodes are truncated after this many steps."""
+        return self._core.max_episode_steps
+
+    @property
     def world(self) -> Any:
         """The fitted world: an **oracle** interface (agents must not read it)."""
         return self._core.world

@@ -66,6 +66,8 @@ FITTED = (
     *(f"leave_{c}" for c in LEAVE_COLUMNS),
     "satisfaction_decay",
 )
+#: Dynamics a world can switch off (:meth:`World.with_dynamics`), for the horizon gate.
+DYNAMICS = ("leave", "patience", "exposure", "satisfaction")
 
 
 @dataclass
@@ -190,6 +192,8 @@ class World:
         self.params = params
         self.meta = dict(meta)
         self.data: PreparedDataset | None = None
+        #: Dynamics switched on (all of :data:`DYNAMICS` for a fitted world).
+        self.dynamics: frozenset[str] = frozenset(DYNAMICS)
         f = self.fitted
         self._w = np.array(
             [
@@ -260,7 +264,51 @@ class World:
             )
         out = World(self.arrays, self.fitted, replace(self.params, **changes), self.meta)
         out.data = self.data
+        out.dynamics = self.dynamics
         return out
+
+    def with_dynamics(self, **switches: bool) -> World:
+        """A copy with some dynamics switched off (an analysis variant, never saved).
+
+        Each switch names one channel through which an action changes the future:
+
+        * ``leave``: the session-end hazard; off, :meth:`leave_prob` is 0 (users never leave);
+        * ``patience``: the ignored-recommendation counter; off, it never grows, so
+          ``ignore_leave_weight`` has no effect;
+        * ``exposure``: what a watched movie does to later choices: the preference
+          ``profile``, the genre ``exposure`` (momentum in :meth:`organic_scores`,
+          boredom in :meth:`accept_prob`, genre concentration in the hazard) and the last
+          item of the transition term stay as they were at the start;
+        * ``satisfaction``: the rating deviation that drives rating drift and the hazard's
+          satisfaction feature stays as it was at the start.
+
+        The ``seen`` set and the session position always advance (a movie is watched once;
+        the session clock is not an action's effect).
+
+        Args:
+            **switches: ``name=False`` to switch a dynamic off (``True`` to switch it on).
+
+        Raises:
+            ValueError: For a name outside :data:`DYNAMICS`.
+        """
+        unknown = sorted(set(switches) - set(DYNAMICS))
+        if unknown:
+            raise ValueError(f"unknown dynamics {unknown}; known: {list(DYNAMICS)}")
+        out = self.with_params()
+        on = set(self.dynamics)
+        for name, value in switches.items():
+            (on.add if value else on.discard)(name)
+        out.dynamics = frozenset(on)
+        return out
+
+    def without_dynamics(self) -> World:
+        """A copy where an action changes nothing but ``seen``: no leaving, frozen state.
+
+        The organic choice, the take probabilities and the ratings of a user then depend
+        only on which movies they have watched (never on the order or on what was ignored),
+        and nobody leaves: one-step greedy is the optimal policy up to the ``seen`` effect.
+        """
+        return self.with_dynamics(**dict.fromkeys(DYNAMICS, False))
 
     # ------------------------------------------------------------------ state
     def initial_state(
@@ -385,6 +433,14 @@ class World:
         mu = mu + (drift if it.ndim == 1 else drift[:, None])
         return np.clip(mu, f["rating_min"], f["rating_max"])
 
+    def rating_all(self, state: WorldState) -> NDArray[np.float64]:
+        """Expected rating of every item, ``(B, n_items + 1)`` (:meth:`rating` of each column)."""
+        r, f = self._rating, self.fitted
+        mu = state.rating_factors @ r.item_factors.T
+        mu += r.mean + r.item_bias[None, :] + state.rating_bias[:, None]
+        mu += (f["rating_drift"] * state.satisfaction)[:, None]
+        return np.clip(mu, f["rating_min"], f["rating_max"], out=mu)
+
     def accept_prob(
         self,
         state: WorldState,
@@ -431,6 +487,31 @@ class World:
         p = np.divide(ex, den, out=np.zeros_like(ex), where=den > 0)
         return p[:, 0] if single else p
 
+    def accept_prob_each(
+        self, state: WorldState, scores: NDArray[np.float32] | None = None
+    ) -> NDArray[np.float64]:
+        """Probability that a *lone* recommendation of each item is taken, ``(B, n_items + 1)``.
+
+        Column ``i`` equals ``accept_prob(state, full(B, i))`` (the same choice model,
+        vectorised over every item); seen items and column 0 are 0.
+
+        Args:
+            state: Current state.
+            scores: :meth:`organic_scores` of ``state`` if already computed.
+        """
+        s = self.organic_scores(state) if scores is None else scores
+        top = s.max(axis=1, keepdims=True).astype(np.float64)
+        top = np.where(np.isfinite(top), top, 0.0)
+        util = self.params.accept_sensitivity * (s.astype(np.float64) - top)
+        if self.params.boredom_weight:
+            _, expo = self._profile_exposure(state)
+            util -= self.params.boredom_weight * (expo @ self._genres64.T)
+        ex = np.exp(util, out=util)  # seen items have logit -inf: exp gives 0
+        den = self.params.ignore_mass + ex
+        p = np.divide(ex, den, out=np.zeros_like(ex), where=den > 0)
+        p[:, 0] = 0.0
+        return p
+
     def leave_features(self, state: WorldState) -> NDArray[np.float64]:
         """Hazard design ``(B, len(LEAVE_COLUMNS))``: satisfaction, concentration, position."""
         et = state.exposure.sum(axis=1, keepdims=True)
@@ -439,6 +520,8 @@ class World:
 
     def leave_prob(self, state: WorldState) -> NDArray[np.float64]:
         """Probability of ending the session in ``state`` (after the last watched movie)."""
+        if "leave" not in self.dynamics:
+            return np.zeros(state.batch_size)
         z = self.fitted["leave_intercept"] + self.leave_features(state) @ self._leave_coef
         z = z + self.params.ignore_leave_weight * state.ignored
         return 1.0 / (1.0 + np.exp(-z))
@@ -478,23 +561,27 @@ class World:
         ratings: NDArray[np.float64],
         ignored: NDArray[np.bool_],
     ) -> None:
-        f = self.fitted
+        f, on = self.fitted, self.dynamics
         b = np.arange(state.batch_size)
         state.seen[b, watched] = True
-        state.profile *= f["pref_decay"]
-        state.profile += self.arrays["pref_factors"][watched]
-        state.profile_weight *= f["pref_decay"]
-        state.profile_weight += 1.0
-        state.exposure *= f["exposure_decay"]
-        state.exposure += self._genres64[watched]
-        state.sat_num *= f["satisfaction_decay"]
-        state.sat_num += ratings - state.user_mean
-        state.sat_den *= f["satisfaction_decay"]
-        state.sat_den += 1.0
-        state.ignored *= self.params.ignore_decay
-        state.ignored += ignored
+        if "exposure" in on:
+            state.profile *= f["pref_decay"]
+            state.profile += self.arrays["pref_factors"][watched]
+            state.profile_weight *= f["pref_decay"]
+            state.profile_weight += 1.0
+            state.exposure *= f["exposure_decay"]
+            state.exposure += self._genres64[watched]
+        if "satisfaction" in on:
+            state.sat_num *= f["satisfaction_decay"]
+            state.sat_num += ratings - state.user_mean
+            state.sat_den *= f["satisfaction_decay"]
+            state.sat_den += 1.0
+        if "patience" in on:
+            state.ignored *= self.params.ignore_decay
+            state.ignored += ignored
         state.session_pos += 1
-        state.last_item[:] = watched
+        if "exposure" in on:  # the last-item transition term is an effect of what was watched
+            state.last_item[:] = watched
 
     def new_session(self, state: WorldState, rows: NDArray[np.int64] | None = None) -> None:
         """Start a new session for ``rows`` (all users by default): position and patience reset."""
@@ -504,7 +591,16 @@ class World:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the world directory ``path`` atomically (``world.json`` + ``arrays.npz``)."""
+        """Write the world directory ``path`` atomically (``world.json`` + ``arrays.npz``).
+
+        Raises:
+            ValueError: For a variant with dynamics switched off (:meth:`with_dynamics`).
+        """
+        if self.dynamics != frozenset(DYNAMICS):
+            raise ValueError(
+                f"this world has dynamics {sorted(set(DYNAMICS) - self.dynamics)} switched off: "
+                "an analysis variant, not saved"
+            )
         from movierec_env.sim.storage import save_world
 
         return save_world(self, path)
@@ -522,7 +618,11 @@ class World:
         return load_world(path, data)
 
     def step_with_draws(
-        self, state: WorldState, rec_items: NDArray[np.integer], draws: NDArray[np.floating]
+        self,
+        state: WorldState,
+        rec_items: NDArray[np.integer],
+        draws: NDArray[np.floating],
+        scores: NDArray[np.float32] | None = None,
     ) -> StepResult:
         """:meth:`step` with its randomness given: four uniforms in [0, 1) per user.
 
@@ -535,6 +635,8 @@ class World:
             state: Current state (updated in place).
             rec_items: ``(B,)`` or ``(B, k)`` recommended items, 0 = no recommendation.
             draws: ``(B, 4)`` uniforms.
+            scores: :meth:`organic_scores` of ``state`` if already computed (a planner
+                that has just ranked with them saves recomputing).
 
         Returns:
             :class:`StepResult`.
@@ -546,7 +648,8 @@ class World:
             raise ValueError(f"draws must have shape ({state.batch_size}, 4), got {u.shape}")
         rec = np.asarray(rec_items, dtype=np.int64)
         rec2 = rec[:, None] if rec.ndim == 1 else rec
-        scores = self.organic_scores(state)
+        if scores is None:
+            scores = self.organic_scores(state)
         p = self.accept_prob(state, rec2, scores)
         slot = (np.cumsum(p, axis=1) < u[:, :1]).sum(axis=1)
         accepted = slot < rec2.shape[1]
