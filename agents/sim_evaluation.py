@@ -9,7 +9,9 @@ acting on the same users with the same seeds, so per-user returns support paired
 
 The agent acts on the observation and the action masks (seen movies are never
 recommended); context baselines (Markov, genre) get the simulated user's recent items as
-``info["recent_items"]``: what a deployed recommender knows of its user.
+``info["recent_items"]``: what a deployed recommender knows of its user. The ORACLES
+(:mod:`agents.oracles`) are attached to the batch being stepped, so they read the true
+state of the very users they are judged on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.evaluation import agent_scores
+from agents.oracles import OracleAgent
 from movierec_env.contract import rec_env
 from movierec_env.sim_env import SimEnvProperties
 
@@ -111,6 +114,7 @@ def evaluate_episodes(
             step_seconds=core.step_seconds,
         )
         obs, _ = venv.reset(seed=seed + s, options={"user_id": data.user_ids[batch].tolist()})
+        previous = agent.attach(venv) if isinstance(agent, OracleAgent) else None
         alive = np.ones(batch.size, dtype=bool)
         while alive.any():
             masks = venv.action_masks()
@@ -131,6 +135,8 @@ def evaluate_episodes(
             for r in rows:
                 recommended[s + r].add(int(acts[r]))
             alive &= ~(term | trunc)
+        if previous is not None:
+            agent.attach(previous)
     div = _episode_diversity(base.item_features.genres, recommended)
     steps = max(steps_total, 1)
     return {

@@ -17,7 +17,8 @@ def env():
 
 
 @pytest.mark.parametrize(
-    "name", ["random", "popular", "markov", "genre", "encoder-greedy", "reward-greedy"]
+    "name",
+    ["random", "popular", "markov", "genre", "encoder-greedy", "reward-greedy", "oracle-greedy"],
 )
 def test_every_baseline_runs_episodes(env, name):
     res = evaluate_episodes(make_agent(name, env, seed=0), env, max_users=8)
@@ -81,3 +82,11 @@ def test_linucb_learns_from_its_own_rewards_and_round_trips(env, tmp_path):
     np.testing.assert_array_equal(loaded.A, agent.A)
     res = evaluate_episodes(loaded, env, max_users=4)
     assert res["n_users"] == 4
+
+
+def test_oracles_are_attached_to_the_batch_they_are_judged_on(env):
+    oracle = make_agent("oracle-greedy", env)
+    res = evaluate_episodes(oracle, env, max_users=16)
+    rnd = evaluate_episodes(make_agent("random", env, seed=0), env, max_users=16)
+    assert oracle.env is env  # re-attached to its own env afterwards
+    assert res["mean_return"] > rnd["mean_return"] and res["take_rate"] > rnd["take_rate"]
