@@ -225,6 +225,12 @@ def markdown_table(
     for a in agents:
         cells = [_fmt(results[a].get(m)) for m in metrics]
         lines.append(f"| `{a}` | {n_seeds[a]} | " + " | ".join(cells) + " |")
+    if any(a.startswith("oracle") for a in agents):
+        lines += [
+            "",
+            "Rows `oracle-*` are ORACLES: they read the true simulated user (the world and its "
+            "state), which no deployed recommender can; they bound what an agent could reach.",
+        ]
     lines += ["", "95% confidence intervals over seeds (t-interval, half-width):", ""]
     ci_metrics = spec.ci_metrics
     lines.append("| agent | " + " | ".join(ci_metrics) + " |")
