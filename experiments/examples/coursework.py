@@ -17,9 +17,13 @@ A lab session to hand out, read and run top to bottom (under 5 minutes on a lapt
 What to expect, honestly: the reward is ``0.4 * hit + 0.3 * genre cosine + 0.3 * rating
 term``; the rating term does not depend on the action and hits are rare, so most of what an
 agent can win comes from the genre term. ``constant`` is a strong bar (a many-genre movie
-matches almost anything); beating it means the agent reads the candidates' features. See
-``docs/candidates.md`` for the benchmark (3 seeds, 5 minutes of training each) and
-``docs/env.md`` ("Candidate mode") for the observation layout.
+matches almost anything); beating it means the agent reads the candidates' features.
+Measured on the shared 2-core machine (``docs/candidates.md``: 3 seeds, 5 minutes of
+training each, about 42-53k steps): SB3 DQN 0.2110 ± 0.0014 beats ``random`` (0.2009)
+and ``popular`` (0.2030) significantly but not ``constant`` (0.2268); SB3 PPO stays at
+``random``'s level (0.2032). The hand-written ``GenreMatchAgent`` below, one feature,
+earns 0.2428 and beats ``constant`` (p = 0.002): the exercise is to do better. The
+observation layout is in ``docs/env.md`` ("Candidate mode").
 
 Run:
     python -m experiments.examples.coursework            # about 4 minutes
