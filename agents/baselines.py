@@ -13,6 +13,8 @@ name                    policy
 ======================  ==================================================================
 ``random``              a uniformly random unseen movie (seeded)
 ``popular``             the unseen movie with the most training interactions
+``constant``            one movie for everyone: the best mean reward on training
+                        interactions (next best where seen)
 ``markov``              first-order transition counts from the last movie, popularity
                         back-off (:func:`encoders.baselines.markov_scores`)
 ``genre``               the unseen movie whose genres are closest (cosine) to the genres of
@@ -47,6 +49,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from numpy.typing import NDArray
 
+from movierec_env.candidates import user_part
 from movierec_env.contract import RecEnv, rec_env
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask
@@ -54,6 +57,7 @@ from movierec_env.reward import RewardTables, unit_rows
 
 __all__ = [
     "BaselineAgent",
+    "ConstantAgent",
     "EncoderGreedyAgent",
     "EncoderRankerAgent",
     "GenreAgent",
@@ -61,8 +65,10 @@ __all__ = [
     "PopularityAgent",
     "RandomAgent",
     "RewardGreedyAgent",
+    "constant_scores",
     "expected_reward_scores",
     "genre_scores",
+    "genre_scores_after",
 ]
 
 Info = dict[str, Any]
@@ -83,6 +89,52 @@ def _as_positions(info: Info | None, batch: int) -> NDArray[np.int64]:
             f"info['position'] has shape {pos.shape}, expected ({batch},) for {batch} observations"
         )
     return pos
+
+
+def _recent_items(info: Info | None, batch: int) -> NDArray[np.int64] | None:
+    """``info["recent_items"]`` ``(batch, W)`` (a simulated user's history), if given."""
+    if info is None or "recent_items" not in info:
+        return None
+    items = np.atleast_2d(np.asarray(info["recent_items"], dtype=np.int64))
+    if items.shape[0] != batch:
+        raise ValueError(
+            f"info['recent_items'] has {items.shape[0]} rows, expected {batch} for {batch} "
+            "observations"
+        )
+    return items
+
+
+def genre_scores_after(
+    data: PreparedDataset,
+    recent: NDArray[np.integer],
+    gn: NDArray[np.float64],
+    tie: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """:func:`genre_scores` for histories given as their recent items ``(B, W)`` (0 = pad)."""
+    items = np.asarray(recent, dtype=np.int64)
+    profile = gn[items].sum(axis=1)  # row 0 of gn is zero: padding adds nothing
+    norm = np.linalg.norm(profile, axis=1, keepdims=True)
+    profile = np.divide(profile, norm, out=np.zeros_like(profile), where=norm > 0)
+    scores = np.round((profile @ gn.T) * 1e6) + tie[None, :]
+    scores[:, 0] = -np.inf
+    return scores
+
+
+def _as_candidates(info: Info | None, batch: int, k: int) -> NDArray[np.int64]:
+    """The ``"candidates"`` entry of an env ``info`` as a ``(batch, k)`` int64 array."""
+    if info is None or "candidates" not in info:
+        raise ValueError(
+            "in candidate mode this agent needs the env's info['candidates'] (the item "
+            "actions of the K proposed movies); pass the info returned by "
+            "env.reset()/env.step()"
+        )
+    cands = np.asarray(info["candidates"], dtype=np.int64).reshape(-1, k)
+    if cands.shape[0] != batch:
+        raise ValueError(
+            f"info['candidates'] has shape {cands.shape}, expected ({batch}, {k}) for "
+            f"{batch} observations"
+        )
+    return cands
 
 
 def _popularity_rank_fraction(data: PreparedDataset) -> NDArray[np.float64]:
@@ -144,7 +196,7 @@ def expected_reward_scores(
     logits: NDArray[np.floating],
     seen: NDArray[np.bool_] | None,
     tables: RewardTables,
-    positions: NDArray[np.integer],
+    positions: NDArray[np.integer] | None,
 ) -> NDArray[np.float64]:
     """Expected blended reward of every action under a next-movie distribution.
 
@@ -163,7 +215,10 @@ def expected_reward_scores(
         logits: Next-movie logits over actions ``(B, n_items)``.
         seen: Actions the user has already seen ``(B, n_items)`` (True = seen), or None.
         tables: The env's reward tables (``rec_env(env).reward_tables``).
-        positions: Absolute index of the judged interaction per row ``(B,)``.
+        positions: Absolute index of the judged interaction per row ``(B,)``, or None for a
+            history that is not logged (a simulated user's, ``MovieRecSim-v0``): then the
+            rating term is the action's item term (its mean training rating), what an
+            agent can know of the rating the user will give.
 
     Returns:
         Expected rewards ``(B, n_items)``, float64; seen actions are ``-inf``.
@@ -177,7 +232,7 @@ def expected_reward_scores(
     cfg = tables.config
     rows = np.asarray(tables.genre_rows, dtype=np.float64)
     expected = cfg.w_hit * p + cfg.w_genre * ((p @ rows) @ rows.T)
-    if cfg.rating_mode == "window":
+    if cfg.rating_mode == "window" and positions is not None:
         rating = np.asarray(tables.rating_position, dtype=np.float64)[np.asarray(positions)]
         expected += cfg.w_rating * rating[:, None]
     else:
@@ -212,10 +267,18 @@ class BaselineAgent:
         space = env.single_action_space if isinstance(env, VectorEnv) else env.action_space
         self.action_space = space
         self.n_actions = int(space.n)  # type: ignore[union-attr]
-        if self.n_actions != self.dataset.n_items:
+        self.n_items = int(self.dataset.n_items)
+        #: ``K`` in candidate mode (scores over the K proposed movies), else ``None``.
+        self.candidates: int | None = self.contract.candidates
+        expected = self.n_items if self.candidates is None else self.candidates
+        if self.n_actions != expected:
             raise ValueError(
-                f"action space has {self.n_actions} actions but the dataset has "
-                f"{self.dataset.n_items} items"
+                f"action space has {self.n_actions} actions but the env has "
+                + (
+                    f"{self.n_items} items"
+                    if self.candidates is None
+                    else f"{self.candidates} candidates"
+                )
             )
         self.seed = seed
         self.verbose = verbose
@@ -233,14 +296,31 @@ class BaselineAgent:
         self.seed = seed
         self._rng = np.random.default_rng(seed)
 
-    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
-        """Scores of every action, shape ``(B, n_items)``; higher is better.
+    def item_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+        """Scores of every movie of the catalogue, shape ``(B, n_items)``; higher is better.
 
         Args:
-            obs: Observations ``(B, obs_dim)`` (or one ``(obs_dim,)``).
+            obs: User embeddings ``(B, obs_dim)`` (or one ``(obs_dim,)``).
             info: The env's info with ``"position"`` (needed by context baselines).
         """
         raise NotImplementedError
+
+    def action_scores(self, obs: Any, info: Info | None) -> NDArray[np.floating]:
+        """Scores of every action; higher is better.
+
+        With full-catalogue actions: :meth:`item_scores`, ``(B, n_items)``. In candidate mode
+        ``(B, K)``: the catalogue scores of the K proposed movies (``info["candidates"]``),
+        so every baseline ranks the candidates by its own global order.
+
+        Args:
+            obs: Observations ``(B, ...)`` (or one) as the env gives them.
+            info: The env's info with ``"position"`` (and ``"candidates"`` in candidate mode).
+        """
+        if self.candidates is None:
+            return self.item_scores(obs, info)
+        user = np.atleast_2d(user_part(obs, self.contract.encoder.obs_dim))
+        cands = _as_candidates(info, user.shape[0], self.candidates)
+        return np.take_along_axis(np.asarray(self.item_scores(user, info)), cands, axis=1)
 
     def predict(
         self,
@@ -268,20 +348,29 @@ class BaselineAgent:
         Returns:
             ``(actions, state)``: an int for a single observation, else an array ``(B,)``.
         """
-        obs = np.asarray(observation)
-        single = obs.ndim == 1
-        obs2 = obs[None, :] if single else obs
-        batch = obs2.shape[0]
+        obs: Any
+        if isinstance(observation, dict):  # candidate mode, Dict observation
+            obs = {key: np.asarray(v) for key, v in observation.items()}
+            single = obs["user"].ndim == 1
+            obs2: Any = {key: v[None] for key, v in obs.items()} if single else obs
+            batch = obs2["user"].shape[0]
+        else:
+            obs = np.asarray(observation)
+            single = obs.ndim == 1
+            obs2 = obs[None, :] if single else obs
+            batch = obs2.shape[0]
         if info is None:
             pos = self.contract.current_positions()
             if pos.shape == (batch,):
                 info = {"position": pos}
+                if self.candidates is not None:
+                    info["candidates"] = self.contract.current_candidates()
         masks = action_masks
         if masks is None:
             masks = np.atleast_2d(self.contract.action_masks())
             if masks.shape[0] != batch:
                 masks = None
-        if masks is None and info is not None and "position" in info:
+        if masks is None and self.candidates is None and info is not None and "position" in info:
             masks = ~history_mask(self.dataset, _as_positions(info, batch))[:, 1:]
         scores = self.action_scores(obs2, info)
         actions = _masked_argmax(scores, None if masks is None else np.atleast_2d(masks))
@@ -377,10 +466,10 @@ class RandomAgent(BaselineAgent):
 
     name = "random"
 
-    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+    def item_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Uniform random scores (a random ranking) from the agent's own generator."""
         batch = np.atleast_2d(np.asarray(obs)).shape[0]
-        return self._rng.random((batch, self.n_actions))
+        return self._rng.random((batch, self.n_items))
 
 
 class PopularityAgent(BaselineAgent):
@@ -397,10 +486,58 @@ class PopularityAgent(BaselineAgent):
         row = np.asarray(popularity_scores(self.dataset, first), dtype=np.float64)[0, 1:]
         self._scores = row
 
-    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+    def item_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Training popularity of every movie (the same for every observation)."""
         batch = np.atleast_2d(np.asarray(obs)).shape[0]
-        return np.broadcast_to(self._scores, (batch, self.n_actions)).copy()
+        return np.broadcast_to(self._scores, (batch, self.n_items)).copy()
+
+
+def constant_scores(data: PreparedDataset, tables: RewardTables) -> NDArray[np.float64]:
+    """Mean reward of recommending each movie at every training interaction ``(n_items,)``.
+
+    With the reward's own terms (:mod:`movierec_env.reward`) over the training positions
+    ``g`` (every interaction before a user's ``train_end``): ``w_hit`` times the movie's
+    share of training targets, plus ``w_genre`` times its mean genre term with the training
+    targets (linear in the genre rows: ``R[a] . mean_g R[t_g]``; genre rows are
+    non-negative, so no cosine is clipped), plus ``w_rating`` times the mean rating term
+    (the window term is the same for every movie; the item term is the movie's own).
+    """
+    user = np.repeat(np.arange(data.n_users), data.lengths)
+    positions = np.flatnonzero(np.arange(data.n_interactions) < data.train_end[user])
+    targets = np.asarray(tables.target_action[positions], dtype=np.int64)
+    cfg = tables.config
+    share = np.bincount(targets, minlength=data.n_items) / max(targets.size, 1)
+    rows = np.asarray(tables.genre_rows, dtype=np.float64)
+    genre = rows @ rows[targets].mean(axis=0)
+    if cfg.rating_mode == "window":
+        rating: Any = float(np.mean(tables.rating_position[positions], dtype=np.float64))
+    else:
+        rating = np.asarray(tables.rating_action, dtype=np.float64)
+    out: NDArray[np.float64] = cfg.w_hit * share + cfg.w_genre * genre + cfg.w_rating * rating
+    return out
+
+
+class ConstantAgent(BaselineAgent):
+    """One movie for everyone: the best mean reward on training interactions (``constant``).
+
+    The degenerate policy an RL agent must beat to show it uses its observation: it ranks
+    the catalogue by :func:`constant_scores` (the same order for every user), so it
+    recommends the movie with the highest mean training reward, the next best where that
+    one is masked (seen), and in candidate mode the candidate that ranks best in that
+    global order. On ml-latest-small that movie is a genre-central one: the genre term
+    pays on almost every step.
+    """
+
+    name = "constant"
+
+    def __init__(self, env: Any, seed: int | None = None, verbose: int = 0) -> None:
+        super().__init__(env, seed, verbose)
+        self._scores = constant_scores(self.dataset, self.contract.reward_tables)
+
+    def item_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+        """Mean training reward of every movie (the same for every observation)."""
+        batch = np.atleast_2d(np.asarray(obs)).shape[0]
+        return np.broadcast_to(self._scores, (batch, self.n_items)).copy()
 
 
 class MarkovAgent(BaselineAgent):
@@ -413,11 +550,14 @@ class MarkovAgent(BaselineAgent):
     name = "markov"
     needs_context = True
 
-    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+    def item_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Transition scores from each position's last movie."""
-        from encoders.baselines import markov_scores
+        from encoders.baselines import markov_scores, markov_scores_after
 
         batch = np.atleast_2d(np.asarray(obs)).shape[0]
+        recent = _recent_items(info, batch)
+        if recent is not None:
+            return np.asarray(markov_scores_after(self.dataset, recent[:, -1]))[:, 1:]
         pos = _as_positions(info, batch)
         return np.asarray(markov_scores(self.dataset, pos))[:, 1:]
 
@@ -451,9 +591,13 @@ class GenreAgent(BaselineAgent):
     def _config(self) -> dict[str, Any]:
         return {"window": self.window}
 
-    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+    def item_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Genre cosine with the recent-history profile, popularity tie-break."""
         batch = np.atleast_2d(np.asarray(obs)).shape[0]
+        recent = _recent_items(info, batch)
+        if recent is not None:
+            tail = recent[:, -self.window :]
+            return genre_scores_after(self.dataset, tail, self._gn, self._tie)[:, 1:]
         pos = _as_positions(info, batch)
         return genre_scores(self.dataset, pos, self.window, gn=self._gn, tie=self._tie)[:, 1:]
 
@@ -495,7 +639,7 @@ class EncoderRankerAgent(BaselineAgent):
     def _config(self) -> dict[str, Any]:
         return {"component": self.component}
 
-    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+    def item_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """The encoder's blended (or single-encoder) logits over movies."""
         obs2 = np.atleast_2d(np.asarray(obs, dtype=np.float32))
         if self.component == "hybrid":
@@ -549,10 +693,15 @@ class RewardGreedyAgent(BaselineAgent):
         self.encoder: Any = self.contract.encoder
         self.tables = self.contract.reward_tables
 
-    def action_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+    def item_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Expected blended reward of every movie (seen movies ``-inf``)."""
         obs2 = np.atleast_2d(np.asarray(obs, dtype=np.float32))
+        logits = np.asarray(self.encoder.scores(obs2))[:, 1:]
+        recent = _recent_items(info, obs2.shape[0])
+        if recent is not None:  # a simulated user: seen movies come as action masks
+            masks = None if info is None else info.get("action_masks")
+            seen = None if masks is None else ~np.atleast_2d(np.asarray(masks, dtype=bool))
+            return expected_reward_scores(logits, seen, self.tables, None)
         pos = _as_positions(info, obs2.shape[0])
         seen = history_mask(self.dataset, pos)[:, 1:]
-        logits = np.asarray(self.encoder.scores(obs2))[:, 1:]
         return expected_reward_scores(logits, seen, self.tables, pos)

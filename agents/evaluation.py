@@ -19,6 +19,17 @@ informative first):
 
 Seen movies are never recommended: the prefix of every target is masked out of the ranking
 (PROTOCOL.md) and of the action, whatever the agent scores them.
+
+**Candidate mode** (an env made with ``candidates=K``): the env's generator proposes K
+movies at every target (``RecEnv.candidates_at``, from a generator seeded by
+``candidate_seed``, so every agent evaluated with the same seed sees the same candidates and
+paired tests stay paired); the agent scores the K candidates (``action_scores`` returns
+``(B, K)``, SB3 models their K logits / Q-values) and acts on the best one. The ranking
+metrics still rank the **full catalogue**: the candidates in the agent's order, then every
+other unseen movie tied last, with ties broken pessimistically (PROTOCOL.md). A target the
+generator did not propose therefore gets the worst rank, and the numbers stay comparable
+with full-catalogue agents; ``candidate_recall`` (how often the target was among the K) is
+reported beside them.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.common.protocols import is_ranking_agent
+from movierec_env.candidates import popularity_percentile as candidate_popularity_percentile
 from movierec_env.contract import RecEnv, rec_env
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
@@ -44,6 +56,15 @@ __all__ = [
 ]
 
 
+def popularity_percentile(data: PreparedDataset) -> NDArray[np.float64]:
+    """Each item's training-popularity percentile in ``(0, 1]`` (ties share the mean rank).
+
+    Shape ``(n_items + 1,)``; 1.0 is the most popular movie, row 0 (padding) is 0
+    (:func:`movierec_env.candidates.popularity_percentile`, also a candidate feature).
+    """
+    return candidate_popularity_percentile(data)
+
+
 def self_information(data: PreparedDataset) -> NDArray[np.float64]:
     """``-log2`` of each item's share of training interactions, add-one smoothed.
 
@@ -52,24 +73,6 @@ def self_information(data: PreparedDataset) -> NDArray[np.float64]:
     pop = np.asarray(data.popularity, dtype=np.float64)
     share = (pop + 1.0) / (pop[1:].sum() + data.n_items)
     return -np.log2(share)
-
-
-def popularity_percentile(data: PreparedDataset) -> NDArray[np.float64]:
-    """Each item's training-popularity percentile in ``(0, 1]`` (ties share the mean rank).
-
-    Shape ``(n_items + 1,)``; 1.0 is the most popular movie, row 0 (padding) is 0.
-    """
-    pop = np.asarray(data.popularity[1:], dtype=np.float64)
-    order = np.argsort(pop, kind="stable")
-    sorted_pop = pop[order]
-    ranks = np.empty(pop.size, dtype=np.float64)
-    # Average rank over ties: first and last index of each distinct value.
-    _, first, counts = np.unique(sorted_pop, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    out = np.zeros(pop.size + 1, dtype=np.float64)
-    out[1:] = ranks / pop.size
-    return out
 
 
 def beyond_accuracy(
@@ -184,14 +187,18 @@ def _rank_targets(
     k: int,
     batch_size: int,
     progress: str | None,
+    candidates: NDArray[np.int64] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], str]:
     """Score every target in batches: ``(ranks, actions, top-k items, kind of ranking)``.
 
     ``ranks`` are ``-1`` and ``top`` is ``-1`` for an agent that only predicts an action;
-    ``progress`` names the split on a tqdm bar (``None``: no bar).
+    ``progress`` names the split on a tqdm bar (``None``: no bar). ``candidates``
+    ``(n, K)``: candidate mode (see the module docstring); ``k`` is then at most ``K``.
     """
     data = contract.dataset
     n, n_items = positions.size, data.n_items
+    if candidates is not None:
+        k = min(k, candidates.shape[1])
     ranks = np.full(n, -1, dtype=np.int64)
     actions = np.empty(n, dtype=np.int64)
     top = np.empty((n, k), dtype=np.int64)
@@ -203,25 +210,42 @@ def _rank_targets(
         starts = tqdm(starts, desc=f"evaluate {progress}", unit="batch")  # type: ignore[assignment]
     for s in starts:
         pos = positions[s : s + batch_size]
-        obs = contract.observations_at(pos)
-        info = {"position": pos, "user_id": data.user_ids[users[s : s + batch_size]]}
+        info: dict[str, Any] = {
+            "position": pos,
+            "user_id": data.user_ids[users[s : s + batch_size]],
+        }
+        if candidates is None:
+            obs = contract.observations_at(pos)
+        else:
+            cands = candidates[s : s + batch_size]
+            obs = contract.candidate_observations_at(pos, cands)
+            info["candidates"] = cands
         seen = history_mask(data, pos)
         scores, kind = agent_scores(agent, obs, info)
+        n_act = n_items if candidates is None else cands.shape[1]
         if scores is None:
-            act = _predict_actions(agent, obs, info, ~seen[:, 1:])
-            if ((act < 0) | (act >= n_items)).any():
+            allowed = ~seen[:, 1:] if candidates is None else np.ones((pos.size, n_act), bool)
+            act = _predict_actions(agent, obs, info, allowed)
+            if ((act < 0) | (act >= n_act)).any():
                 raise ValueError(f"{type(agent).__name__}.predict returned an invalid action")
-            actions[s : s + pos.size] = act
+            actions[s : s + pos.size] = (
+                act if candidates is None else cands[np.arange(act.size), act]
+            )
             top[s : s + pos.size] = -1
             continue
-        if scores.shape != (pos.size, n_items):
+        if scores.shape != (pos.size, n_act):
             raise ValueError(
                 f"{type(agent).__name__} returned scores of shape {scores.shape}, expected "
-                f"({pos.size}, {n_items})"
+                f"({pos.size}, {n_act})"
             )
         full = np.empty((pos.size, n_items + 1), dtype=np.float64)
-        full[:, 0] = -np.inf
-        full[:, 1:] = scores
+        if candidates is None:
+            full[:, 0] = -np.inf
+            full[:, 1:] = scores
+        else:
+            # Non-candidates tie last (-inf); a -inf or nan candidate ties with them.
+            full.fill(-np.inf)
+            np.put_along_axis(full, cands + 1, np.asarray(scores, dtype=np.float64), axis=1)
         full[np.isnan(full)] = -np.inf
         ranks[s : s + pos.size] = ranks_from_scores(full, data.items[pos], seen)
         full[seen] = -np.inf
@@ -242,6 +266,7 @@ def evaluate_agent(
     batch_size: int = 256,
     max_users: int | None = None,
     progress_bar: bool = False,
+    candidate_seed: int = 0,
 ) -> dict[str, Any]:
     """Evaluate an agent on a split of a MovieRec env (PROTOCOL.md + reward + beyond-accuracy).
 
@@ -261,6 +286,8 @@ def evaluate_agent(
         batch_size: Users scored at once.
         max_users: Evaluate only the first ``max_users`` targets (quick checks).
         progress_bar: Show a tqdm bar.
+        candidate_seed: Candidate mode: seed of the generator the candidates of every
+            target are drawn from (the same seed gives every agent the same candidates).
 
     Returns:
         A flat dict: ``HR@1``, ``HR@5``, ``HR@10``, ``NDCG@10``, ``MRR``, ``n_users``,
@@ -271,6 +298,9 @@ def evaluate_agent(
         ``per_user`` arrays aligned over the evaluated targets: ``user_ids``, ``positions``,
         ``actions``, ``ranks`` (``-1`` when only an action is known), ``rewards``, ``hit``,
         ``genre``, ``rating``, ``diversity``, ``novelty``, ``popularity_percentile``.
+        Candidate mode adds ``candidates`` (K), ``candidate_recall`` (share of targets
+        among the K) and ``per_user`` ``candidates`` ``(n, K)`` and
+        ``target_in_candidates``; ``k`` is at most K.
 
     Raises:
         ValueError: On a bad ``split``/``k``/``batch_size`` or an agent returning scores of
@@ -289,8 +319,18 @@ def evaluate_agent(
         positions = positions[: int(max_users)]
     users = np.searchsorted(data.offsets, positions, side="right") - 1
 
+    candidates = None
+    if contract.candidates is not None:
+        candidates = contract.candidates_at(positions, np.random.default_rng(candidate_seed))
     ranks, actions, top, kind = _rank_targets(
-        agent, contract, positions, users, k, batch_size, split if progress_bar else None
+        agent,
+        contract,
+        positions,
+        users,
+        k,
+        batch_size,
+        split if progress_bar else None,
+        candidates,
     )
     reward, hit, genre, rating, _ = compute_reward(tables, actions, positions)
     out: dict[str, Any] = {}
@@ -334,4 +374,10 @@ def evaluate_agent(
             },
         }
     )
+    if candidates is not None:
+        inside = (candidates == (data.items[positions] - 1)[:, None]).any(axis=1)
+        out["candidates"] = int(candidates.shape[1])
+        out["candidate_recall"] = float(inside.mean())
+        out["per_user"]["candidates"] = candidates
+        out["per_user"]["target_in_candidates"] = inside
     return out

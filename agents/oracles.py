@@ -407,6 +407,19 @@ class OracleAgent:
         self.verbose = verbose
         self._rng = np.random.default_rng(seed)
 
+    def attach(self, env: Any) -> Any:
+        """Read ``env``'s simulated users from now on; returns the env read before.
+
+        :func:`agents.sim_evaluation.evaluate_episodes` attaches an oracle to the batch it
+        steps, so the oracle decides for the users it is judged on.
+
+        Raises:
+            TypeError: If ``env`` is not a ``MovieRecSim-v0`` env.
+        """
+        before = self.env
+        self.env, self._base = env, _sim_env(env)
+        return before
+
     def learn(
         self, total_timesteps: int = 0, callback: Any = None, progress_bar: bool = False
     ) -> OracleAgent:

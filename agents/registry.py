@@ -5,6 +5,7 @@ name                 agent
 ===================  =====================================================================
 ``random``           :class:`~agents.baselines.RandomAgent`
 ``popular``          :class:`~agents.baselines.PopularityAgent`
+``constant``         :class:`~agents.baselines.ConstantAgent` (one movie for everyone)
 ``markov``           :class:`~agents.baselines.MarkovAgent`
 ``genre``            :class:`~agents.baselines.GenreAgent`
 ``encoder-greedy``   :class:`~agents.baselines.EncoderGreedyAgent` (frozen hybrid encoder)
@@ -12,7 +13,10 @@ name                 agent
 ``lstm``             the LSTM encoder alone (:class:`~agents.baselines.EncoderRankerAgent`)
 ``content``          the content encoder alone
 ``reward-greedy``    :class:`~agents.baselines.RewardGreedyAgent` (one-step reward optimum)
-``dqn``              :class:`agents.dqn.DQN` (this package's masked, batched DQN)
+``dqn``              :class:`agents.dqn.DQN` (this package's masked, batched DQN; gamma 0
+                     on logged replay, :data:`SIM_GAMMA` on the simulator)
+``dqn-gamma0``       the same DQN with ``gamma=0`` (the one-step ablation)
+``linucb``           :class:`~agents.bandits.LinUCBAgent` (a LinUCB-style contextual bandit)
 ``sb3-dqn``          Stable-Baselines3 ``DQN("MlpPolicy")`` (no action masking)
 ``sb3-ppo``          Stable-Baselines3 ``PPO("MlpPolicy")`` (no action masking)
 ``qrdqn``            sb3-contrib ``QRDQN("MlpPolicy")`` (no action masking)
@@ -52,6 +56,7 @@ __all__ = [
 BASELINE_NAMES: tuple[str, ...] = (
     "random",
     "popular",
+    "constant",
     "markov",
     "genre",
     "encoder-greedy",
@@ -61,7 +66,15 @@ BASELINE_NAMES: tuple[str, ...] = (
     "content",
 )
 #: Agents trained with ``learn``.
-LEARNING_AGENT_NAMES: tuple[str, ...] = ("dqn", "sb3-dqn", "sb3-ppo", "qrdqn", "maskable-ppo")
+LEARNING_AGENT_NAMES: tuple[str, ...] = (
+    "dqn",
+    "dqn-gamma0",
+    "linucb",
+    "sb3-dqn",
+    "sb3-ppo",
+    "qrdqn",
+    "maskable-ppo",
+)
 #: ORACLES of ``MovieRecSim-v0``: they read the true simulated user (agents.oracles).
 ORACLE_NAMES: tuple[str, ...] = ("oracle-greedy", "oracle-planner")
 #: Every name :func:`make_agent` accepts.
@@ -101,6 +114,7 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
     simple: dict[str, type[b.BaselineAgent]] = {
         "random": b.RandomAgent,
         "popular": b.PopularityAgent,
+        "constant": b.ConstantAgent,
         "markov": b.MarkovAgent,
         "genre": b.GenreAgent,
         "encoder-greedy": b.EncoderGreedyAgent,
@@ -112,11 +126,20 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
         return b.EncoderRankerAgent(env, seed=seed, component=name, **kwargs)
     if name in ORACLE_NAMES:
         return _oracle_class(name)(env, seed=seed, **kwargs)
-    if name == "dqn":
+    if name == "linucb":
+        from agents.bandits import LinUCBAgent
+
+        num_envs = int(kwargs.pop("num_envs", 64))
+        return LinUCBAgent(_movierec_vector_env(env, num_envs), seed=seed, **kwargs)
+    if name in ("dqn", "dqn-gamma0"):
         from agents.dqn import DQN
 
         policy = kwargs.pop("policy", "MlpPolicy")
         num_envs = int(kwargs.pop("num_envs", 64))
+        if name == "dqn-gamma0":
+            kwargs["gamma"] = 0.0
+        elif "gamma" not in kwargs and _is_simulator(env):
+            kwargs["gamma"] = SIM_GAMMA
         return DQN(policy, _movierec_vector_env(env, num_envs), seed=seed, **kwargs)
     if name in _SB3:
         module, cls_name, extra = _SB3[name]
@@ -131,6 +154,19 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
     raise ValueError(f"unknown agent {name!r}; choose from {', '.join(AGENT_NAMES)}")
 
 
+#: The DQN's discount on ``MovieRecSim-v0``, where actions change the future (on logged
+#: replay its default, 0, measured best: docs/dqn.md). Not tuned yet on the simulator.
+SIM_GAMMA = 0.9
+
+
+def _is_simulator(env: Any) -> bool:
+    """Whether ``env`` is a ``MovieRecSim-v0`` env (single or vector)."""
+    from movierec_env import is_rec_env, rec_env
+    from movierec_env.sim_env import SimEnvProperties
+
+    return is_rec_env(env) and isinstance(rec_env(env), SimEnvProperties)
+
+
 def _oracle_class(name: str) -> Any:
     from agents.oracles import GreedyOracle, PlannerOracle
 
@@ -140,8 +176,9 @@ def _oracle_class(name: str) -> Any:
 def _movierec_vector_env(env: Any, num_envs: int) -> Any:
     """The env the DQN trains on: MovieRec's native vector env where possible.
 
-    A single ``MovieRec-v0`` env becomes ``gym.make_vec(..., num_envs)`` with the same
-    settings (dataset, encoder, split, reward), so ``make_agent("dqn", env)`` trains at
+    A single ``MovieRec-v0`` or ``MovieRecSim-v0`` env becomes ``gym.make_vec(...,
+    num_envs)`` with the same settings (dataset, encoder, split, world, reward), so
+    ``make_agent("dqn", env)`` trains at
     vector-env speed with the DQN's defaults (one update per vector step of ``num_envs``
     env steps). Other envs (and ``num_envs=1``) are passed through unchanged.
     """
@@ -150,11 +187,11 @@ def _movierec_vector_env(env: Any, num_envs: int) -> Any:
     spec = getattr(env, "spec", None)
     if num_envs <= 1 or isinstance(env, gym.vector.VectorEnv) or spec is None:
         return env
-    if spec.id != "MovieRec-v0":
+    if spec.id not in ("MovieRec-v0", "MovieRecSim-v0"):
         return env
     kwargs = dict(spec.kwargs or {})
     return gym.make_vec(
-        "MovieRec-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
+        spec.id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
     )
 
 
@@ -180,10 +217,14 @@ def load_agent(name: str, path: str | os.PathLike[str], env: Any = None) -> Any:
         and not p.with_suffix(".json").exists()
     ):
         raise FileNotFoundError(f"no saved agent at {p}")
-    if name == "dqn":
+    if name in ("dqn", "dqn-gamma0"):
         from agents.dqn import DQN
 
         return DQN.load(p, env=env)
+    if name == "linucb":
+        from agents.bandits import LinUCBAgent
+
+        return LinUCBAgent.load(p, env=env)
     if name in ORACLE_NAMES:
         return _oracle_class(name).load(p, env=env)
     if name in _SB3:

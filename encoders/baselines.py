@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from movierec_env.data.types import PreparedDataset
 
-__all__ = ["markov_scores", "popularity_scores", "transition_counts"]
+__all__ = ["markov_scores", "markov_scores_after", "popularity_scores", "transition_counts"]
 
 _TRANSITIONS: dict[str, sp.csr_matrix] = {}
 
@@ -54,6 +54,21 @@ def transition_counts(data: PreparedDataset) -> sp.csr_matrix:
     return mat
 
 
+def markov_scores_after(
+    data: PreparedDataset, last_items: NDArray[np.integer]
+) -> NDArray[np.float32]:
+    """:func:`markov_scores` after given last items (``0``: no previous item, popularity).
+
+    For histories that are not dataset rows (a simulated user's).
+    """
+    prev = np.asarray(last_items, dtype=np.int64)
+    out = np.asarray(transition_counts(data)[prev].todense(), dtype=np.float32)
+    pop = data.popularity.astype(np.float64)
+    out += (pop / (1.0 + pop.max())).astype(np.float32)[None, :]
+    out[:, 0] = -np.inf
+    return out
+
+
 def markov_scores(data: PreparedDataset, positions: NDArray[np.integer]) -> NDArray[np.float32]:
     """First-order Markov scores with popularity back-off.
 
@@ -66,9 +81,4 @@ def markov_scores(data: PreparedDataset, positions: NDArray[np.integer]) -> NDAr
     user = np.searchsorted(data.offsets, positions, side="right") - 1
     has_prev = positions > data.offsets[user]
     prev = np.where(has_prev, data.items[np.maximum(positions - 1, 0)], 0)
-    counts = transition_counts(data)
-    out = np.asarray(counts[prev].todense(), dtype=np.float32)
-    pop = data.popularity.astype(np.float64)
-    out += (pop / (1.0 + pop.max())).astype(np.float32)[None, :]
-    out[:, 0] = -np.inf
-    return out
+    return markov_scores_after(data, prev)

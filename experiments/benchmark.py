@@ -46,9 +46,11 @@ __all__ = [
 ]
 
 #: Agents of a quick benchmark: the heuristic ladder (the encoders issue's ``hybrid``,
-#: ``lstm`` and ``content`` rankers are left to ``movierec evaluate``) and the DQN.
+#: ``lstm`` and ``content`` rankers are left to ``movierec evaluate``; ``constant``, added
+#: for candidate mode, to ``benchmarks/bench_candidates.py`` until the results of
+#: ``docs/results/`` are rebuilt) and the DQN.
 QUICK_AGENTS: tuple[str, ...] = (
-    *(a for a in BASELINE_NAMES if a not in ("hybrid", "lstm", "content")),
+    *(a for a in BASELINE_NAMES if a not in ("hybrid", "lstm", "content", "constant")),
     "dqn",
 )
 #: Agents of a full benchmark: the quick ones plus Stable-Baselines3's DQN and PPO.
@@ -76,6 +78,9 @@ class BenchmarkConfig:
             2 cores: docs/dqn.md).
         workers: Processes running (agent, seed) jobs side by side (one per core).
         reward: Reward settings passed to the env (``None`` = env defaults).
+        env: ``"MovieRec-v0"`` (logged replay: PROTOCOL.md metrics on the test split) or
+            ``"MovieRecSim-v0"`` (agents trained in the train world on training users,
+            judged by one episode per held-out user in the eval world).
     """
 
     dataset: str | None = None
@@ -91,6 +96,7 @@ class BenchmarkConfig:
     threads: int = 1
     workers: int = 1
     reward: dict[str, Any] | None = field(default=None)
+    env: str = "MovieRec-v0"
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON view of the settings."""
@@ -183,8 +189,27 @@ def load_curves(run_dir: Path) -> dict[str, list[dict[str, list[float]]]]:
     return out
 
 
+#: Benchmarkable environments -> how their reports read.
+ENVS = {"MovieRec-v0": reporting.REPLAY_REPORT, "MovieRecSim-v0": reporting.SIM_REPORT}
+#: Learning-curve metrics per environment (validation: ``val`` split / train-world users).
+CURVE_KEYS = {
+    "MovieRec-v0": ("mean_reward", "HR@10"),
+    "MovieRecSim-v0": ("mean_return", "take_rate"),
+}
+
+
+def _run_env(run_dir: Path) -> str:
+    """The environment of a run directory (``config.json``; earlier runs: ``MovieRec-v0``)."""
+    path = run_dir / "config.json"
+    if not path.exists():
+        return "MovieRec-v0"
+    return str(json.loads(path.read_text()).get("settings", {}).get("env", "MovieRec-v0"))
+
+
 def write_reports(run_dir: Path) -> dict[str, Path]:
     """Rebuild results.json/.csv/.md and the plots from ``seeds/`` and ``curves/``."""
+    env_id = _run_env(run_dir)
+    spec = ENVS[env_id]
     per_seed = load_per_seed(run_dir)
     if not per_seed:
         raise ValueError(f"{run_dir} holds no finished evaluation yet")
@@ -200,20 +225,27 @@ def write_reports(run_dir: Path) -> dict[str, Path]:
             for seed, row in sorted(seeds.items()):
                 w.writerow([agent, seed, *(row.get(k, "") for k in keys)])
     ref = "dqn" if "dqn" in per_seed else next(iter(per_seed))
-    table = reporting.markdown_table(results, per_seed, reference=ref)
+    table = reporting.markdown_table(results, per_seed, reference=ref, spec=spec)
     (run_dir / "results.md").write_text(table)
     paths = {
         "table": run_dir / "results.md",
-        "bars": reporting.plot_bars(results, run_dir / "metrics.png"),
-        "reward_terms": reporting.plot_reward_terms(results, weights, run_dir / "reward_terms.png"),
+        "bars": reporting.plot_bars(results, run_dir / "metrics.png", spec),
+        "reward_terms": reporting.plot_reward_terms(
+            results, weights, run_dir / "reward_terms.png", spec
+        ),
     }
     curves = load_curves(run_dir)
     if curves:
-        paths["curves"] = reporting.plot_learning_curves(curves, run_dir / "learning_curves.png")
+        paths["curves"] = reporting.plot_learning_curves(
+            curves, run_dir / "learning_curves.png", CURVE_KEYS[env_id]
+        )
     return paths
 
 
 Progress = Callable[[str], None]
+
+#: This package's learning agents: they train on the native vector env, at its speed.
+VECTOR_LEARNERS = ("dqn", "dqn-gamma0", "linucb")
 
 #: Default training budgets (env steps) of the learning agents: full and quick mode.
 #: Stable-Baselines3's agents step one env at a time (~200-300 steps/s here, NOTES.md),
@@ -222,8 +254,9 @@ DEFAULT_TIMESTEPS = {"dqn": (200_000, 50_000), "sb3": (10_000, 3_000)}
 
 
 def _timesteps(cfg: BenchmarkConfig, name: str) -> int:
-    full, quick = DEFAULT_TIMESTEPS["dqn" if name == "dqn" else "sb3"]
-    given = cfg.timesteps if name == "dqn" else (cfg.sb3_timesteps or cfg.timesteps)
+    ours = name in VECTOR_LEARNERS
+    full, quick = DEFAULT_TIMESTEPS["dqn" if ours else "sb3"]
+    given = cfg.timesteps if ours else (cfg.sb3_timesteps or cfg.timesteps)
     return int(given or (quick if cfg.quick else full))
 
 
@@ -231,8 +264,20 @@ def _eval_every(cfg: BenchmarkConfig, steps: int) -> int:
     return int(cfg.eval_every or max(1, steps // 10))
 
 
-def ValidationCurve(env: Any, curve: dict[str, list[float]], every: int) -> Any:
-    """SB3 callback recording validation mean reward and HR@10 every ``every`` env steps.
+def ValidationCurve(
+    env: Any,
+    curve: dict[str, list[float]],
+    every: int,
+    record: Callable[[Any], Mapping[str, float]] | None = None,
+) -> Any:
+    """SB3 callback recording validation metrics every ``every`` env steps.
+
+    Args:
+        env: The validation env.
+        curve: Filled in place: ``"steps"`` and one list per metric ``record`` returns.
+        every: Env steps between two records.
+        record: The metrics of a model (default: ``evaluate_agent`` on the ``"val"`` split,
+            mean reward and HR@10).
 
     Built by a factory so that importing this module does not import Stable-Baselines3.
     """
@@ -240,16 +285,21 @@ def ValidationCurve(env: Any, curve: dict[str, list[float]], every: int) -> Any:
 
     from agents import evaluate_agent
 
+    def replay_metrics(model: Any) -> Mapping[str, float]:
+        res = evaluate_agent(model, env, split="val")
+        return {"mean_reward": float(res["mean_reward"]), "HR@10": float(res["HR@10"])}
+
+    measure = record or replay_metrics
+
     class _Curve(BaseCallback):
         def __init__(self) -> None:
             super().__init__()
             self._next = 0
 
         def _record(self) -> None:
-            res = evaluate_agent(self.model, env, split="val")
             curve["steps"].append(float(self.num_timesteps))
-            curve["mean_reward"].append(float(res["mean_reward"]))
-            curve["HR@10"].append(float(res["HR@10"]))
+            for key, value in measure(self.model).items():
+                curve.setdefault(key, []).append(float(value))
 
         def _on_training_start(self) -> None:
             self._record()
@@ -325,6 +375,8 @@ def run_job(
     env_kwargs: dict[str, Any] = {"dataset": data, "encoders": encoder}
     if cfg.reward is not None:
         env_kwargs["reward"] = dict(cfg.reward)
+    if cfg.env == "MovieRecSim-v0":
+        return _run_sim_job(cfg, run_dir, env_kwargs, seed, name, progress_bar)
     eval_env = gym.make("MovieRec-v0", split="test", **env_kwargs)
     t0 = time.perf_counter()
     curve: dict[str, list[float]] = {"steps": [], "mean_reward": [], "HR@10": []}
@@ -349,6 +401,79 @@ def run_job(
         f"seed {seed} {name}: reward {row['mean_reward']:.4f} HR@10 {row['HR@10']:.3f} "
         f"({train_s:.0f} s)"
     )
+
+
+def _run_sim_job(
+    cfg: BenchmarkConfig,
+    run_dir: Path,
+    env_kwargs: dict[str, Any],
+    seed: int,
+    name: str,
+    progress_bar: bool,
+) -> str:
+    """One (agent, seed) job on ``MovieRecSim-v0``: train world in, eval world out.
+
+    Learning agents train in the train world on the training half of the users (the DQN
+    and LinUCB on the native vector env); every agent is judged by one episode per
+    held-out user in the eval world (:func:`agents.sim_evaluation.evaluate_episodes`,
+    episodes seeded by the job's seed, the same for every agent). Learning curves record
+    the mean return and take rate of 64 training users in the train world.
+    """
+    import gymnasium as gym
+
+    from agents.registry import LEARNING_AGENT_NAMES, make_agent
+    from agents.sim_evaluation import evaluate_episodes
+
+    sim = "MovieRecSim-v0"
+    eval_env = gym.make(sim, world="eval", split="test", **env_kwargs)
+    val_env = gym.make(sim, world="train", split="train", **env_kwargs)
+
+    def record(model: Any) -> Mapping[str, float]:
+        res = evaluate_episodes(model, val_env, max_users=64, seed=seed)
+        return {"mean_return": res["mean_return"], "take_rate": res["take_rate"]}
+
+    t0 = time.perf_counter()
+    curve: dict[str, list[float]] = {"steps": []}
+    steps = _timesteps(cfg, name) if name in LEARNING_AGENT_NAMES else 0
+    if steps:
+        vector = name in VECTOR_LEARNERS
+        train_env = (
+            gym.make_vec(
+                sim,
+                num_envs=cfg.num_envs,
+                vectorization_mode="vector_entry_point",
+                world="train",
+                split="train",
+                **env_kwargs,
+            )
+            if vector
+            else gym.make(sim, world="train", split="train", **env_kwargs)
+        )
+        agent = make_agent(name, train_env, seed=seed)
+        cb = ValidationCurve(val_env, curve, _eval_every(cfg, steps), record)
+        agent.learn(total_timesteps=steps, callback=cb, progress_bar=progress_bar)
+        train_env.close()
+    else:
+        agent = make_agent(name, eval_env, seed=seed)
+    train_s = time.perf_counter() - t0
+    row = evaluate_episodes(agent, eval_env, seed=seed)
+    row["weights"] = rec_env_weights(eval_env)
+    row["train_seconds"] = train_s
+    row["timesteps"] = steps
+    write_json_atomic(run_dir / "seeds" / str(seed) / f"{name}.json", row)
+    if curve["steps"]:
+        write_json_atomic(run_dir / "curves" / f"{name}__seed{seed}.json", curve)
+    return (
+        f"seed {seed} {name}: return {row['mean_return']:.3f} length {row['mean_length']:.2f} "
+        f"take rate {row['take_rate']:.3f} ({train_s:.0f} s)"
+    )
+
+
+def rec_env_weights(env: Any) -> dict[str, float]:
+    """The reward weights of a MovieRec env (through the env contract)."""
+    from movierec_env import rec_env
+
+    return dict(rec_env(env).reward_config.weights)
 
 
 def run_benchmark(
@@ -380,6 +505,8 @@ def run_benchmark(
         raise ValueError(f"unknown agent(s) {unknown}; choose from {sorted(AGENT_NAMES)}")
     if cfg.workers < 1:
         raise ValueError(f"workers must be >= 1, got {cfg.workers}")
+    if cfg.env not in ENVS:
+        raise ValueError(f"env must be one of {sorted(ENVS)}, got {cfg.env!r}")
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_or_write_config(run_dir, cfg)
 
@@ -391,7 +518,7 @@ def run_benchmark(
     if len(jobs) < len(seeds) * len(cfg.agents):
         say(f"resuming: {len(seeds) * len(cfg.agents) - len(jobs)} evaluations already done")
     # Longest first (the DQN, then Stable-Baselines3, then the instant baselines).
-    order = {"dqn": 0}
+    order = dict.fromkeys(VECTOR_LEARNERS, 0)
     jobs.sort(key=lambda j: (order.get(j[1], 1 if j[1] in LEARNING_AGENT_NAMES else 2), j[0]))
     if cfg.workers == 1 or len(jobs) < 2:
         for seed, name in tqdm(jobs, desc="benchmark", unit="run"):

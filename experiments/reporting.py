@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,10 @@ from numpy.typing import NDArray
 from scipy import stats
 
 __all__ = [
+    "REPLAY_REPORT",
+    "SIM_REPORT",
     "TABLE_METRICS",
+    "ReportSpec",
     "aggregate",
     "markdown_table",
     "mean_std_ci",
@@ -44,6 +48,80 @@ TABLE_METRICS = (
 )
 
 PerSeed = Mapping[str, Mapping[int, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """What an environment's tables and plots show.
+
+    Attributes:
+        metrics: Columns of the results table.
+        primary: The metric rows are sorted by and paired-tested first.
+        primary_label: Its name in prose.
+        primary_per_user: Its per-user key (``per_user`` arrays) for paired tests.
+        secondary: The second paired-tested metric.
+        secondary_per_user: Its per-user key (``"hits@10"``: ranks <= 10).
+        ci_metrics: Columns of the confidence-interval table.
+        bar_metrics: The three panels of the bar chart.
+        test_note: How the paired tests are described above their table.
+        split_note: Where the numbers come from (plot titles).
+    """
+
+    metrics: tuple[str, ...]
+    primary: str
+    primary_label: str
+    primary_per_user: str
+    secondary: str
+    secondary_per_user: str
+    ci_metrics: tuple[str, ...]
+    bar_metrics: tuple[str, str, str]
+    test_note: str
+    split_note: str
+
+
+#: ``MovieRec-v0``: PROTOCOL.md ranking metrics and the mean reward per judged target.
+REPLAY_REPORT = ReportSpec(
+    metrics=TABLE_METRICS,
+    primary="mean_reward",
+    primary_label="mean reward",
+    primary_per_user="rewards",
+    secondary="HR@10",
+    secondary_per_user="hits@10",
+    ci_metrics=("HR@10", "NDCG@10", "mean_reward"),
+    bar_metrics=("HR@10", "NDCG@10", "mean_reward"),
+    test_note=(
+        "seeds; reward: Wilcoxon signed-rank; HR@10: exact McNemar with one seed, Wilcoxon "
+        "otherwise; 'yes' = p < 0.05). Claim 'A beats B' only where it says yes:"
+    ),
+    split_note="Test split",
+)
+
+#: ``MovieRecSim-v0``: one episode per held-out user in the eval world.
+SIM_REPORT = ReportSpec(
+    metrics=(
+        "mean_return",
+        "mean_length",
+        "take_rate",
+        "mean_rating",
+        "reward_hit",
+        "reward_genre",
+        "reward_rating",
+        "diversity",
+        "coverage",
+    ),
+    primary="mean_return",
+    primary_label="mean return",
+    primary_per_user="returns",
+    secondary="take_rate",
+    secondary_per_user="takes",
+    ci_metrics=("mean_return", "mean_length", "take_rate"),
+    bar_metrics=("mean_return", "mean_length", "take_rate"),
+    test_note=(
+        "seeds; return and recommendations taken per episode: Wilcoxon signed-rank; "
+        "'yes' = p < 0.05). Claim 'A beats B' only where it says yes:"
+    ),
+    split_note="Held-out users, eval world",
+)
 
 
 def _numeric_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -129,22 +207,32 @@ def markdown_table(
     results: Mapping[str, Mapping[str, Mapping[str, float]]],
     per_seed: PerSeed,
     reference: str = "dqn",
-    metrics: Sequence[str] = TABLE_METRICS,
+    metrics: Sequence[str] | None = None,
+    spec: ReportSpec = REPLAY_REPORT,
 ) -> str:
     """Results table (mean ± std over seeds), CI table and paired tests against ``reference``.
 
-    Rows are sorted by mean reward. The paired tests compare every agent with
-    ``reference`` per user; a difference is called significant only at p < 0.05.
+    Rows are sorted by the spec's primary metric (the mean reward on ``MovieRec-v0``). The
+    paired tests compare every agent with ``reference`` per user; a difference is called
+    significant only at p < 0.05.
     """
-    agents = sorted(results, key=lambda a: -results[a].get("mean_reward", {"mean": 0.0})["mean"])
+    metrics = spec.metrics if metrics is None else metrics
+    p = spec.primary
+    agents = sorted(results, key=lambda a: -results[a].get(p, {"mean": 0.0})["mean"])
     n_seeds = {a: len(per_seed[a]) for a in agents}
     lines = ["| agent | seeds | " + " | ".join(metrics) + " |"]
     lines.append("|---|---|" + "---|" * len(metrics))
     for a in agents:
         cells = [_fmt(results[a].get(m)) for m in metrics]
         lines.append(f"| `{a}` | {n_seeds[a]} | " + " | ".join(cells) + " |")
+    if any(a.startswith("oracle") for a in agents):
+        lines += [
+            "",
+            "Rows `oracle-*` are ORACLES: they read the true simulated user (the world and its "
+            "state), which no deployed recommender can; they bound what an agent could reach.",
+        ]
     lines += ["", "95% confidence intervals over seeds (t-interval, half-width):", ""]
-    ci_metrics = ("HR@10", "NDCG@10", "mean_reward")
+    ci_metrics = spec.ci_metrics
     lines.append("| agent | " + " | ".join(ci_metrics) + " |")
     lines.append("|---|" + "---|" * len(ci_metrics))
     for a in agents:
@@ -160,17 +248,17 @@ def markdown_table(
         lines += [
             "",
             f"Paired tests against `{reference}` over test users (per-user values averaged over "
-            "seeds; reward: Wilcoxon signed-rank; HR@10: exact McNemar with one seed, Wilcoxon "
-            "otherwise; 'yes' = p < 0.05). Claim 'A beats B' only where it says yes:",
+            + spec.test_note,
             "",
-            "| agent | Δ mean reward | p | significant | Δ HR@10 | p | significant |",
+            f"| agent | Δ {spec.primary_label} | p | significant | Δ {spec.secondary} | p "
+            "| significant |",
             "|---|---|---|---|---|---|---|",
         ]
         for a in agents:
             if a == reference:
                 continue
-            r = paired_test(per_seed, a, reference, "rewards")
-            h = paired_test(per_seed, a, reference, "hits@10")
+            r = paired_test(per_seed, a, reference, spec.primary_per_user)
+            h = paired_test(per_seed, a, reference, spec.secondary_per_user)
             lines.append(
                 f"| `{a}` | {r['diff']:+.4f} | {r['p']:.2g} | {'yes' if r['p'] < 0.05 else 'no'} "
                 f"| {h['diff']:+.4f} | {h['p']:.2g} | {'yes' if h['p'] < 0.05 else 'no'} |"
@@ -187,11 +275,15 @@ def _plt() -> Any:
     return plt
 
 
-def plot_bars(results: Mapping[str, Mapping[str, Mapping[str, float]]], path: Path) -> Path:
-    """Bar chart of HR@10, NDCG@10 and mean reward per agent (error bars = std over seeds)."""
+def plot_bars(
+    results: Mapping[str, Mapping[str, Mapping[str, float]]],
+    path: Path,
+    spec: ReportSpec = REPLAY_REPORT,
+) -> Path:
+    """Bar chart of the spec's three metrics per agent (error bars = std over seeds)."""
     plt = _plt()
-    agents = sorted(results, key=lambda a: -results[a]["mean_reward"]["mean"])
-    metrics = ("HR@10", "NDCG@10", "mean_reward")
+    agents = sorted(results, key=lambda a: -results[a][spec.primary]["mean"])
+    metrics = spec.bar_metrics
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     for ax, m in zip(axes, metrics, strict=True):
         means = [results[a][m]["mean"] for a in agents]
@@ -200,7 +292,7 @@ def plot_bars(results: Mapping[str, Mapping[str, Mapping[str, float]]], path: Pa
         ax.set_xticks(range(len(agents)), agents, rotation=45, ha="right")
         ax.set_title(m)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("Test split, mean ± std over seeds")
+    fig.suptitle(f"{spec.split_note}, mean ± std over seeds")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -211,10 +303,11 @@ def plot_reward_terms(
     results: Mapping[str, Mapping[str, Mapping[str, float]]],
     weights: Mapping[str, float],
     path: Path,
+    spec: ReportSpec = REPLAY_REPORT,
 ) -> Path:
     """Stacked bars: each agent's mean reward split into its weighted hit, genre, rating terms."""
     plt = _plt()
-    agents = sorted(results, key=lambda a: -results[a]["mean_reward"]["mean"])
+    agents = sorted(results, key=lambda a: -results[a][spec.primary]["mean"])
     fig, ax = plt.subplots(figsize=(9, 4.5))
     bottom = np.zeros(len(agents))
     for term, color in (("hit", "C3"), ("genre", "C2"), ("rating", "C1")):
@@ -225,7 +318,7 @@ def plot_reward_terms(
         bottom += vals
     ax.set_xticks(range(len(agents)), agents, rotation=45, ha="right")
     ax.set_ylabel("mean reward per step")
-    ax.set_title("Where each agent's reward comes from (test split)")
+    ax.set_title(f"Where each agent's reward comes from ({spec.split_note.lower()})")
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -235,14 +328,17 @@ def plot_reward_terms(
 
 
 def plot_learning_curves(
-    curves: Mapping[str, Sequence[Mapping[str, Sequence[float]]]], path: Path
+    curves: Mapping[str, Sequence[Mapping[str, Sequence[float]]]],
+    path: Path,
+    keys: tuple[str, str] = ("mean_reward", "HR@10"),
 ) -> Path:
-    """Validation reward and HR@10 against env steps, mean with a min-max band over seeds.
+    """Two validation metrics against env steps, mean with a min-max band over seeds.
 
     Args:
         curves: agent -> one dict per seed with equal-length lists ``"steps"``,
-            ``"mean_reward"`` and ``"HR@10"``.
+            and the two ``keys``.
         path: Output PNG.
+        keys: The two validation metrics plotted (default: mean reward and HR@10).
     """
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
@@ -251,11 +347,12 @@ def plot_learning_curves(
             continue
         n = min(len(r["steps"]) for r in runs)
         steps = np.asarray(runs[0]["steps"][:n])
-        for ax, key in zip(axes, ("mean_reward", "HR@10"), strict=True):
+        for ax, key in zip(axes, keys, strict=True):
             ys = np.array([r[key][:n] for r in runs], dtype=np.float64)
             ax.plot(steps, ys.mean(axis=0), color=f"C{i}", label=agent)
             ax.fill_between(steps, ys.min(axis=0), ys.max(axis=0), color=f"C{i}", alpha=0.2)
-    for ax, title in zip(axes, ("validation mean reward", "validation HR@10"), strict=True):
+    titles = tuple(f"validation {k.replace('_', ' ')}" for k in keys)
+    for ax, title in zip(axes, titles, strict=True):
         ax.set_xlabel("environment steps")
         ax.set_title(title)
         ax.grid(alpha=0.3)

@@ -24,6 +24,25 @@ from movierec_env.sim import preference as pr
 from movierec_env.sim.features import training_interactions, training_targets
 from movierec_env.sim.rating import fit_als, fold_in, predict
 
+__all__ = [
+    "IGNORE_GRID",
+    "PATIENCE_GRID",
+    "baseline_metrics",
+    "compare_worlds",
+    "km_survival",
+    "leave_metrics",
+    "leave_terms",
+    "logged_sessions",
+    "preference_metrics",
+    "preference_terms",
+    "public",
+    "rating_metrics",
+    "replay_metrics",
+    "sensitivity",
+    "simulate_sessions",
+    "validate_worlds",
+]
+
 #: Declared parameter values of the sensitivity analysis.
 IGNORE_GRID = (0.1, 0.3, 0.5, 0.7, 0.9)
 PATIENCE_GRID = (0.0, 0.2, 1.0)
@@ -47,12 +66,21 @@ def _paired(full: NDArray[np.float64], null: NDArray[np.float64]) -> dict[str, A
     }
 
 
-def _tables(world: World) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+def _tables(world: World) -> pr.PreferenceTables:
+    """The world's choice-model tables (raw counts, as while fitting)."""
+    import scipy.sparse as sp
+
     a = world.arrays
-    return (
+    n1 = a["pop_count"].shape[0]
+    trans = sp.csr_matrix(
+        (a["trans_count"].astype(np.float64), a["trans_indices"], a["trans_indptr"]),
+        shape=(n1, n1),
+    )
+    return pr.PreferenceTables(
         a["pref_factors"].astype(np.float64),
         a["genres"].astype(np.float64),
-        a["log_pop"].astype(np.float64),
+        a["pop_count"].astype(np.float64),
+        trans,
     )
 
 
@@ -117,7 +145,10 @@ def rating_metrics(data: PreparedDataset, world: World, seed: int) -> dict[str, 
     )
     ub = predict(bias_model, bu[user], fu[user], data.items[pos])
     lo, hi = data.rating_scale
-    out: dict[str, Any] = {"n": int(pos.size)}
+    out: dict[str, Any] = {
+        "n": int(pos.size),
+        "dim": int(world.arrays["rating_item_factors"].shape[1]),
+    }
     for name, p in (
         ("", pred),
         ("_global_mean", glob),
@@ -160,9 +191,7 @@ def leave_metrics(
         f["exposure_decay"],
         world.params.gap_hours,
     )
-    coef = np.array(
-        [f["leave_satisfaction"], f["leave_session_position"], f["leave_genre_concentration"]]
-    )
+    coef = np.array([f[f"leave_{c}"] for c in lv.LEAVE_COLUMNS])
     p = lv.hazard(s.x, f["leave_intercept"], coef)
     base = float(world.meta["report"]["leave_base_rate"])
     p_null = np.full(p.size, base)
@@ -202,23 +231,22 @@ def preference_terms(
     held = np.sort(rng.choice(held, min(n, held.size), replace=False))
     f = world.fitted
     lam, delta = f["pref_decay"], f["exposure_decay"]
-    w_full = np.array(
-        [f["pref_factors_weight"], f["pref_momentum_weight"], f["pref_popularity_weight"]]
-    )
-    full = pr.row_log_likelihood(
-        data, pr.states_at(data, held, tables[0], lam, delta), tables, w_full
-    )
+    w_full = np.array([f[f"pref_{k}_weight"] for k in pr.FEATURES])
+    v = tables.factors
+    full = pr.row_log_likelihood(data, pr.states_at(data, held, v, lam, delta), tables, w_full)
     nulls = {
-        "recency (profile decay vs order ignored, lam=1)": (1.0, delta, (True, True, True)),
-        "genre momentum (exposure term vs off)": (lam, delta, (True, False, True)),
-        "exposure decay (vs no decay, delta=1)": (lam, 1.0, (True, True, True)),
-        "popularity prior (vs off)": (lam, delta, (True, True, False)),
-        "taste factors (vs off)": (lam, delta, (False, True, True)),
+        "recency (profile decay vs order ignored, lam=1)": (1.0, delta, (1, 1, 1, 1)),
+        "genre momentum (exposure term vs off)": (lam, delta, (1, 0, 1, 1)),
+        "exposure decay (vs no decay, delta=1)": (lam, 1.0, (1, 1, 1, 1)),
+        "popularity prior (vs off)": (lam, delta, (1, 1, 0, 1)),
+        "taste factors (vs off)": (lam, delta, (0, 1, 1, 1)),
+        "last-item transitions (vs off)": (lam, delta, (1, 1, 1, 0)),
     }
     out = {}
     for name, (l0, d0, free) in nulls.items():
-        w0, _ = pr.fit_coefficients(data, pr.states_at(data, own, tables[0], l0, d0), tables, free)
-        null = pr.row_log_likelihood(data, pr.states_at(data, held, tables[0], l0, d0), tables, w0)
+        inp = pr.states_at(data, own, v, l0, d0, in_sample=True)
+        w0, _ = pr.fit_coefficients(data, inp, tables, tuple(bool(x) for x in free))
+        null = pr.row_log_likelihood(data, pr.states_at(data, held, v, l0, d0), tables, w0)
         out[name] = {**_paired(full, null), "kind": "next-item LL per transition"}
     return out
 
@@ -244,14 +272,13 @@ def leave_terms(data: PreparedDataset, world: World, leave: dict[str, Any]) -> d
 
     full = rows(b_full, c_full)
     out = {}
-    for i, name in enumerate(lv.LEAVE_FEATURES):
-        use = tuple(j != i for j in range(len(lv.LEAVE_FEATURES)))
+    for name in lv.LEAVE_GROUPS:
         out[f"leave: {name} (vs dropped)"] = {
-            **_paired(full, rows(*lv.fit_hazard(own, use))),
+            **_paired(full, rows(*lv.fit_hazard(own, (name,)))),
             "kind": "session-end LL per rating",
         }
     out["leave: all drivers (vs constant hazard)"] = {
-        **_paired(full, rows(*lv.fit_hazard(own, (False, False, False)))),
+        **_paired(full, rows(*lv.fit_hazard(own, tuple(lv.LEAVE_GROUPS)))),
         "kind": "session-end LL per rating",
     }
     return out
@@ -260,12 +287,13 @@ def leave_terms(data: PreparedDataset, world: World, leave: dict[str, Any]) -> d
 def logged_sessions(
     data: PreparedDataset, users: NDArray[np.int64], gap_hours: float
 ) -> dict[str, NDArray[Any]]:
-    """Complete sessions (end observed) of ``users``' training interactions.
+    """Sessions of ``users``' training interactions.
 
     Returns:
         ``start`` (absolute index of the first rating), ``user``, ``length``,
-        ``repeat`` (share of consecutive pairs sharing a genre, NaN for length 1) and
-        ``rating`` (mean rating) per session.
+        ``repeat`` (share of consecutive pairs sharing a genre, NaN for length 1),
+        ``rating`` (mean rating) and ``complete`` (the end is observed; a user's last
+        training session is censored) per session.
     """
     from movierec_env.sim.features import session_table
 
@@ -284,13 +312,13 @@ def logged_sessions(
     rep = np.bincount(sid[1:][same], weights=share[same], minlength=n)
     repeat = np.where(length > 1, rep / np.maximum(length - 1, 1), np.nan)
     start = idx[np.r_[True, sid[1:] != sid[:-1]]] if sid.size else idx
-    keep = complete
     return {
-        "start": start[keep],
-        "user": data.user_index[start[keep]],
-        "length": length[keep],
-        "repeat": repeat[keep],
-        "rating": rating[keep],
+        "start": start,
+        "user": data.user_index[start],
+        "length": length,
+        "repeat": repeat,
+        "rating": rating,
+        "complete": complete,
     }
 
 
@@ -318,7 +346,7 @@ def simulate_sessions(
     length, rep, tot_r, acc = (np.zeros(b) for _ in range(4))
     prev = np.zeros(b, dtype=np.int64)
     g = world.arrays["genres"] > 0
-    pop = world.arrays["log_pop"].astype(np.float64)
+    pop = world.arrays["pop_count"].astype(np.float64)
     active = np.ones(b, dtype=bool)
     for _ in range(cap):
         if policy == "greedy":
@@ -350,8 +378,10 @@ def simulate_sessions(
 
 def _distances(sim: NDArray[np.float64], log: NDArray[np.float64]) -> dict[str, float]:
     sim, log = sim[np.isfinite(sim)], log[np.isfinite(log)]
+    nan = float("nan")
     if sim.size == 0 or log.size == 0:
-        return {"wasserstein": float("nan"), "ks": float("nan")}
+        keys = ("wasserstein", "ks", "mean_sim", "mean_log", "median_sim", "median_log")
+        return dict.fromkeys(keys, nan)
     return {
         "wasserstein": float(stats.wasserstein_distance(sim, log)),
         "ks": float(stats.ks_2samp(sim, log).statistic),
@@ -362,6 +392,32 @@ def _distances(sim: NDArray[np.float64], log: NDArray[np.float64]) -> dict[str, 
     }
 
 
+def km_survival(length: NDArray[Any], event: NDArray[np.bool_], cap: int) -> NDArray[np.float64]:
+    """Kaplan-Meier ``S[k] = P(session length > k)`` for ``k = 0..cap`` (censoring allowed)."""
+    length = np.minimum(np.asarray(length, dtype=np.int64), cap)
+    event = np.asarray(event, dtype=bool) & (np.asarray(length) < cap)
+    ks = np.arange(cap + 1)
+    at_risk = (length[None, :] >= ks[:, None]).sum(axis=1)
+    ends = np.bincount(length[event], minlength=cap + 1)[: cap + 1]
+    h = np.divide(ends, at_risk, out=np.zeros(cap + 1), where=at_risk > 0)
+    h[0] = 0.0
+    return np.asarray(np.cumprod(1.0 - h))
+
+
+def _survival(sim_len: NDArray[Any], log: dict[str, NDArray[Any]], cap: int) -> dict[str, Any]:
+    s_log = km_survival(log["length"], log["complete"], cap)
+    s_sim = km_survival(sim_len, sim_len < cap, cap)
+    at = [k for k in (1, 2, 5, 10, 20, 50, 100) if k <= cap]
+    return {
+        "rmst_log": float(s_log[:cap].sum()),
+        "rmst_sim": float(s_sim[:cap].sum()),
+        "max_abs_diff": float(np.abs(s_log - s_sim).max()),
+        "survival_log": {str(k): float(s_log[k]) for k in at},
+        "survival_sim": {str(k): float(s_sim[k]) for k in at},
+        "_curves": (s_log, s_sim),
+    }
+
+
 def replay_metrics(
     data: PreparedDataset,
     world: World,
@@ -369,27 +425,39 @@ def replay_metrics(
     seed: int,
     max_sessions: int,
 ) -> dict[str, Any]:
-    """Held-out users' logged sessions vs the world's organic sessions from the same starts."""
+    """Held-out users' logged sessions vs the world's organic sessions from the same starts.
+
+    Session lengths are compared twice: as distributions over *complete* sessions, and as
+    Kaplan-Meier survival curves over all sessions (a user's last training session is
+    censored, and those are often the long sign-up bursts).
+    """
     logged = logged_sessions(data, heldout, world.params.gap_hours)
     rng = np.random.default_rng(seed)
-    pick = np.sort(
-        rng.choice(logged["start"].size, min(max_sessions, logged["start"].size), replace=False)
-    )
+    n_all = logged["start"].size
+    pick = np.sort(rng.choice(n_all, min(max_sessions, n_all), replace=False))
     log = {k: v[pick] for k, v in logged.items()}
     cap = world.params.max_session_steps
     sim = simulate_sessions(world, data, log["user"], log["start"], rng)
+    done = log["complete"]
     log_len = np.minimum(log["length"], cap).astype(np.float64)
     return {
         "n_sessions": int(pick.size),
+        "n_complete": int(done.sum()),
         "cap": cap,
-        "capped_share_log": float((log["length"] >= cap).mean()),
-        "capped_share_sim": float((sim["length"] >= cap).mean()),
-        "session_length": _distances(sim["length"], log_len),
-        "genre_repeat": _distances(sim["repeat"], log["repeat"].astype(np.float64)),
-        "mean_rating": _distances(sim["rating"], log["rating"].astype(np.float64)),
-        "_sim": sim,
-        "_log": {**log, "length": log_len},
+        "capped_share_log": float((log["length"][done] >= cap).mean()) if done.any() else 0.0,
+        "capped_share_sim": float((sim["length"][done] >= cap).mean()) if done.any() else 0.0,
+        "session_length": _distances(sim["length"][done], log_len[done]),
+        "session_survival": _survival(sim["length"], log, cap),
+        "genre_repeat": _distances(sim["repeat"][done], log["repeat"][done].astype(np.float64)),
+        "mean_rating": _distances(sim["rating"][done], log["rating"][done].astype(np.float64)),
+        "_sim": {k: v[done] for k, v in sim.items()},
+        "_log": {**{k: v[done] for k, v in log.items()}, "length": log_len[done]},
     }
+
+
+def _nanmean(x: NDArray[np.float64]) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else float("nan")
 
 
 def sensitivity(
@@ -416,8 +484,8 @@ def sensitivity(
                     "policy": policy,
                     "accept_rate": float(sim["accepted"].sum() / max(sim["length"].sum(), 1)),
                     "session_length": float(sim["length"].mean()),
-                    "mean_rating": float(np.nanmean(sim["rating"])),
-                    "genre_repeat": float(np.nanmean(sim["repeat"])),
+                    "mean_rating": _nanmean(sim["rating"]),
+                    "genre_repeat": _nanmean(sim["repeat"]),
                 }
             )
     return out
@@ -429,11 +497,12 @@ def compare_worlds(data: PreparedDataset, a: World, b: World) -> dict[str, Any]:
         k: {"train": a.fitted[k], "eval": b.fitted[k], "abs_diff": abs(a.fitted[k] - b.fitted[k])}
         for k in a.fitted
     }
-    both = (a.arrays["log_pop"] > 0) & (b.arrays["log_pop"] > 0)
+    pa, pb = np.log1p(a.arrays["pop_count"]), np.log1p(b.arrays["pop_count"])
+    both = (pa > 0) & (pb > 0)
     corr_bias = float(
         np.corrcoef(a.arrays["rating_item_bias"][both], b.arrays["rating_item_bias"][both])[0, 1]
     )
-    corr_pop = float(np.corrcoef(a.arrays["log_pop"][1:], b.arrays["log_pop"][1:])[0, 1])
+    corr_pop = float(np.corrcoef(pa[1:], pb[1:])[0, 1])
     pos = data.target_indices("test")
     user = np.searchsorted(data.offsets, pos, side="right") - 1
     sa = a.organic_scores(a.initial_state(user, pos, data))

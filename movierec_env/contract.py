@@ -13,6 +13,14 @@ reward's definition, the histories of the logged positions (for masks and contex
 baselines) and the observation of a logged position. The logged *next* movie stays in
 ``info`` of ``step`` for analysis only; agents must not read it.
 
+Candidate mode (``candidates=K``, :mod:`movierec_env.candidates`) adds four members:
+:attr:`RecEnv.candidates` (``K`` or ``None``), :meth:`RecEnv.current_candidates` (what
+``info["candidates"]`` holds now, for agents called without ``info``),
+:meth:`RecEnv.candidates_at` (the item actions the env's generator proposes at logged
+positions, drawn from a given generator) and :meth:`RecEnv.candidate_observations_at` (what
+the agent sees with those candidates), so evaluation can replay the generator on every test
+user without stepping the env.
+
 :class:`ItemFeatures` holds the item side information in the exact form the reward uses
 (genre rows normalised like the reward's cosine, the rating term of the mean training
 rating), so an agent that builds features from it needs no copy of a reward formula.
@@ -139,7 +147,16 @@ class RecEnv(Protocol):
 
     @property
     def n_actions(self) -> int:
-        """Size of the ``Discrete`` action space (``dataset.n_items``)."""
+        """Number of item actions, the catalogue size (``dataset.n_items``).
+
+        The ``Discrete`` action space has this size with full-catalogue actions and
+        :attr:`candidates` in candidate mode.
+        """
+        ...
+
+    @property
+    def candidates(self) -> int | None:
+        """``K`` in candidate mode (actions index K proposed movies), ``None`` otherwise."""
         ...
 
     @property
@@ -183,11 +200,37 @@ class RecEnv(Protocol):
         ...
 
     def action_masks(self) -> NDArray[np.bool_]:
-        """Allowed actions now: ``(n_items,)`` (single env) or ``(num_envs, n_items)``."""
+        """Allowed actions now: ``(n_items,)`` (single env) or ``(num_envs, n_items)``.
+
+        Candidate mode: ``(K,)`` or ``(num_envs, K)``, all True.
+        """
         ...
 
     def action_masks_at(self, positions: NDArray[np.integer]) -> NDArray[np.bool_]:
         """Allowed actions ``(B, n_items)`` at logged positions, as ``action_masks()`` gives."""
+        ...
+
+    def current_candidates(self) -> NDArray[np.int64]:
+        """Candidate mode: ``(num_envs, K)`` item actions proposed now (``info["candidates"]``)."""
+        ...
+
+    def candidates_at(
+        self, positions: NDArray[np.integer], rng: np.random.Generator
+    ) -> NDArray[np.int64]:
+        """Candidate mode: item actions ``(B, K)`` proposed at logged positions.
+
+        Drawn row by row from ``rng`` with the env's own generator (never a movie of the
+        position's history, no duplicates); raises ``ValueError`` in full-catalogue mode.
+        """
+        ...
+
+    def candidate_observations_at(
+        self, positions: NDArray[np.integer], candidates: NDArray[np.integer]
+    ) -> Any:
+        """Candidate mode: the observations ``(B, ...)`` the env shows with these candidates.
+
+        A flat array or a dict of arrays, as the env's observation space says.
+        """
         ...
 
     def current_positions(self) -> NDArray[np.int64]:
@@ -195,7 +238,11 @@ class RecEnv(Protocol):
         ...
 
     def observations_at(self, positions: NDArray[np.integer]) -> NDArray[np.float32]:
-        """Observations ``(B, obs_dim)`` of logged positions (a fresh array)."""
+        """Embeddings ``(B, obs_dim)`` of logged positions (a fresh array).
+
+        With full-catalogue actions this is the observation; in candidate mode it is the
+        observation's user part (:meth:`candidate_observations_at` gives all of it).
+        """
         ...
 
 
@@ -234,6 +281,7 @@ def rec_env(env: Any) -> RecEnv:
 #: Every member of :class:`RecEnv` (checked statically by :func:`rec_env`).
 _MEMBERS = (
     "n_actions",
+    "candidates",
     "catalogue",
     "dataset",
     "encoder",
@@ -246,6 +294,9 @@ _MEMBERS = (
     "action_masks_at",
     "current_positions",
     "observations_at",
+    "current_candidates",
+    "candidates_at",
+    "candidate_observations_at",
 )
 _MISSING = object()
 

@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from movierec_env.candidates import CandidateGenerator
 from movierec_env.catalogue import Catalogue
 from movierec_env.data.types import PreparedDataset
 from movierec_env.replay import ReplayCore, ReplayEnvProperties, draw_episode
@@ -20,7 +21,7 @@ __all__ = ["RENDER_HISTORY", "MovieRecEnv", "render_text"]
 RENDER_HISTORY = 5
 
 
-class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
+class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
     """Next-movie recommendation on MovieLens as logged replay (``MovieRec-v0``).
 
     ## Description
@@ -51,6 +52,12 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
     target is hidden only if the user re-rates a movie. ``mask_seen=False`` allows all. If
     the history covers the whole catalogue, everything is allowed.
 
+    **Candidate mode** (``candidates=K``, see :mod:`movierec_env.candidates`): the action is
+    ``Discrete(K)``, an index into the K unseen movies a seeded generator proposes at each
+    step (the encoder's top movies, popular and random ones, shuffled, drawn with
+    ``self.np_random``). ``info["candidates"]`` holds their catalogue actions;
+    ``action_masks()`` is ``(K,)`` all True (no candidate was seen).
+
     ## Observation Space
 
     ``Box(-1, 1, (obs_dim,), float32)``: the frozen hybrid encoder's embedding
@@ -58,6 +65,12 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
     (``obs_dim = encoder.obs_dim``), copied from the shared precomputed table. The final
     observation of an episode that ends at a user's last interaction (test split, or
     training-only users) is zeros: no embedding of the complete sequence exists.
+
+    In candidate mode: ``concat(embedding, features (K, F) row-major)``, a bounded ``Box``
+    (features in [0, 1]), or with ``candidates={"k": K, "observation": "dict"}`` a ``Dict``
+    with ``"user"`` and ``"candidates"``; ``F = n_genres + 4`` (unit genre vector, encoder
+    score, popularity percentile, rating term, genre affinity with the recent history;
+    layout in :mod:`movierec_env.candidates`).
 
     ## Rewards
 
@@ -80,6 +93,10 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
     ``"target_movie_id"``, ``"hit"``, ``"position"`` (absolute interaction index the *next*
     action is judged against) and ``"user_id"``. Note that the logged target is in ``info``:
     an agent that reads it is cheating; agents must act on the observation (and masks).
+    In candidate mode the reward is that of the chosen candidate's movie, and ``info`` also
+    holds ``"item_action"`` (its catalogue action), ``"movie_id"`` (its movieId),
+    ``"target_in_candidates"`` (whether the logged next movie was among the K) and
+    ``"candidates"`` (the next step's K catalogue actions).
 
     ## Starting State
 
@@ -104,7 +121,7 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
     ```python
     gym.make("MovieRec-v0", dataset=None, encoders=None, split="train", min_history=5,
              max_episode_steps=None, random_start=False, reward=None, mask_seen=True,
-             render_mode=None)
+             candidates=None, render_mode=None)
     ```
 
     * ``dataset``: ``None`` (embedded ml-latest-small), a MovieLens folder, or a ready
@@ -118,6 +135,9 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
     * ``reward``: dict of :class:`~movierec_env.reward.RewardConfig` fields, e.g.
       ``{"w_hit": 1.0, "w_genre": 0.0, "w_rating": 0.0}`` or ``{"genre_mode": "seed"}``.
     * ``mask_seen``: whether ``action_masks()`` hides already seen movies.
+    * ``candidates``: ``None`` (full-catalogue actions, the default), ``K`` (e.g. ``20``) or
+      a dict of :class:`~movierec_env.candidates.CandidateConfig` fields, e.g.
+      ``{"k": 20, "encoder": 0.5, "popular": 0.25, "random": 0.25, "observation": "dict"}``.
     * ``render_mode``: ``None`` or ``"ansi"`` (text: recent movies with titles, genres and
       ratings, the recommendation and what was actually watched next).
 
@@ -126,7 +146,8 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
 
     ## Version History
 
-    * v0: Initial version.
+    * v0: Initial version; candidate mode (``candidates=K``) added as an option (the
+      default, full-catalogue actions, is unchanged).
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (Gymnasium API)
@@ -141,6 +162,7 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
         random_start: bool = False,
         reward: dict[str, Any] | RewardConfig | None = None,
         mask_seen: bool = True,
+        candidates: int | dict[str, Any] | None = None,
         render_mode: str | None = None,
     ) -> None:
         self.render_mode = self._checked_render_mode(render_mode)
@@ -153,15 +175,23 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
             random_start=random_start,
             reward=reward,
             mask_seen=mask_seen,
+            candidates=candidates,
         )
         self._core = core
-        self.observation_space = spaces.Box(-1.0, 1.0, (core.obs_dim,), np.float32)
-        self.action_space = spaces.Discrete(core.n_actions)
+        gen = self._gen = core.generator
+        self.observation_space: spaces.Space[Any]
+        if gen is None:
+            self.observation_space = spaces.Box(-1.0, 1.0, (core.obs_dim,), np.float32)
+            self.action_space = spaces.Discrete(core.n_actions)
+        else:
+            self.observation_space = gen.observation_space()
+            self.action_space = spaces.Discrete(gen.k)
+        self._cands = np.full(gen.k if gen else 0, -1, dtype=np.int64)
         self._catalogue: Catalogue | None = None
         # Hot-path state and shortcuts (plain Python values: cheapest to read and compare).
         self._obs = core.obs
         self._tables = core.tables
-        self._n_actions = core.n_actions
+        self._n_actions = core.n_actions if gen is None else gen.k
         self._max_steps = core.max_steps
         self._weights = core.weights
         self._movie_ids = core.movie_ids
@@ -213,7 +243,17 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
         self._allowed.fill(True)
         self._mask_pos = int(core.data.offsets[user])
         self._last = None
-        return self._obs[pos].copy(), {"position": pos, "user_id": self._user_id}
+        info: dict[str, Any] = {"position": pos, "user_id": self._user_id}
+        if self._gen is not None:
+            return self._propose(pos, info), info
+        return self._obs[pos].copy(), info
+
+    def _propose(self, pos: int, info: dict[str, Any]) -> Any:
+        """Candidate mode: draw the candidates of ``pos``; the observation that shows them."""
+        gen: CandidateGenerator = self._gen  # type: ignore[assignment]
+        self._cands, feats = gen.propose(self.np_random, pos, self._obs[pos])
+        info["candidates"] = self._cands.copy()
+        return gen.observation(self._obs[pos], feats)
 
     def step(
         self, action: Any
@@ -221,7 +261,7 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
         """Recommend a movie; the history then advances by the logged next movie.
 
         Args:
-            action: Action index in ``[0, n_items)``.
+            action: Action index in ``[0, n_items)`` (candidate mode: ``[0, K)``).
 
         Returns:
             ``(observation, reward, terminated=False, truncated, info)``.
@@ -245,7 +285,8 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
         if not self._active:
             raise RuntimeError("no episode is running: call reset() first")
         pos = self._pos
-        reward, hit, genre, rating, target = compute_reward(self._tables, a, pos)
+        item = a if self._gen is None else int(self._cands[a])
+        reward, hit, genre, rating, target = compute_reward(self._tables, item, pos)
         t = int(target)
         hit_b = bool(hit)
         genre_f = float(genre)
@@ -258,7 +299,7 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
         if truncated:
             self._active = False
         if self.render_mode is not None:
-            self._last = (a, pos, float(reward), hit_b, genre_f, rating_f)
+            self._last = (item, pos, float(reward), hit_b, genre_f, rating_f)
         info = {
             "position": nxt,
             "user_id": self._user_id,
@@ -270,6 +311,11 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
             "target_movie_id": self._movie_ids[t],
             "hit": hit_b,
         }
+        if self._gen is not None:
+            info["item_action"] = item
+            info["movie_id"] = self._movie_ids[item]
+            info["target_in_candidates"] = bool((self._cands == t).any())
+            return self._propose(nxt, info), float(reward), False, truncated, info
         return self._obs[nxt].copy(), float(reward), False, truncated, info
 
     def _coerce_action(self, action: Any) -> int:
@@ -286,8 +332,11 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[NDArray[np.float32], np.int64]):
         """Allowed actions, ``(n_items,)`` bool (True = allowed).
 
         With ``mask_seen=True`` the movies in the user's history before the judged position
-        are masked; otherwise (or if nothing would be left) every action is allowed.
+        are masked; otherwise (or if nothing would be left) every action is allowed. In
+        candidate mode: ``(K,)`` all True (the generator never proposes a seen movie).
         """
+        if self._gen is not None:
+            return np.ones(self._gen.k, dtype=bool)
         if not self._core.mask_seen:
             return np.ones(self._n_actions, dtype=bool)
         if self._pos > self._mask_pos:

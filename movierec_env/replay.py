@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from movierec_env.cache import cache_root
+from movierec_env.candidates import CandidateConfig, CandidateGenerator
 from movierec_env.catalogue import Catalogue
 from movierec_env.contract import EncoderLike, HistoryEncoder, ItemFeatures
 from movierec_env.data import PreparedDataset, load_dataset
@@ -30,6 +31,7 @@ __all__ = [
     "Episodes",
     "ReplayCore",
     "ReplayEnvProperties",
+    "checked_render_mode",
     "clear_caches",
     "draw_episode",
     "encoder_digest",
@@ -360,6 +362,8 @@ class ReplayCore:
         random_start: Train split: start each episode at a random position.
         reward: Reward options (dict, :class:`RewardConfig` or ``None``).
         mask_seen: Whether ``action_masks()`` hides movies already in the history.
+        candidates: ``None`` (full-catalogue actions), ``K`` or a dict of
+            :class:`~movierec_env.candidates.CandidateConfig` fields (candidate mode).
 
     Raises:
         ValueError: On invalid arguments (naming the argument and what is allowed).
@@ -375,6 +379,7 @@ class ReplayCore:
         random_start: bool = False,
         reward: Any = None,
         mask_seen: bool = True,
+        candidates: Any = None,
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -411,6 +416,11 @@ class ReplayCore:
         self.user_ids: list[int] = self.data.user_ids.tolist()
         self.weights = self.reward_config.weights
         self._exhaustible: NDArray[np.bool_] | None = None
+        self.candidate_config = CandidateConfig.from_value(candidates)
+        self.generator: CandidateGenerator | None = None
+        if self.candidate_config is not None:
+            self.generator = CandidateGenerator(self.data, self.encoder, self.candidate_config)
+            self.generator.check_feasible(self.episodes.first, self.episodes.end)
 
     @property
     def exhaustible(self) -> NDArray[np.bool_]:
@@ -445,6 +455,19 @@ class ReplayCore:
         return user
 
 
+def checked_render_mode(render_mode: str | None, metadata: dict[str, Any]) -> str | None:
+    """``render_mode`` if an env with ``metadata`` supports it.
+
+    Raises:
+        ValueError: Naming the supported modes.
+    """
+    if render_mode is not None and render_mode not in metadata["render_modes"]:
+        raise ValueError(
+            f"render_mode must be None or one of {metadata['render_modes']}, got {render_mode!r}"
+        )
+    return render_mode
+
+
 class ReplayEnvProperties:
     """Read-only properties shared by the single and the vector env.
 
@@ -456,19 +479,11 @@ class ReplayEnvProperties:
     _catalogue: Catalogue | None = None
     metadata: dict[str, Any]
     position: Any
+    _cands: Any
 
     def _checked_render_mode(self, render_mode: str | None) -> str | None:
-        """``render_mode`` if the env supports it.
-
-        Raises:
-            ValueError: Naming the supported modes.
-        """
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        return render_mode
+        """``render_mode`` if the env supports it (:func:`checked_render_mode`)."""
+        return checked_render_mode(render_mode, self.metadata)
 
     @property
     def dataset(self) -> PreparedDataset:
@@ -505,9 +520,13 @@ class ReplayEnvProperties:
 
         The movies of each position's history are hidden (``mask_seen=True``); a history
         that covers the whole catalogue allows everything. The replay buffer of the DQN
-        stores positions and rebuilds masks with this.
+        stores positions and rebuilds masks with this. In candidate mode every candidate
+        is unseen: ``(B, K)`` all True.
         """
         pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        gen = self._core.generator
+        if gen is not None:  # candidate mode: every candidate is unseen
+            return np.ones((pos.size, gen.k), dtype=bool)
         if not self._core.mask_seen:
             return np.ones((pos.size, self._core.n_actions), dtype=bool)
         allowed = ~history_mask(self._core.data, pos)[:, 1:]
@@ -525,10 +544,86 @@ class ReplayEnvProperties:
 
         Position ``g`` is the observation an agent sees when the next action is judged
         against interaction ``g`` (the history strictly before ``g``); ``n_interactions``
-        gives the zero final observation.
+        gives the zero final observation. In candidate mode these are the embeddings, the
+        observation's user part (:meth:`candidate_observations_at` gives all of it).
         """
         pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
         return np.array(self._core.obs[pos])
+
+    @property
+    def candidates(self) -> int | None:
+        """``K`` in candidate mode (the action space is ``Discrete(K)``), else ``None``."""
+        gen = self._core.generator
+        return None if gen is None else gen.k
+
+    @property
+    def candidate_config(self) -> CandidateConfig | None:
+        """The candidate settings (``None`` in full-catalogue mode)."""
+        return self._core.candidate_config
+
+    def _generator(self) -> CandidateGenerator:
+        gen = self._core.generator
+        if gen is None:
+            raise ValueError(
+                "this env has full-catalogue actions; make it with candidates=K for candidate mode"
+            )
+        return gen
+
+    def candidates_at(
+        self, positions: NDArray[np.integer], rng: np.random.Generator
+    ) -> NDArray[np.int64]:
+        """Item actions ``(B, K)`` the env's generator proposes at logged positions.
+
+        Rows are drawn in order from ``rng`` with the env's own generator
+        (:meth:`movierec_env.candidates.CandidateGenerator.draw`), so a seeded ``rng``
+        gives the same candidates whatever the batching. Values are catalogue actions
+        (``catalogue[a]``), never a movie of the position's history.
+
+        Raises:
+            ValueError: In full-catalogue mode.
+        """
+        gen = self._generator()
+        pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        out = np.empty((pos.size, gen.k), dtype=np.int64)
+        for i, g in enumerate(pos.tolist()):
+            out[i] = gen.draw(rng, g, self._core.obs[g])
+        return out
+
+    def current_candidates(self) -> NDArray[np.int64]:
+        """``(num_envs, K)`` item actions proposed now (``info["candidates"]``).
+
+        Raises:
+            ValueError: In full-catalogue mode.
+        """
+        self._generator()
+        return np.atleast_2d(np.asarray(self._cands, dtype=np.int64)).copy()
+
+    def candidate_observations_at(
+        self, positions: NDArray[np.integer], candidates: NDArray[np.integer]
+    ) -> Any:
+        """Candidate-mode observations of logged positions with the given candidates.
+
+        Args:
+            positions: ``(B,)`` judged positions.
+            candidates: ``(B, K)`` item actions (e.g. from :meth:`candidates_at`).
+
+        Returns:
+            ``(B, obs_dim + K * F)`` float32 (flat layout) or a dict of ``(B, obs_dim)`` and
+            ``(B, K, F)`` arrays, exactly what the env shows with those candidates.
+
+        Raises:
+            ValueError: In full-catalogue mode or on mismatched shapes.
+        """
+        gen = self._generator()
+        pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        cands = np.asarray(candidates, dtype=np.int64).reshape(pos.size, -1)
+        if cands.shape[1] != gen.k:
+            raise ValueError(f"candidates have shape {cands.shape}, expected ({pos.size}, {gen.k})")
+        user = np.array(self._core.obs[pos])
+        feats = np.empty((pos.size, gen.k, gen.n_features), dtype=np.float32)
+        for i, g in enumerate(pos.tolist()):
+            feats[i] = gen.features(g, user[i], cands[i])
+        return gen.observation(user, feats)
 
     @property
     def catalogue(self) -> Catalogue:

@@ -13,6 +13,7 @@ from movierec_env.catalogue import Catalogue
 from movierec_env.contract import EncoderLike, ItemFeatures
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask
+from movierec_env.replay import checked_render_mode
 from movierec_env.reward import RewardConfig, RewardTables
 from movierec_env.sim_core import SimBatch, SimCore, SimStep
 
@@ -67,12 +68,7 @@ class SimEnvProperties:
     metadata: dict[str, Any]
 
     def _checked_render_mode(self, render_mode: str | None) -> str | None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}"
-            )
-        return render_mode
+        return checked_render_mode(render_mode, self.metadata)
 
     @property
     def n_actions(self) -> int:
@@ -122,6 +118,11 @@ class SimEnvProperties:
         return self._core.split
 
     @property
+    def sim_core(self) -> SimCore:
+        """The settings and read-only parts shared with the vector env (world included)."""
+        return self._core
+
+    @property
     def max_episode_steps(self) -> int:
         """Episodes are truncated after this many steps."""
         return self._core.max_episode_steps
@@ -130,6 +131,30 @@ class SimEnvProperties:
     def world(self) -> Any:
         """The fitted world: an **oracle** interface (agents must not read it)."""
         return self._core.world
+
+    @property
+    def candidates(self) -> int | None:
+        """``None``: candidate mode is not available on the simulator yet."""
+        return None
+
+    def _no_candidates(self) -> Any:
+        raise ValueError(f"{SIM_ENV_ID} has full-catalogue actions only (no candidate mode yet)")
+
+    def current_candidates(self) -> NDArray[np.int64]:
+        """Raises: ValueError (no candidate mode on the simulator yet)."""
+        return self._no_candidates()
+
+    def candidates_at(
+        self, positions: NDArray[np.integer], rng: np.random.Generator
+    ) -> NDArray[np.int64]:
+        """Raises: ValueError (no candidate mode on the simulator yet)."""
+        return self._no_candidates()
+
+    def candidate_observations_at(
+        self, positions: NDArray[np.integer], candidates: NDArray[np.integer]
+    ) -> Any:
+        """Raises: ValueError (no candidate mode on the simulator yet)."""
+        return self._no_candidates()
 
     def oracle_state(self) -> Any:
         """The simulated users' current ``WorldState`` (``(num_envs, ...)``): **oracle** only.
@@ -162,13 +187,23 @@ class SimEnvProperties:
         )
         return np.asarray(out, dtype=np.float32).reshape(pos.size, -1)
 
-    def history_items(self) -> list[NDArray[np.int64]]:
-        """Per user, the items of the simulated history in watching order (for baselines).
+    def recent_items(self, window: int) -> NDArray[np.int64]:
+        """The last ``window`` watched items per user, ``(num_envs, window)``, newest last.
 
-        Only the order of the movies watched in this episode is kept; the logged prefix
-        comes first in its logged order.
+        Left-padded with 0 (the padding item) for shorter histories: the logged prefix
+        followed by the movies watched in this episode. What a deployed recommender knows
+        of its user (context baselines such as Markov and genre read it, through
+        ``info["recent_items"]`` in the episodic evaluation).
         """
-        return [np.asarray(h, dtype=np.int64) for h in self._histories]
+        w = int(window)
+        if w < 1:
+            raise ValueError(f"window must be >= 1, got {window!r}")
+        out = np.zeros((len(self._histories), w), dtype=np.int64)
+        for i, h in enumerate(self._histories):
+            tail = h[-w:]
+            if tail:
+                out[i, w - len(tail) :] = tail
+        return out
 
     _histories: list[list[int]]
 

@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
 from movierec_env.catalogue import Catalogue
@@ -52,6 +53,9 @@ class MovieRecVectorEnv(ReplayEnvProperties, VectorEnv):
         random_start: As for :class:`~movierec_env.env.MovieRecEnv`.
         reward: As for :class:`~movierec_env.env.MovieRecEnv`.
         mask_seen: As for :class:`~movierec_env.env.MovieRecEnv`.
+        candidates: As for :class:`~movierec_env.env.MovieRecEnv` (candidate mode: each
+            sub-env draws its candidates from its own generator, in the single env's
+            order, so transitions stay those of single envs seeded alike).
         render_mode: ``None`` or ``"ansi"`` (``render()`` returns one text per sub-env).
     """
 
@@ -71,6 +75,7 @@ class MovieRecVectorEnv(ReplayEnvProperties, VectorEnv):
         random_start: bool = False,
         reward: dict[str, Any] | RewardConfig | None = None,
         mask_seen: bool = True,
+        candidates: int | dict[str, Any] | None = None,
         render_mode: str | None = None,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
@@ -85,13 +90,24 @@ class MovieRecVectorEnv(ReplayEnvProperties, VectorEnv):
             random_start=random_start,
             reward=reward,
             mask_seen=mask_seen,
+            candidates=candidates,
         )
         self._core = core
         n = self.num_envs = int(num_envs)
-        self.single_observation_space = spaces.Box(-1.0, 1.0, (core.obs_dim,), np.float32)
-        self.single_action_space = spaces.Discrete(core.n_actions)
-        self.observation_space = spaces.Box(-1.0, 1.0, (n, core.obs_dim), np.float32)
-        self.action_space = spaces.MultiDiscrete(np.full(n, core.n_actions))
+        gen = self._gen = core.generator
+        self._n_act = core.n_actions if gen is None else gen.k
+        self.single_observation_space: spaces.Space[Any]
+        self.observation_space: spaces.Space[Any]
+        if gen is None:
+            self.single_observation_space = spaces.Box(-1.0, 1.0, (core.obs_dim,), np.float32)
+            self.observation_space = spaces.Box(-1.0, 1.0, (n, core.obs_dim), np.float32)
+        else:
+            self.single_observation_space = gen.observation_space()
+            self.observation_space = batch_space(self.single_observation_space, n)
+            self._cands = np.full((n, gen.k), -1, dtype=np.int64)
+            self._feats = np.zeros((n, gen.k, gen.n_features), dtype=np.float32)
+        self.single_action_space = spaces.Discrete(self._n_act)
+        self.action_space = spaces.MultiDiscrete(np.full(n, self._n_act))
         self._catalogue: Catalogue | None = None
         self._obs = core.obs
         self._tables = core.tables
@@ -186,12 +202,31 @@ class MovieRecVectorEnv(ReplayEnvProperties, VectorEnv):
         self._reset_many(idx, users)
         self._autoreset = self._autoreset & ~mask_arr
         self._started = True
-        return self._obs[self._pos], {
+        info: dict[str, Any] = {
             "position": self._pos.copy(),
             "_position": self._all_true,
             "user_id": self._user_id.copy(),
             "_user_id": self._all_true,
         }
+        if self._gen is not None:
+            info["candidates"] = self._cands.copy()
+            info["_candidates"] = self._all_true
+        return self._observations(self._pos), info
+
+    def _observations(self, positions: NDArray[np.int64]) -> Any:
+        if self._gen is None:
+            return self._obs[positions]
+        return self._gen.observation(self._obs[positions], self._feats)
+
+    def _propose(self, idx: Any) -> None:
+        """Candidate mode: draw the candidates of sub-envs ``idx`` at their positions."""
+        gen = self._gen
+        assert gen is not None
+        for i in idx:
+            rng = self._rngs[i]
+            assert rng is not None
+            g = int(self._pos[i])
+            self._cands[i], self._feats[i] = gen.propose(rng, g, self._obs[g])
 
     def _reset_many(self, idx: NDArray[np.int64], users: list[int | None] | None = None) -> None:
         """Start new episodes in sub-envs ``idx`` (draws in index order, then bulk writes)."""
@@ -222,6 +257,8 @@ class MovieRecVectorEnv(ReplayEnvProperties, VectorEnv):
         if self.render_mode is not None:
             for i in idx.tolist():
                 self._last[i] = None
+        if self._gen is not None:
+            self._propose(idx.tolist())
 
     def step(
         self, actions: Any
@@ -231,7 +268,8 @@ class MovieRecVectorEnv(ReplayEnvProperties, VectorEnv):
         """Step every sub-env (NEXT_STEP autoreset).
 
         Args:
-            actions: ``(num_envs,)`` integer actions in ``[0, n_items)``.
+            actions: ``(num_envs,)`` integer actions in ``[0, n_items)`` (candidate mode:
+                ``[0, K)``).
 
         Returns:
             ``(observations, rewards, terminated, truncated, info)``.
@@ -253,23 +291,25 @@ class MovieRecVectorEnv(ReplayEnvProperties, VectorEnv):
         if acts.dtype.kind not in "iu":
             raise TypeError(f"actions must be integers, got dtype {acts.dtype}")
         # One pass: negative int64 actions wrap to huge uint64 values.
-        if (acts.astype(np.uint64, copy=False) >= self._core.n_actions).any():
-            bad = int(np.flatnonzero((acts < 0) | (acts >= self._core.n_actions))[0])
+        n_act = self._n_act
+        if (acts.astype(np.uint64, copy=False) >= n_act).any():
+            bad = int(np.flatnonzero((acts < 0) | (acts >= n_act))[0])
             raise ValueError(
                 f"action {int(acts[bad])} of sub-env {bad} is out of range: MovieRec-v0 has "
-                f"actions 0..{self._core.n_actions - 1}"
+                f"actions 0..{n_act - 1}"
             )
         ar = self._autoreset
         any_reset = bool(ar.any())
         if any_reset:
             self._reset_many(np.flatnonzero(ar))
         pos = self._pos
-        reward, hit, genre, rating, target = compute_reward(self._tables, acts, pos)
+        items = acts if self._gen is None else self._cands[np.arange(n), acts]
+        reward, hit, genre, rating, target = compute_reward(self._tables, items, pos)
         nxt = pos + 1
         steps = self._steps + 1
         truncated = (nxt >= self._end) | (steps >= self._core.max_steps)
         if self.render_mode is not None:
-            self._remember(acts, pos, reward, hit, genre, rating, ar)
+            self._remember(items, pos, reward, hit, genre, rating, ar)
         step_mask = self._all_true
         if any_reset:
             live = ~ar
@@ -301,13 +341,35 @@ class MovieRecVectorEnv(ReplayEnvProperties, VectorEnv):
         }
         for key in _STEP_KEYS:
             info["_" + key] = step_mask
+        if self._gen is not None:
+            self._candidate_step(info, items, target, step_mask, any_reset, ar)
         return (
-            self._obs[nxt],
+            self._observations(nxt),
             reward.astype(np.float64),
             self._terminated.copy(),
             truncated.copy(),
             info,
         )
+
+    def _candidate_step(
+        self,
+        info: dict[str, Any],
+        items: NDArray[np.int64],
+        target: NDArray[np.int64],
+        step_mask: NDArray[np.bool_],
+        any_reset: bool,
+        ar: NDArray[np.bool_],
+    ) -> None:
+        """Candidate mode: step info, then the candidates of every stepped sub-env."""
+        inside = (self._cands == target[:, None]).any(axis=1)
+        info["item_action"] = np.where(step_mask, items, 0)
+        info["movie_id"] = np.where(step_mask, self._movie_ids[items], 0)
+        info["target_in_candidates"] = inside & step_mask
+        for key in ("item_action", "movie_id", "target_in_candidates"):
+            info["_" + key] = step_mask
+        self._propose(np.flatnonzero(~ar).tolist() if any_reset else range(self.num_envs))
+        info["candidates"] = self._cands.copy()
+        info["_candidates"] = self._all_true
 
     def _remember(
         self,
@@ -334,8 +396,13 @@ class MovieRecVectorEnv(ReplayEnvProperties, VectorEnv):
             )
 
     def action_masks(self) -> NDArray[np.bool_]:
-        """Allowed actions per sub-env, ``(num_envs, n_items)`` bool (True = allowed)."""
+        """Allowed actions per sub-env, ``(num_envs, n_items)`` bool (True = allowed).
+
+        Candidate mode: ``(num_envs, K)`` all True.
+        """
         n = self.num_envs
+        if self._gen is not None:
+            return np.ones((n, self._gen.k), dtype=bool)
         if not self._core.mask_seen:
             return np.ones((n, self._core.n_actions), dtype=bool)
         delta = self._pos - self._mask_pos

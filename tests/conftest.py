@@ -21,6 +21,17 @@ def small_data() -> PreparedDataset:
     return load_dataset()
 
 
+@pytest.fixture()
+def one_torch_thread():
+    """Small networks on 2 shared cores: one thread avoids oversubscription (docs/dqn.md)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Run the ``movierec`` entry point (exit codes as the shell sees them).
 

@@ -17,7 +17,7 @@ from stable_baselines3.common.type_aliases import Schedule
 from agents.common.envs import as_vector_env
 from agents.common.serialization import load_checkpoint, save_checkpoint
 from agents.common.spaces import same_space, space_from_json, space_to_json
-from agents.dqn.policies import DQNPolicy
+from agents.dqn.policies import POLICY_ALIASES, DQNPolicy
 
 __all__ = ["HYPERPARAMETERS", "CheckpointMixin"]
 
@@ -130,8 +130,6 @@ class CheckpointMixin:
                     raise ValueError(f"env space {theirs} does not match the saved {mine}")
             env = venv
         policy = data["policy"]
-        from agents.dqn.dqn import POLICY_ALIASES
-
         if policy not in POLICY_ALIASES:
             raise ValueError(f"{path}: unknown policy {policy!r}")
         policy_kwargs = dict(data["policy_kwargs"])

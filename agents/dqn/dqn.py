@@ -38,7 +38,7 @@ from agents.common.envs import ActionMaskSource, as_vector_env, info_positions
 from agents.common.spaces import same_space
 from agents.dqn.checkpoint import CheckpointMixin
 from agents.dqn.heads import DEFAULT_POLICY_KWARGS, ENCODER_HEAD_DEFAULTS, build_policy_kwargs
-from agents.dqn.policies import DQNPolicy, masked_max
+from agents.dqn.policies import POLICY_ALIASES, DQNPolicy, masked_max
 from agents.dqn.rollout import VectorRollout
 from movierec_env.contract import is_rec_env, rec_env
 
@@ -51,9 +51,6 @@ __all__ = [
 ]
 
 SelfDQN = TypeVar("SelfDQN", bound="DQN")
-
-#: Policy names accepted by :class:`DQN` (SB3's alias convention).
-POLICY_ALIASES: dict[str, type[DQNPolicy]] = {"MlpPolicy": DQNPolicy}
 
 
 class DQN(VectorRollout, CheckpointMixin):
@@ -234,6 +231,12 @@ class DQN(VectorRollout, CheckpointMixin):
         if not isinstance(act_space, spaces.Discrete):
             raise TypeError(f"DQN needs a Discrete action space, got {act_space}")
         contract = rec_env(self.env) if self.env is not None and is_rec_env(self.env) else None
+        if contract is not None and contract.candidates is not None:
+            raise ValueError(
+                "agents.DQN scores the full catalogue (its head holds one row per movie) and "
+                f"does not support candidate mode (candidates={contract.candidates}); use "
+                "make_agent('sb3-dqn', env) or a full-catalogue env"
+            )
         n_actions = int(act_space.n)
         self.policy_kwargs, kwargs = build_policy_kwargs(
             self.policy_kwargs, contract, n_actions, has_env=self.env is not None

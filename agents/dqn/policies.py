@@ -28,6 +28,7 @@ from torch import nn
 
 __all__ = [
     "ACTIVATIONS",
+    "POLICY_ALIASES",
     "DQNPolicy",
     "ItemEmbeddingQNetwork",
     "activation_name",
@@ -336,3 +337,7 @@ class DQNPolicy(nn.Module):
         """Greedy allowed actions for a batch of observations."""
         m = None if masks is None else torch.as_tensor(masks, device=self.device)
         return masked_argmax(self.q_net(obs), m).cpu().numpy()
+
+
+#: Policy names accepted by :class:`agents.DQN` (SB3's alias convention).
+POLICY_ALIASES: dict[str, type[DQNPolicy]] = {"MlpPolicy": DQNPolicy}

@@ -38,6 +38,14 @@ __all__ = ["benchmark"]
 @encoders_option("Encoder checkpoint to use instead of training the encoders.")
 @click.option("--quick", is_flag=True, help="One seed, short training: a few minutes.")
 @click.option(
+    "--env",
+    "env_id",
+    type=click.Choice(["MovieRec-v0", "MovieRecSim-v0"]),
+    default="MovieRec-v0",
+    show_default=True,
+    help="Logged replay, or the simulated user (train world in, eval world out).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=None,
@@ -58,6 +66,7 @@ def benchmark(
     sb3_timesteps: int | None,
     encoders: str | None,
     quick: bool,
+    env_id: str,
     workers: int | None,
     out: Path | None,
 ) -> None:
@@ -80,9 +89,11 @@ def benchmark(
         encoders=encoders,
         quick=quick,
         workers=workers or min(2, os.cpu_count() or 1),
+        env=env_id,
     )
     ds_name = Path(dataset).name if dataset else "ml-latest-small"
-    run_dir = out or Path("runs") / f"{ds_name}-{'quick' if quick else 'full'}"
+    sim = "-sim" if env_id == "MovieRecSim-v0" else ""
+    run_dir = out or Path("runs") / f"{ds_name}{sim}-{'quick' if quick else 'full'}"
     paths = run_benchmark(cfg, run_dir, progress=lambda m: click.echo(m, err=True))
     click.echo(paths["table"].read_text())
     click.echo("Plots:")

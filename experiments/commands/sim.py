@@ -9,6 +9,8 @@ import click
 
 from experiments.commands.options import data_option, json_option
 
+__all__ = ["fit", "sim", "validate"]
+
 
 @click.group()
 def sim() -> None:

@@ -1,4 +1,4 @@
-"""Examples to read top to bottom: SB3 PPO on MovieRec-v0, comparing agents, offline-RL export.
+"""Examples to read top to bottom: coursework (candidate mode), SB3 PPO, comparisons, offline RL.
 
 Run each as a script, e.g. ``python -m experiments.examples.train_sb3_ppo --quick``.
 """

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 from movierec_env.data.types import PreparedDataset
 from movierec_env.sim.params import check_world_name
 from movierec_env.sim.world import World
+
+__all__ = ["cache_dir", "default_world", "shipped_world_dir"]
 
 _MEMO: dict[tuple[str, str], World] = {}
 
@@ -47,8 +50,11 @@ def default_world(data: PreparedDataset, world: str = "train", progress: bool = 
         world: ``"train"`` or ``"eval"``.
         progress: Show a progress bar if fitting is needed.
 
+    A cached world that no longer loads (older format, damaged) is refitted with a
+    warning; a shipped one that does not load is an error.
+
     Raises:
-        ValueError: For an unknown world name, or a corrupt shipped or cached file.
+        ValueError: For an unknown world name, or a shipped world that does not load.
     """
     from movierec_env.sim.fit import fit_world
 
@@ -56,12 +62,17 @@ def default_world(data: PreparedDataset, world: str = "train", progress: bool = 
     memo = _MEMO.get(key)
     if memo is not None:
         return memo
-    for path in (shipped_world_dir(world), cache_dir(data, world)):
-        if _fingerprint_of(path) == data.fingerprint:
-            w = World.load(path, data)
-            break
-    else:
+    w: World | None = None
+    shipped, cached = shipped_world_dir(world), cache_dir(data, world)
+    if _fingerprint_of(shipped) == data.fingerprint:
+        w = World.load(shipped, data)
+    elif _fingerprint_of(cached) == data.fingerprint:
+        try:
+            w = World.load(cached, data)
+        except ValueError as exc:  # a stale or damaged cache entry: fit again
+            warnings.warn(f"refitting the cached world: {exc}", stacklevel=2)
+    if w is None:
         w = fit_world(data, world=world, seed=0, progress=progress)
-        w.save(cache_dir(data, world))
+        w.save(cached)
     _MEMO[key] = w
     return w

@@ -16,6 +16,19 @@ from scipy.signal import lfilter
 from movierec_env.data.types import PreparedDataset
 from movierec_env.sim.params import check_world_name
 
+__all__ = [
+    "decayed_sum",
+    "genre_rows",
+    "normalise_rows",
+    "session_table",
+    "shift_within_users",
+    "split_users",
+    "training_interactions",
+    "training_targets",
+    "user_mean_ratings",
+    "world_users",
+]
+
 
 def decayed_sum(
     offsets: NDArray[np.int64], x: NDArray[np.floating], decay: float

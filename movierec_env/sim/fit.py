@@ -23,6 +23,16 @@ from movierec_env.sim.params import WorldParams, check_world_name
 from movierec_env.sim.rating import RatingItems, fit_als, fold_in, predict, rating_step
 from movierec_env.sim.world import World
 
+__all__ = [
+    "DELTA_GRID",
+    "LAMBDA_GRID",
+    "REG_GRID",
+    "fit_leave",
+    "fit_preference",
+    "fit_rating",
+    "fit_world",
+]
+
 #: Grids of the profile decay ``lam`` and the genre-exposure decay ``delta``.
 LAMBDA_GRID = (0.5, 0.7, 0.85, 0.95)
 DELTA_GRID = (0.5, 0.8, 0.95)
@@ -41,32 +51,42 @@ def fit_preference(
 ) -> dict[str, Any]:
     """Item factors, popularity prior and the grid + Newton fit of the choice softmax."""
     factors = pr.item_factors(data, users, dim, seed)
-    tables = (factors, genre_rows(data), pr.log_popularity(data, users))
+    tables = pr.PreferenceTables(
+        factors,
+        genre_rows(data),
+        pr.popularity_counts(data, users),
+        pr.transition_counts(data, users),
+    )
     targets = training_targets(data, users)
     if targets.size == 0:
         raise ValueError("data: the world's users have no training transitions to fit")
     rng = np.random.default_rng(seed)
     if targets.size > sample:
         targets = np.sort(rng.choice(targets, sample, replace=False))
+
+    def fit_at(lam: float, delta: float) -> tuple[NDArray[np.float64], float]:
+        inp = pr.states_at(data, targets, factors, lam, delta, in_sample=True)
+        return pr.fit_coefficients(data, inp, tables)
+
     grid: dict[str, float] = {}
-    best: tuple[float, float, float, NDArray[np.float64]] = (-np.inf, 0.0, 0.0, np.zeros(3))
+    best: tuple[float, float, float, NDArray[np.float64]] = (-np.inf, 0.0, 0.0, np.zeros(4))
     for lam in LAMBDA_GRID:
-        w, ll = pr.fit_coefficients(data, pr.states_at(data, targets, factors, lam, 0.8), tables)
+        w, ll = fit_at(lam, 0.8)
         grid[f"lam={lam},delta=0.8"] = ll
         if ll > best[0]:
             best = (ll, lam, 0.8, w)
     for delta in DELTA_GRID:
         if delta == 0.8:
             continue
-        inp = pr.states_at(data, targets, factors, best[1], delta)
-        w, ll = pr.fit_coefficients(data, inp, tables)
+        w, ll = fit_at(best[1], delta)
         grid[f"lam={best[1]},delta={delta}"] = ll
         if ll > best[0]:
             best = (ll, best[1], delta, w)
     ll, lam, delta, w = best
     return {
         "factors": factors,
-        "log_pop": tables[2],
+        "pop": tables.pop,
+        "trans": tables.trans,
         "w": w,
         "lam": lam,
         "delta": delta,
@@ -122,7 +142,12 @@ def fit_leave(
 ) -> dict[str, Any]:
     """Logistic session-end hazard; ``rho`` chosen on a grid by in-sample likelihood."""
     idx = training_interactions(data, users)
-    best: tuple[float, float, float, NDArray[np.float64]] = (-np.inf, 0.0, 0.0, np.zeros(3))
+    best: tuple[float, float, float, NDArray[np.float64]] = (
+        -np.inf,
+        0.0,
+        0.0,
+        np.zeros(len(lv.LEAVE_COLUMNS)),
+    )
     grid: dict[str, float] = {}
     for rho in lv.RHO_GRID:
         s = lv.leave_samples(data, idx, rho, delta, gap_hours)
@@ -212,30 +237,35 @@ def _assemble(
 ) -> World:
     model: RatingItems = rating["model"]
     train_r = data.ratings[data.train_mask()]
-    lo, hi = data.rating_scale
+    step = rating_step(train_r)
+    # The scale's ends on the rating grid: a '::' layout declares 0.5..5 but rates whole stars.
+    lo = float(np.ceil(data.rating_scale[0] / step - 1e-9) * step)
+    hi = float(np.floor(data.rating_scale[1] / step + 1e-9) * step)
     fitted = {
         "pref_factors_weight": pref["w"][0],
         "pref_momentum_weight": pref["w"][1],
         "pref_popularity_weight": pref["w"][2],
+        "pref_transition_weight": pref["w"][3],
         "pref_decay": pref["lam"],
         "exposure_decay": pref["delta"],
         "rating_mean": model.mean,
         "rating_reg": model.reg,
         "rating_sigma": rating["sigma"],
         "rating_drift": rating["drift"],
-        "rating_step": rating_step(train_r),
+        "rating_step": step,
         "rating_min": lo,
         "rating_max": hi,
         "leave_intercept": leave["intercept"],
-        "leave_satisfaction": leave["coef"][0],
-        "leave_session_position": leave["coef"][1],
-        "leave_genre_concentration": leave["coef"][2],
+        **{f"leave_{c}": float(v) for c, v in zip(lv.LEAVE_COLUMNS, leave["coef"], strict=True)},
         "satisfaction_decay": leave["rho"],
     }
     arrays = {
         "pref_factors": pref["factors"],
         "genres": genre_rows(data),
-        "log_pop": pref["log_pop"],
+        "pop_count": pref["pop"],
+        "trans_indptr": pref["trans"].indptr,
+        "trans_indices": pref["trans"].indices,
+        "trans_count": pref["trans"].data,
         "rating_item_bias": model.item_bias,
         "rating_item_factors": model.item_factors,
         "users": users,

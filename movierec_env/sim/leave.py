@@ -3,8 +3,12 @@
 Sessions are cut from each user's training prefix at gaps longer than ``gap_hours``; the
 label of interaction ``t`` is whether its session ends after it. Features are the state the
 world carries: satisfaction (``rho``-decayed mean of the user's rating deviations from
-their mean), ``log(1 + position in session)`` and the concentration (Herfindahl index) of
-the ``delta``-decayed genre exposure. The null is a constant hazard.
+their mean), the concentration (Herfindahl index) of the ``delta``-decayed genre exposure
+and a piecewise-constant baseline over the position in the session (indicators
+``position >= e`` for ``e`` in :data:`POSITION_EDGES`: a discrete-time hazard). A smooth
+``log(position)`` term was tried first: it sends the hazard of long sessions to ~0, while
+the logs show it flattening near 0.01 after 50 ratings, so simulated sessions never ended.
+The null is a constant hazard.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.linear_model import LogisticRegression
 
 from movierec_env.data.types import PreparedDataset
 from movierec_env.sim.features import (
@@ -24,8 +27,35 @@ from movierec_env.sim.features import (
     user_mean_ratings,
 )
 
-#: Feature order of the hazard's coefficients.
-LEAVE_FEATURES = ("satisfaction", "session_position", "genre_concentration")
+__all__ = [
+    "LEAVE_COLUMNS",
+    "LEAVE_GROUPS",
+    "POSITION_EDGES",
+    "RHO_GRID",
+    "LeaveSamples",
+    "concentration",
+    "design",
+    "fit_hazard",
+    "hazard",
+    "leave_samples",
+    "mean_log_likelihood",
+    "satisfaction",
+]
+
+#: Session positions where the baseline hazard may step (``position >= edge`` indicators).
+POSITION_EDGES = (2, 3, 5, 10, 20, 50, 100)
+#: Column order of the hazard's coefficients.
+LEAVE_COLUMNS = (
+    "satisfaction",
+    "genre_concentration",
+    *(f"position_ge_{e}" for e in POSITION_EDGES),
+)
+#: Driver name -> its columns (a driver is switched off as a whole).
+LEAVE_GROUPS: dict[str, tuple[int, ...]] = {
+    "satisfaction": (0,),
+    "genre_concentration": (1,),
+    "session_position": tuple(range(2, 2 + len(POSITION_EDGES))),
+}
 #: Grid of the satisfaction decay ``rho``.
 RHO_GRID = (0.0, 0.5, 0.8, 0.95)
 
@@ -55,6 +85,15 @@ def concentration(data: PreparedDataset, delta: float) -> NDArray[np.float64]:
     return np.asarray((e**2).sum(axis=1))
 
 
+def design(
+    sat: NDArray[np.float64], conc: NDArray[np.float64], position: NDArray[np.integer]
+) -> NDArray[np.float64]:
+    """Hazard design matrix ``(n, len(LEAVE_COLUMNS))`` from the three state quantities."""
+    pos = np.asarray(position)[:, None]
+    steps = (pos >= np.asarray(POSITION_EDGES)[None, :]).astype(np.float64)
+    return np.concatenate([np.asarray(sat)[:, None], np.asarray(conc)[:, None], steps], axis=1)
+
+
 def leave_samples(
     data: PreparedDataset,
     index: NDArray[np.int64],
@@ -68,21 +107,34 @@ def leave_samples(
     idx = idx[labelled[idx]]
     sat = satisfaction(data, rho, user_mean_ratings(data))
     conc = concentration(data, delta)
-    x = np.stack([sat[idx], np.log1p(position[idx]), conc[idx]], axis=1)
+    x = design(sat[idx], conc[idx], position[idx])
     return LeaveSamples(idx, x, ends[idx].astype(np.int64))
 
 
 def fit_hazard(
-    samples: LeaveSamples, use: tuple[bool, ...] = (True, True, True)
+    samples: LeaveSamples, drop: tuple[str, ...] = ()
 ) -> tuple[float, NDArray[np.float64]]:
-    """Logistic hazard on the features switched on in ``use`` (others get coefficient 0).
+    """Logistic hazard without the drivers in ``drop`` (their coefficients are 0).
 
     Returns:
-        ``(intercept, coefficients (3,))``. With every feature off (or a single class) the
-        intercept is the logit of the base rate.
+        ``(intercept, coefficients (len(LEAVE_COLUMNS),))``. With every driver dropped (or a
+        single class) the intercept is the logit of the base rate.
+
+    Raises:
+        ValueError: For an unknown driver name.
     """
-    on = np.array(use, dtype=bool)
-    coef = np.zeros(len(LEAVE_FEATURES))
+    from sklearn.linear_model import LogisticRegression
+
+    unknown = [d for d in drop if d not in LEAVE_GROUPS]
+    if unknown:
+        raise ValueError(f"drop: unknown driver {unknown[0]!r} (known: {sorted(LEAVE_GROUPS)})")
+    on = np.ones(len(LEAVE_COLUMNS), dtype=bool)
+    for d in drop:
+        on[list(LEAVE_GROUPS[d])] = False
+    # A column that never varies in the data carries no information: keep it at 0.
+    if samples.x.shape[0]:
+        on &= samples.x.std(axis=0) > 0
+    coef = np.zeros(len(LEAVE_COLUMNS))
     rate = float(np.clip(samples.y.mean() if samples.y.size else 0.5, 1e-6, 1 - 1e-6))
     if not on.any() or np.unique(samples.y).size < 2:
         return float(np.log(rate / (1 - rate))), coef

@@ -2,7 +2,7 @@
 
 MovieLens logs what users rated, never what they were shown, so how often a user ignores a
 recommendation, how fast patience runs out on ignored ones and whether repeated genres bore
-are not identifiable (../shared/SIM_NOTES.md). They are declared here, with documented
+are not identifiable (the logs hold no impressions). They are declared here, with documented
 defaults, validated ranges and a sensitivity analysis in ``docs/sim.md``; everything else
 in a world is fitted on training interactions (:mod:`movierec_env.sim.fit`).
 """
@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+__all__ = ["WORLD_NAMES", "WorldParams", "check_world_name"]
 
 #: World names: two worlds fitted on disjoint halves of the users.
 WORLD_NAMES = ("train", "eval")

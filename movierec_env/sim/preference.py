@@ -1,15 +1,19 @@
-"""Organic choice: a recency-weighted low-rank profile, a popularity prior, genre momentum.
+"""Organic choice: low-rank taste, genre momentum, a popularity prior, last-item transitions.
 
 The next item a user picks on their own is a softmax over the items they have not rated,
 
     logit_j = a * (profile . V_j) + c * (exposure . G_j) + b * log(1 + pop_j)
+              + t * log(1 + T[last, j])
 
 with ``V`` the item factors of a truncated SVD of the (popularity-normalised) user-item
 matrix of the world's users, ``profile`` the ``lam``-decayed mean of the history's factors,
 ``exposure`` the ``delta``-decayed genre distribution of the history and ``G_j`` item
-``j``'s genre distribution. ``(a, c, b)`` maximise the softmax likelihood of the logged
-next item (Newton's method; the problem is concave in them), ``lam`` and ``delta`` are
-chosen on a grid by the same likelihood. ``c > 0`` is momentum, ``c < 0`` boredom.
+``j``'s genre distribution, ``T`` the counts of consecutive training pairs of the world's
+users and ``last`` the last watched item. ``(a, c, b, t)`` maximise the softmax likelihood
+of the logged next item (Newton's method; the problem is concave in them), ``lam`` and
+``delta`` are chosen on a grid by the same likelihood. ``c > 0`` is momentum, ``c < 0``
+boredom. While fitting, a target's own pair and own rating are taken out of ``T`` and
+``pop`` (leave-one-out), so the counts do not predict the very transitions they count.
 """
 
 from __future__ import annotations
@@ -24,10 +28,29 @@ from scipy.sparse.linalg import svds
 
 from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask
-from movierec_env.sim.features import decayed_sum, genre_rows, normalise_rows, training_interactions
+from movierec_env.sim.features import (
+    decayed_sum,
+    genre_rows,
+    normalise_rows,
+    training_interactions,
+    training_targets,
+)
 
-#: Feature order of the coefficient vector ``w = (a, c, b)``.
-FEATURES = ("factors", "momentum", "popularity")
+__all__ = [
+    "FEATURES",
+    "PreferenceInputs",
+    "PreferenceTables",
+    "fit_coefficients",
+    "item_factors",
+    "popularity_counts",
+    "row_log_likelihood",
+    "states_at",
+    "transition_counts",
+]
+
+#: Feature order of the coefficient vector ``w = (a, c, b, t)``.
+FEATURES = ("factors", "momentum", "popularity", "transition")
+_K = len(FEATURES)
 
 
 def item_factors(
@@ -57,22 +80,48 @@ def item_factors(
     return np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
 
 
-def log_popularity(data: PreparedDataset, users: NDArray[np.int64]) -> NDArray[np.float64]:
-    """``log(1 + training count)`` per item over the users' training interactions."""
+def popularity_counts(data: PreparedDataset, users: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Training interaction count per item over the users' training interactions."""
     idx = training_interactions(data, users)
     pop = np.bincount(data.items[idx], minlength=data.n_items + 1).astype(np.float64)
     pop[0] = 0.0
-    return np.log1p(pop)
+    return pop
+
+
+def transition_counts(data: PreparedDataset, users: NDArray[np.int64]) -> sp.csr_matrix:
+    """Counts of consecutive training pairs ``prev -> next`` of the users, CSR."""
+    idx = training_targets(data, users)
+    m = data.n_items + 1
+    mat = sp.csr_matrix((np.ones(idx.size), (data.items[idx - 1], data.items[idx])), shape=(m, m))
+    mat.sum_duplicates()
+    mat.sort_indices()
+    return mat
+
+
+@dataclass
+class PreferenceTables:
+    """Item-side inputs of the choice model (counts are raw, ``log1p`` is taken later)."""
+
+    factors: NDArray[np.float64]
+    genres: NDArray[np.float64]
+    pop: NDArray[np.float64]
+    trans: sp.csr_matrix
 
 
 @dataclass
 class PreferenceInputs:
-    """History states at a set of target positions (exclusive of the target)."""
+    """History states at a set of target positions (exclusive of the target).
+
+    ``in_sample`` says the targets' own pairs and ratings are inside the tables' counts
+    (the fitting sample): they are then taken out of the target's features.
+    """
 
     positions: NDArray[np.int64]
     targets: NDArray[np.int64]
     profile: NDArray[np.float64]
     exposure: NDArray[np.float64]
+    last: NDArray[np.int64]
+    in_sample: bool = False
 
 
 def states_at(
@@ -81,8 +130,9 @@ def states_at(
     factors: NDArray[np.float64],
     lam: float,
     delta: float,
+    in_sample: bool = False,
 ) -> PreferenceInputs:
-    """Decayed profile and genre exposure of the history strictly before each position.
+    """Decayed profile, genre exposure and last item of the history before each position.
 
     Every position must have at least one earlier interaction of its user.
     """
@@ -92,7 +142,9 @@ def states_at(
     wts = decayed_sum(data.offsets, np.ones(data.n_interactions), lam)
     expo = decayed_sum(data.offsets, genre_rows(data)[data.items], delta)
     profile = prof[g - 1] / wts[g - 1][:, None]
-    return PreferenceInputs(g, data.items[g], profile, normalise_rows(expo[g - 1]))
+    return PreferenceInputs(
+        g, data.items[g], profile, normalise_rows(expo[g - 1]), data.items[g - 1], in_sample
+    )
 
 
 def _chunks(n: int, n_items: int) -> Iterator[slice]:
@@ -101,56 +153,67 @@ def _chunks(n: int, n_items: int) -> Iterator[slice]:
         yield slice(s, min(n, s + size))
 
 
-def _features(
-    inp: PreferenceInputs,
-    sl: slice,
-    factors: NDArray[np.float64],
-    genres: NDArray[np.float64],
-    logpop: NDArray[np.float64],
-) -> NDArray[np.float64]:
-    f = np.empty((sl.stop - sl.start, factors.shape[0], 3))
-    f[:, :, 0] = inp.profile[sl] @ factors.T
-    f[:, :, 1] = inp.exposure[sl] @ genres.T
-    f[:, :, 2] = logpop[None, :]
+def _features(inp: PreferenceInputs, sl: slice, tab: PreferenceTables) -> NDArray[np.float64]:
+    m = sl.stop - sl.start
+    rows, tgt, last = np.arange(m), inp.targets[sl], inp.last[sl]
+    f = np.zeros((m, tab.factors.shape[0], _K))
+    f[:, :, 0] = inp.profile[sl] @ tab.factors.T
+    f[:, :, 1] = inp.exposure[sl] @ tab.genres.T
+    f[:, :, 2] = np.log1p(tab.pop)[None, :]
+    sub = tab.trans[last]
+    f[np.repeat(rows, np.diff(sub.indptr)), sub.indices, 3] = np.log1p(sub.data)
+    if inp.in_sample:  # leave-one-out: the target's own rating and pair are not evidence
+        f[rows, tgt, 2] = np.log1p(np.maximum(tab.pop[tgt] - 1.0, 0.0))
+        own = np.asarray(tab.trans[last, tgt]).ravel()
+        f[rows, tgt, 3] = np.log1p(np.maximum(own - 1.0, 0.0))
     return f
 
 
-def _pass(
-    data: PreparedDataset,
-    inp: PreferenceInputs,
-    w: NDArray[np.float64],
-    tables: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
-    second_order: bool,
-) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
-    """Log-likelihood sum, gradient and Hessian of the softmax over eligible items."""
-    ll, grad, hess = 0.0, np.zeros(3), np.zeros((3, 3))
+#: One chunk of a precomputed design: features ``(m, n + 1, K)`` float32, the ineligible
+#: mask ``(m, n + 1)`` and the targets ``(m,)``.
+_Chunk = tuple[NDArray[np.float32], NDArray[np.bool_], NDArray[np.int64]]
+
+
+def _design(data: PreparedDataset, inp: PreferenceInputs, tables: PreferenceTables) -> list[_Chunk]:
+    """Features and masks of every chunk, computed once for all Newton iterations."""
+    out = []
     for sl in _chunks(inp.positions.size, data.n_items):
-        f = _features(inp, sl, *tables)
-        logit = f @ w
         mask = history_mask(data, inp.positions[sl])
         mask[:, 0] = True
-        rows = np.arange(f.shape[0])
         tgt = inp.targets[sl]
-        mask[rows, tgt] = False  # the target is always eligible (as in ranks_from_scores)
+        mask[np.arange(tgt.size), tgt] = False  # the target is always eligible
+        out.append((_features(inp, sl, tables).astype(np.float32), mask, tgt))
+    return out
+
+
+def _pass(
+    design: list[_Chunk], w: NDArray[np.float64]
+) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+    """Log-likelihood sum, gradient and Hessian of the softmax over eligible items."""
+    ll, grad, hess = 0.0, np.zeros(_K), np.zeros((_K, _K))
+    w32 = w.astype(np.float32)
+    for f, mask, tgt in design:
+        rows = np.arange(f.shape[0])
+        logit = (f @ w32).astype(np.float64)
         logit[mask] = -np.inf
         mx = logit.max(axis=1, keepdims=True)
         p = np.exp(logit - mx)
         z = p.sum(axis=1, keepdims=True)
         p /= z
         ll += float((logit[rows, tgt] - mx[:, 0] - np.log(z[:, 0])).sum())
-        if second_order:
-            ef = np.einsum("mn,mnk->mk", p, f)
-            grad += (f[rows, tgt] - ef).sum(axis=0)
-            eff = np.einsum("mn,mnk,mnl->kl", p, f, f)
-            hess -= eff - ef.T @ ef
+        pf = f * p[:, :, None].astype(np.float32)
+        ef = pf.sum(axis=1, dtype=np.float64)
+        grad += (f[rows, tgt] - ef).sum(axis=0)
+        eff = np.tensordot(pf, f, axes=([0, 1], [0, 1])).astype(np.float64)
+        hess -= eff - ef.T @ ef
     return ll, grad, hess
 
 
 def fit_coefficients(
     data: PreparedDataset,
     inp: PreferenceInputs,
-    tables: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
-    free: tuple[bool, bool, bool] = (True, True, True),
+    tables: PreferenceTables,
+    free: tuple[bool, ...] = (True,) * _K,
     iters: int = 12,
 ) -> tuple[NDArray[np.float64], float]:
     """Maximise the mean next-item log-likelihood over the free coefficients (Newton).
@@ -158,17 +221,18 @@ def fit_coefficients(
     Returns:
         ``(w, mean log-likelihood)``; fixed coefficients stay 0.
     """
+    design = _design(data, inp, tables)
     on = np.array(free, dtype=bool)
-    w = np.where(on, np.array([1.0, 0.0, 0.5]), 0.0)
-    ll, grad, hess = _pass(data, inp, w, tables, True)
+    w = np.where(on, np.array([1.0, 0.0, 0.5, 0.0]), 0.0)
+    ll, grad, hess = _pass(design, w)
     for _ in range(iters):
         h = hess[np.ix_(on, on)] - 1e-6 * np.eye(int(on.sum()))
-        step = np.zeros(3)
+        step = np.zeros(_K)
         step[on] = -np.linalg.solve(h, grad[on])
         t = 1.0
         while t > 1e-3:
             cand = w + t * step
-            new = _pass(data, inp, cand, tables, True)
+            new = _pass(design, cand)
             if new[0] >= ll - 1e-9:
                 break
             t /= 2.0
@@ -184,13 +248,13 @@ def fit_coefficients(
 def row_log_likelihood(
     data: PreparedDataset,
     inp: PreferenceInputs,
-    tables: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
+    tables: PreferenceTables,
     w: NDArray[np.float64],
 ) -> NDArray[np.float64]:
     """Next-item log-likelihood of coefficients ``w`` at each of the inputs' targets."""
     out = np.empty(inp.positions.size)
     for sl in _chunks(inp.positions.size, data.n_items):
-        f = _features(inp, sl, *tables)
+        f = _features(inp, sl, tables)
         logit = f @ np.asarray(w, dtype=np.float64)
         mask = history_mask(data, inp.positions[sl])
         mask[:, 0] = True

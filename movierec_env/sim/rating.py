@@ -13,6 +13,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+__all__ = ["RatingItems", "fit_als", "fold_in", "predict", "rating_step"]
+
 
 @dataclass
 class RatingItems:

@@ -24,8 +24,10 @@ from movierec_env.data.types import PreparedDataset
 from movierec_env.sim.params import WorldParams, check_world_name
 from movierec_env.sim.world import ARRAYS, FITTED, World
 
+__all__ = ["ARRAYS_FILE", "FORMAT", "FORMAT_VERSION", "META_FILE", "load_world", "save_world"]
+
 FORMAT = "movierec-world"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_FILE = "world.json"
 ARRAYS_FILE = "arrays.npz"
 #: Keys of ``world.json`` that are not part of ``World.meta``.
@@ -103,7 +105,7 @@ def _read_arrays(path: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
         a = arrays.get(name)
         if a is None or str(a.dtype) != dtype or a.ndim != ndim:
             raise ValueError(f"{file}: array {name!r} is missing or malformed")
-    rows = {arrays[k].shape[0] for k in ARRAYS if k != "users"}
+    rows = {arrays[k].shape[0] for k in ARRAYS if k != "users" and not k.startswith("trans_")}
     if len(rows) != 1:
         raise ValueError(f"{file}: item arrays disagree on the number of items ({rows})")
     return arrays

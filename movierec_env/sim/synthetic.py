@@ -7,6 +7,8 @@ import numpy as np
 from movierec_env.data.types import PreparedDataset, RawDataset
 from movierec_env.sim.world import World
 
+__all__ = ["simulate_logs"]
+
 
 def simulate_logs(
     world: World,

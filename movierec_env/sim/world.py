@@ -29,14 +29,20 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from movierec_env.data.types import PreparedDataset
+from movierec_env.sim.leave import LEAVE_COLUMNS, design
 from movierec_env.sim.params import WorldParams
 from movierec_env.sim.rating import RatingItems, fold_in, predict
+
+__all__ = ["ARRAYS", "FITTED", "StepResult", "World", "WorldState"]
 
 #: Arrays every world holds: name -> (dtype, number of dimensions).
 ARRAYS: dict[str, tuple[str, int]] = {
     "pref_factors": ("float32", 2),
     "genres": ("float32", 2),
-    "log_pop": ("float32", 1),
+    "pop_count": ("float32", 1),
+    "trans_indptr": ("int64", 1),
+    "trans_indices": ("int64", 1),
+    "trans_count": ("float32", 1),
     "rating_item_bias": ("float32", 1),
     "rating_item_factors": ("float32", 2),
     "users": ("int64", 1),
@@ -46,6 +52,7 @@ FITTED = (
     "pref_factors_weight",
     "pref_momentum_weight",
     "pref_popularity_weight",
+    "pref_transition_weight",
     "pref_decay",
     "exposure_decay",
     "rating_mean",
@@ -56,9 +63,7 @@ FITTED = (
     "rating_min",
     "rating_max",
     "leave_intercept",
-    "leave_satisfaction",
-    "leave_session_position",
-    "leave_genre_concentration",
+    *(f"leave_{c}" for c in LEAVE_COLUMNS),
     "satisfaction_decay",
 )
 #: Dynamics a world can switch off (:meth:`World.with_dynamics`), for the horizon gate.
@@ -79,6 +84,7 @@ class WorldState:
         user_mean: The user's mean rating over the prefix, ``(B,)``.
         ignored: Decayed count of ignored recommendations, ``(B,)``.
         session_pos: Movies watched in the current session, ``(B,)`` int.
+        last_item: The last watched item (0 = none), ``(B,)`` int.
         rating_bias: Folded-in rating bias, ``(B,)``.
         rating_factors: Folded-in rating factors, ``(B, d_r)``.
     """
@@ -92,6 +98,7 @@ class WorldState:
     user_mean: NDArray[np.float64]
     ignored: NDArray[np.float64]
     session_pos: NDArray[np.int64]
+    last_item: NDArray[np.int64]
     rating_bias: NDArray[np.float64]
     rating_factors: NDArray[np.float64]
 
@@ -138,23 +145,26 @@ def _inverse_cdf_draw(logits: NDArray[np.float32], u: NDArray[np.float64]) -> ND
 
     Two levels (blocks of about sqrt(n) columns, then columns within the chosen block), so
     the cost is one pass of ``exp`` and sums instead of a cumulative sum over every column.
+    Never returns a column of zero probability (``-inf`` logit), even under rounding.
     """
     b, n = logits.shape
-    w = np.exp(logits - logits.max(axis=1, keepdims=True))
     size = max(int(np.sqrt(n)), 1)
     n_blocks = -(-n // size)
-    padded = np.zeros((b, n_blocks * size), dtype=w.dtype)
-    padded[:, :n] = w
+    padded = np.zeros((b, n_blocks * size), dtype=np.float32)
+    np.subtract(logits, logits.max(axis=1, keepdims=True), out=padded[:, :n])
+    np.exp(padded[:, :n], out=padded[:, :n])
     blocks = padded.reshape(b, n_blocks, size)
     cum_blocks = np.cumsum(blocks.sum(axis=2, dtype=np.float64), axis=1)
     target = u * cum_blocks[:, -1]
     blk = np.minimum((cum_blocks < target[:, None]).sum(axis=1), n_blocks - 1)
     rows = np.arange(b)
     before = np.where(blk > 0, cum_blocks[rows, np.maximum(blk - 1, 0)], 0.0)
-    inner = np.cumsum(blocks[rows, blk].astype(np.float64), axis=1)
+    chosen = blocks[rows, blk]
+    inner = np.cumsum(chosen.astype(np.float64), axis=1)
     col = (inner < (target - before)[:, None]).sum(axis=1)
-    pick = blk * size + np.minimum(col, size - 1)
-    return np.minimum(pick, n - 1).astype(np.int64)
+    # Rounding may push past the block's last column with mass: step back onto it.
+    last = size - 1 - np.argmax(chosen[:, ::-1] > 0, axis=1)
+    return (blk * size + np.minimum(col, last)).astype(np.int64)
 
 
 class World:
@@ -186,27 +196,49 @@ class World:
         self.dynamics: frozenset[str] = frozenset(DYNAMICS)
         f = self.fitted
         self._w = np.array(
-            [f["pref_factors_weight"], f["pref_momentum_weight"], f["pref_popularity_weight"]]
+            [
+                f["pref_factors_weight"],
+                f["pref_momentum_weight"],
+                f["pref_popularity_weight"],
+                f["pref_transition_weight"],
+            ]
         )
-        self._leave_coef = np.array(
-            [f["leave_satisfaction"], f["leave_session_position"], f["leave_genre_concentration"]]
-        )
+        self._leave_coef = np.array([f[f"leave_{c}"] for c in LEAVE_COLUMNS])
         self._rating = RatingItems(
             f["rating_mean"],
             self.arrays["rating_item_bias"].astype(np.float64),
             self.arrays["rating_item_factors"].astype(np.float64),
             f["rating_reg"],
         )
-        self._item_matrix = np.concatenate(
-            [self.arrays["pref_factors"], self.arrays["genres"]], axis=1
-        ).T.copy()
+        # Organic logits are one matmul: [a * profile, c * exposure, 1] @ [V, G, b * logpop].T
+        n1 = self.arrays["pop_count"].shape[0]
+        pop = (self._w[2] * np.log1p(self.arrays["pop_count"])).astype(np.float32)[:, None]
+        self._item_matrix = np.ascontiguousarray(
+            np.concatenate([self.arrays["pref_factors"], self.arrays["genres"], pop], axis=1).T
+        )
         self._genres64 = self.arrays["genres"].astype(np.float64)
+        a = self.arrays
+        if (
+            a["trans_indptr"].shape != (n1 + 1,)
+            or a["trans_indices"].shape != a["trans_count"].shape
+        ):
+            raise ValueError("world transition table is malformed (indptr/indices/counts)")
+        if a["trans_indices"].size and (
+            a["trans_indices"].min() < 0 or a["trans_indices"].max() >= n1
+        ):
+            raise ValueError("world transition table has item indices out of range")
+        # Transition logits w_t * log(1 + count), added row-wise for each user's last item.
+        self._trans = sp.csr_matrix(
+            (self._w[3] * np.log1p(a["trans_count"]), a["trans_indices"], a["trans_indptr"]),
+            shape=(n1, n1),
+            dtype=np.float32,
+        )
 
     # ------------------------------------------------------------------ properties
     @property
     def n_items(self) -> int:
         """Catalogue size (items ``1..n_items``)."""
-        return int(self.arrays["log_pop"].shape[0] - 1)
+        return int(self.arrays["pop_count"].shape[0] - 1)
 
     @property
     def fingerprint(self) -> str:
@@ -244,9 +276,9 @@ class World:
         * ``patience``: the ignored-recommendation counter; off, it never grows, so
           ``ignore_leave_weight`` has no effect;
         * ``exposure``: what a watched movie does to later choices: the preference
-          ``profile`` and the genre ``exposure`` (momentum in :meth:`organic_scores`,
-          boredom in :meth:`accept_prob`, genre concentration in the hazard) stay as they
-          were at the start;
+          ``profile``, the genre ``exposure`` (momentum in :meth:`organic_scores`,
+          boredom in :meth:`accept_prob`, genre concentration in the hazard) and the last
+          item of the transition term stay as they were at the start;
         * ``satisfaction``: the rating deviation that drives rating drift and the hazard's
           satisfaction feature stays as it was at the start.
 
@@ -352,6 +384,8 @@ class World:
         seen[:, 0] = True
         bias, fac = fold_in(self._rating, seg, b, items, r)
         pf = self.arrays["pref_factors"].astype(np.float64)
+        last = np.zeros(b, dtype=np.int64)
+        last[lens > 0] = items[offsets[1:][lens > 0] - 1]
         return WorldState(
             seen=seen,
             profile=_segment_sum(offsets, w_p[:, None] * pf[items]),
@@ -362,6 +396,7 @@ class World:
             user_mean=user_mean,
             ignored=np.zeros(b),
             session_pos=np.zeros(b, dtype=np.int64),
+            last_item=last,
             rating_bias=bias,
             rating_factors=fac,
         )
@@ -380,10 +415,13 @@ class World:
         The organic choice is ``softmax`` of these over the unseen items.
         """
         prof, expo = self._profile_exposure(state)
-        left = np.concatenate([self._w[0] * prof, self._w[1] * expo], axis=1)
-        out = (left.astype(np.float32) @ self._item_matrix).astype(np.float32)
-        out += (self._w[2] * self.arrays["log_pop"]).astype(np.float32)[None, :]
-        np.putmask(out, state.seen, np.float32(-np.inf))
+        one = np.ones((prof.shape[0], 1))
+        left = np.concatenate([self._w[0] * prof, self._w[1] * expo, one], axis=1)
+        out: NDArray[np.float32] = left.astype(np.float32) @ self._item_matrix
+        sub = self._trans[state.last_item]
+        rows = np.repeat(np.arange(out.shape[0]), np.diff(sub.indptr))
+        out[rows, sub.indices] += sub.data
+        np.copyto(out, np.float32(-np.inf), where=state.seen)
         return out
 
     def rating(self, state: WorldState, items: NDArray[np.integer]) -> NDArray[np.float64]:
@@ -475,12 +513,10 @@ class World:
         return p
 
     def leave_features(self, state: WorldState) -> NDArray[np.float64]:
-        """Hazard features ``(B, 3)``: satisfaction, log(1 + session position), concentration."""
+        """Hazard design ``(B, len(LEAVE_COLUMNS))``: satisfaction, concentration, position."""
         et = state.exposure.sum(axis=1, keepdims=True)
         e = np.divide(state.exposure, et, out=np.zeros_like(state.exposure), where=et > 0)
-        return np.stack(
-            [state.satisfaction, np.log1p(state.session_pos), (e**2).sum(axis=1)], axis=1
-        )
+        return design(state.satisfaction, (e**2).sum(axis=1), state.session_pos)
 
     def leave_prob(self, state: WorldState) -> NDArray[np.float64]:
         """Probability of ending the session in ``state`` (after the last watched movie)."""
@@ -492,17 +528,15 @@ class World:
 
     # ------------------------------------------------------------------ dynamics
     def _organic_draw(self, scores: NDArray[np.float32], rng: np.random.Generator) -> NDArray[Any]:
-        s = scores.astype(np.float64)
-        s -= s.max(axis=1, keepdims=True)
-        cum = np.cumsum(np.exp(s), axis=1)
-        u = rng.random(s.shape[0]) * cum[:, -1]
-        pick = (cum < u[:, None]).sum(axis=1)
-        return np.minimum(pick, s.shape[1] - 1).astype(np.int64)
+        """One organic choice per row of ``scores`` (logits), drawn with ``rng``."""
+        return _inverse_cdf_draw(scores, rng.random((scores.shape[0],)))
 
     def step(
         self, state: WorldState, rec_items: NDArray[np.integer], rng: np.random.Generator
     ) -> StepResult:
         """Advance every user by one watched movie (``state`` is updated in place).
+
+        Draws four uniforms per user from ``rng`` and calls :meth:`step_with_draws`.
 
         Args:
             state: Current state (users that left should be reset by the caller).
@@ -511,31 +545,14 @@ class World:
 
         Returns:
             :class:`StepResult` ``(accepted, watched_items, ratings, leave_prob, left)``.
-        """
-        rec = np.asarray(rec_items, dtype=np.int64)
-        rec2 = rec[:, None] if rec.ndim == 1 else rec
-        scores = self.organic_scores(state)
-        p = self.accept_prob(state, rec2, scores)
-        cum = np.cumsum(p, axis=1)
-        u = rng.random(state.batch_size)
-        slot = (cum < u[:, None]).sum(axis=1)
-        accepted = slot < rec2.shape[1]
-        organic = self._organic_draw(scores, rng)
-        b = np.arange(state.batch_size)
-        watched = np.where(accepted, rec2[b, np.minimum(slot, rec2.shape[1] - 1)], organic)
-        ratings = self._draw_rating(state, watched, rng)
-        self._update(state, watched, ratings, (rec2 > 0).any(axis=1) & ~accepted)
-        lp = self.leave_prob(state)
-        left = rng.random(state.batch_size) < lp
-        return StepResult(accepted, watched, ratings, lp, left)
 
-    def _draw_rating(
-        self, state: WorldState, items: NDArray[np.int64], rng: np.random.Generator
-    ) -> NDArray[np.float64]:
-        f = self.fitted
-        noisy = self.rating(state, items) + f["rating_sigma"] * rng.standard_normal(items.size)
-        stepped = np.round(noisy / f["rating_step"]) * f["rating_step"]
-        return np.clip(stepped, f["rating_min"], f["rating_max"])
+        Raises:
+            TypeError: If ``rng`` is not a :class:`numpy.random.Generator`.
+            ValueError: If ``rec_items`` has the wrong shape or an item out of range.
+        """
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        return self.step_with_draws(state, rec_items, rng.random((state.batch_size, 4)))
 
     def _update(
         self,
@@ -563,6 +580,8 @@ class World:
             state.ignored *= self.params.ignore_decay
             state.ignored += ignored
         state.session_pos += 1
+        if "exposure" in on:  # the last-item transition term is an effect of what was watched
+            state.last_item[:] = watched
 
     def new_session(self, state: WorldState, rows: NDArray[np.int64] | None = None) -> None:
         """Start a new session for ``rows`` (all users by default): position and patience reset."""

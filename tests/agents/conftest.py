@@ -12,14 +12,8 @@ FakeEncoder = RandomProjectionEncoder
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small networks on 2 shared cores: one thread avoids oversubscription (docs/dqn.md)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every agent test runs on one torch thread (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ def test_every_env_form_satisfies_the_contract(envs, kind, tiny_data, tiny_encod
     assert isinstance(c.reward_config, RewardConfig) and c.reward_config == RewardConfig()
     assert isinstance(c.reward_tables, RewardTables)
     assert isinstance(c.item_features, ItemFeatures)
-    assert c.mask_seen is True and c.split == "train"
+    assert c.mask_seen is True and c.split == "train" and c.candidates is None
     assert c.current_positions().dtype == np.int64
 
 

@@ -18,11 +18,17 @@ STEP_KEYS = ("reward_hit", "reward_genre", "reward_rating", "target", "target_mo
         {},
         {"max_episode_steps": 3, "random_start": True},
         {"split": "test", "reward": {"genre_mode": "seed", "rating_mode": "item"}},
+        {"candidates": 4, "max_episode_steps": 3, "random_start": True},
+        {"candidates": {"k": 4, "encoder": 0.25, "popular": 0.5, "random": 0.25}},
+        {"candidates": {"k": 3, "observation": "dict"}, "split": "val"},
     ],
 )
 def test_vector_equals_single_envs(tiny_data, tiny_encoder, kwargs):
     n, seed, n_steps = 5, 11, 60
     common = {"dataset": tiny_data, "encoders": tiny_encoder}
+    keys = STEP_KEYS
+    if "candidates" in kwargs:
+        keys = (*STEP_KEYS, "candidates", "item_action", "movie_id", "target_in_candidates")
     venv = gym.make_vec(
         "MovieRec-v0", num_envs=n, vectorization_mode="vector_entry_point", **common, **kwargs
     )
@@ -35,21 +41,23 @@ def test_vector_equals_single_envs(tiny_data, tiny_encoder, kwargs):
     ]
     sync = gym.vector.SyncVectorEnv([lambda e=e: e for e in singles])
 
-    actions = np.random.default_rng(0).integers(0, tiny_data.n_items, (n_steps, n))
+    n_act = venv.unwrapped.single_action_space.n
+    actions = np.random.default_rng(0).integers(0, n_act, (n_steps, n))
     vo, vi = venv.reset(seed=seed)
     so, si = sync.reset(seed=seed)
-    np.testing.assert_array_equal(vo, so)
+    assert_obs_equal(vo, so)
+    assert vo in venv.observation_space
     np.testing.assert_array_equal(vi["user_id"], si["user_id"])
     np.testing.assert_array_equal(vi["position"], si["position"])
     resets = 0
     for a in actions:
         vo, vr, vterm, vtrunc, vi = venv.step(a)
         so, sr, sterm, strunc, si = sync.step(a)
-        np.testing.assert_array_equal(vo, so)
+        assert_obs_equal(vo, so)
         np.testing.assert_array_equal(vr, sr)
         np.testing.assert_array_equal(vterm, sterm)
         np.testing.assert_array_equal(vtrunc, strunc)
-        for key in ("position", "user_id", *STEP_KEYS):
+        for key in ("position", "user_id", *keys):
             # SyncVectorEnv omits a key no sub-env reported (all were autoreset).
             m = si.get("_" + key, np.zeros(n, dtype=bool))
             np.testing.assert_array_equal(vi["_" + key], m, err_msg=key)
@@ -58,6 +66,15 @@ def test_vector_equals_single_envs(tiny_data, tiny_encoder, kwargs):
         resets += int((~vi["_reward_hit"]).sum())
     assert resets > 0  # autoreset exercised
     assert vr.dtype == np.float64
+
+
+def assert_obs_equal(a, b):
+    if isinstance(a, dict):
+        assert set(a) == set(b)
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    else:
+        np.testing.assert_array_equal(a, b)
 
 
 def test_vector_masks_match_single(tiny_data, tiny_encoder):

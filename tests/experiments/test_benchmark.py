@@ -60,3 +60,26 @@ def test_benchmark_unknown_agent_is_a_clear_error(tmp_path) -> None:
     res = CliRunner().invoke(cli, ["benchmark", "--agents", "nope", "--out", str(tmp_path / "r")])
     assert res.exit_code != 0
     assert "unknown agent" in str(res.exception)
+
+
+def test_benchmark_on_the_simulator(tmp_path) -> None:
+    out = tmp_path / "sim"
+    args = ["benchmark", "--quick", "--env", "MovieRecSim-v0", "--agents", "random,popular,dqn"]
+    args += ["--timesteps", "640", "--out", str(out)]
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    results = json.loads((out / "results.json").read_text())["agents"]
+    assert set(results) == {"random", "popular", "dqn"}
+    for agent in results.values():
+        for key in ("mean_return", "mean_length", "take_rate", "mean_rating", "reward_hit"):
+            assert {"mean", "std", "ci95"} <= set(agent[key])
+    table = (out / "results.md").read_text()
+    assert "Δ mean return" in table and "| `popular` | 1 |" in table
+    assert json.loads((out / "config.json").read_text())["settings"]["env"] == "MovieRecSim-v0"
+    for png in ("metrics.png", "reward_terms.png", "learning_curves.png"):
+        assert (out / png).stat().st_size > 1000
+    seed0 = json.loads((out / "seeds" / "0" / "dqn.json").read_text())
+    assert (
+        seed0["timesteps"] == 640
+        and len(seed0["per_user"]["returns"]) == results["dqn"]["n_users"]["mean"]
+    )

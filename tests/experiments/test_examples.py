@@ -151,9 +151,10 @@ def _one_thread():
 
 @pytest.mark.parametrize("argv", [[], ["--quick"]])
 def test_example_parsers(argv):
-    from experiments.examples import compare_agents, export_minari, train_sb3_ppo
+    from experiments.examples import compare_agents, coursework, export_minari, train_sb3_ppo
 
     assert train_sb3_ppo.parse_args([*argv]).timesteps == (2_048 if argv else 20_000)
+    assert coursework.parse_args([*argv]).timesteps == (600 if argv else 20_000)
     assert compare_agents.parse_args([*argv]).agent_b == "encoder-greedy"
     assert export_minari.parse_args([*argv]).max_episodes == (20 if argv else None)
     with pytest.raises(SystemExit):
@@ -202,6 +203,25 @@ class TestExamplesOnTheShippedDataset:
             assert r["ranking"] == "policy_logits" and r["n_users"] == 610
             assert 0.0 <= r["HR@10"] <= 1.0 and np.isfinite(r["sb3_mean_return"])
         assert "SB3 evaluate_policy" in capsys.readouterr().out
+
+    def test_coursework_runs_top_to_bottom(self, capsys, tmp_path):
+        from experiments.examples import coursework
+
+        out = coursework.main(["--quick", "--out", str(tmp_path)])
+        res, tests = out["results"], out["tests"]
+        assert set(res) == {"random", "popular", "constant", "sb3-ppo", "sb3-dqn", "genre-match"}
+        for name, r in res.items():
+            # Candidate mode: every agent judged on the same 610 users and candidates.
+            assert r["n_users"] == 610 and r["candidates"] == 20, name
+            np.testing.assert_array_equal(
+                r["per_user"]["candidates"], res["random"]["per_user"]["candidates"]
+            )
+        assert res["sb3-ppo"]["ranking"] == "policy_logits"
+        assert res["sb3-dqn"]["ranking"] == "q_values"
+        assert 0.0 <= tests["sb3-dqn"]["constant"]["p"] <= 1.0
+        assert all(len(c) >= 2 for c in out["curves"].values())
+        text = capsys.readouterr().out
+        assert "Exercise" in text and "candidate" in text
 
     def test_export_npz(self, tmp_path, small_data):
         from experiments.examples import export_minari

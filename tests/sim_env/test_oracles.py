@@ -68,7 +68,10 @@ def test_expected_rating_terms_match_monte_carlo(core):
     rng = np.random.default_rng(0)
     n = 40_000
     big = ws.take(np.repeat(np.arange(2), n))
-    draws = w._draw_rating(big, np.repeat(items, n), rng)
+    f = w.fitted  # the world's rating noise, written out independently of its code
+    noisy = w.rating(big, np.repeat(items, n)) + f["rating_sigma"] * rng.standard_normal(2 * n)
+    stepped = np.round(noisy / f["rating_step"]) * f["rating_step"]
+    draws = np.clip(stepped, f["rating_min"], f["rating_max"])
     mc = np.clip((draws - 3.0) / 2.0, 0.0, 1.0).reshape(2, n)
     exact = expected_rating_terms(w, w.rating(ws, items))
     np.testing.assert_allclose(mc.mean(axis=1), exact, atol=4 * mc.std(axis=1).max() / np.sqrt(n))

@@ -15,16 +15,6 @@ from movierec_env.sim_env import MovieRecSimEnv
 from movierec_env.sim_vector_env import MovieRecSimVectorEnv
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def env():
     return gym.make("MovieRecSim-v0")

@@ -1,0 +1,157 @@
+"""A LinUCB-style contextual bandit: the one-step learner every RL agent must beat.
+
+Li et al., "A contextual-bandit approach to personalized news article recommendation",
+WWW 2010 (LinUCB with a shared linear model). Each (state, movie) pair is described by a
+few features an agent can know: the frozen encoder's log-probability of the movie given
+the observation, the movie's genre row (the reward's normalisation), its rating term and
+its training popularity percentile. The expected reward is modelled as ``theta . x`` by
+ridge regression on the rewards the agent itself observed (bandit feedback: only the
+recommended movie's reward), and the agent recommends
+``argmax_a theta . x_a + alpha * sqrt(x_a' A^-1 x_a)`` over allowed movies. It never plans:
+it maximises the immediate reward, so on ``MovieRecSim-v0`` it is the learned one-step
+baseline of the ladder (the greedy oracle is its upper bound).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import VectorEnv
+from numpy.typing import NDArray
+
+from movierec_env.contract import RecEnv, rec_env
+
+__all__ = ["LinUCBAgent"]
+
+
+class LinUCBAgent:
+    """LinUCB over movie features, SB3 API (``learn``, ``predict``, ``action_scores``).
+
+    Args:
+        env: A MovieRec env (single or vector; read through the env contract).
+        seed: Seed of the tie-breaking noise.
+        alpha: Width of the confidence bonus.
+        ridge: Ridge prior (``A = ridge * I`` at the start).
+        verbose: 0 silent.
+    """
+
+    name = "linucb"
+
+    def __init__(
+        self,
+        env: Any,
+        seed: int | None = None,
+        alpha: float = 0.5,
+        ridge: float = 1.0,
+        verbose: int = 0,
+    ) -> None:
+        if not alpha >= 0 or not ridge > 0:
+            raise ValueError(f"alpha must be >= 0 and ridge > 0, got alpha={alpha}, ridge={ridge}")
+        self.env = env
+        self.contract: RecEnv = rec_env(env)
+        self.seed, self.alpha, self.ridge, self.verbose = seed, float(alpha), float(ridge), verbose
+        feats = self.contract.item_features
+        pop = feats.popularity[1:].astype(np.float64)
+        pct = np.argsort(np.argsort(pop, kind="stable"), kind="stable") / max(pop.size - 1, 1)
+        self._static = np.concatenate(
+            [feats.genres[1:], feats.rating_term[1:, None], pct[:, None], np.ones((pop.size, 1))],
+            axis=1,
+        )
+        d = self._static.shape[1] + 1
+        self.A = np.eye(d) * self.ridge
+        self.b = np.zeros(d)
+        self._rng = np.random.default_rng(seed)
+        self.num_timesteps = 0
+
+    def _features(self, obs: NDArray[np.floating]) -> NDArray[np.float64]:
+        """``(B, n_items, d)``: encoder log-probability, then the static movie features."""
+        from scipy.special import log_softmax
+
+        logits = np.asarray(self.contract.encoder.scores(np.atleast_2d(obs)), dtype=np.float64)
+        logp = log_softmax(logits[:, 1:], axis=1)
+        scaled = np.clip(logp / 10.0 + 1.0, -1.0, 1.0)  # log-probs of ~e^-10 and above matter
+        b = scaled.shape[0]
+        static = np.broadcast_to(self._static, (b, *self._static.shape))
+        return np.concatenate([scaled[:, :, None], static], axis=2)
+
+    def action_scores(self, obs: NDArray[np.floating], info: dict[str, Any] | None = None) -> Any:
+        """Upper confidence bounds ``(B, n_items)`` of every movie's expected reward."""
+        x = self._features(obs)
+        a_inv = np.linalg.inv(self.A)
+        theta = a_inv @ self.b
+        mean = x @ theta
+        bonus = np.sqrt(np.einsum("bnd,de,bne->bn", x, a_inv, x).clip(0.0))
+        return mean + self.alpha * bonus + 1e-9 * self._rng.random(mean.shape)
+
+    def predict(
+        self,
+        observation: NDArray[np.floating],
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = False,
+        action_masks: NDArray[np.bool_] | None = None,
+    ) -> tuple[Any, Any]:
+        """The allowed movie with the highest upper confidence bound (SB3 ``predict``)."""
+        obs = np.asarray(observation)
+        single = obs.ndim == 1
+        scores = self.action_scores(obs)
+        if action_masks is not None:
+            scores = np.where(np.atleast_2d(action_masks), scores, -np.inf)
+        acts = np.argmax(scores, axis=1).astype(np.int64)
+        return (np.int64(acts[0]) if single else acts), state
+
+    def learn(self, total_timesteps: int, callback: Any = None, progress_bar: bool = False) -> Any:
+        """Interact for ``total_timesteps`` env steps, updating the ridge regression."""
+        env = self.env
+        vector = isinstance(env, VectorEnv)
+        obs, _ = env.reset(seed=self.seed)
+        steps = 0
+        while steps < total_timesteps:
+            masks = np.atleast_2d(self.contract.action_masks())
+            acts, _ = self.predict(np.atleast_2d(obs), action_masks=masks)
+            x = self._features(np.atleast_2d(obs))[np.arange(acts.size), acts]
+            obs, reward, term, trunc, _ = env.step(acts if vector else int(acts[0]))
+            r = np.atleast_1d(np.asarray(reward, dtype=np.float64))
+            self.A += x.T @ x
+            self.b += x.T @ r
+            steps += acts.size
+            if not vector and (term or trunc):
+                obs, _ = env.reset()
+        self.num_timesteps += steps
+        return self
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Data-only checkpoint (settings, ``A`` and ``b``) like the other agents."""
+        from agents.common.serialization import save_checkpoint
+
+        data = {
+            "class": "LinUCBAgent",
+            "seed": self.seed,
+            "config": {"alpha": self.alpha, "ridge": self.ridge},
+            "A": self.A.tolist(),
+            "b": self.b.tolist(),
+            "num_timesteps": self.num_timesteps,
+        }
+        return save_checkpoint(path, data, {})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], env: Any = None) -> LinUCBAgent:
+        """Rebuild a saved agent on ``env``.
+
+        Raises:
+            ValueError: If the file holds another agent or ``env`` is missing.
+        """
+        from agents.common.serialization import load_checkpoint
+
+        data, _ = load_checkpoint(path)
+        if data.get("class") != "LinUCBAgent":
+            raise ValueError(f"{path} holds a {data.get('class')!r}, not a LinUCBAgent")
+        if env is None:
+            raise ValueError("LinUCBAgent.load needs env=")
+        agent = cls(env, seed=data.get("seed"), **data.get("config", {}))
+        agent.A, agent.b = np.asarray(data["A"]), np.asarray(data["b"])
+        agent.num_timesteps = int(data.get("num_timesteps", 0))
+        return agent
