@@ -9,7 +9,7 @@ import click
 
 from experiments.commands.options import data_option, json_option
 
-__all__ = ["fit", "sim", "validate"]
+__all__ = ["fit", "gate", "sim", "validate"]
 
 
 @click.group()
