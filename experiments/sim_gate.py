@@ -360,8 +360,8 @@ def _findings(res: dict[str, Any]) -> list[str]:
     else:
         out.append(
             f"With the dynamics switched off the gap does NOT vanish ({nd['gap']:+.4f} ± "
-            f"{nd['ci95']:.4f}): some of it comes from something other than planning "
-            "(e.g. the `seen` set, or noise in the planner's choices)."
+            f"{nd['ci95']:.4f}): some of it comes from something other than the dynamics "
+            "(lookahead over the `seen` set, the only link left, or noise in the planner)."
         )
     for r in res["channels"]:
         what = f"With `{r['off']}` off the gap is {r['gap']:+.4f} ± {r['ci95']:.4f}"
