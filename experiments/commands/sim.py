@@ -9,7 +9,7 @@ import click
 
 from experiments.commands.options import data_option, json_option
 
-__all__ = ["fit", "sim", "validate"]
+__all__ = ["fit", "gate", "sim", "validate"]
 
 
 @click.group()
@@ -161,6 +161,14 @@ def validate(
     type=click.Choice(["top-accept", "greedy"]),
     help="Base policy of the planner's rollouts.",
 )
+@click.option(
+    "--world-param",
+    "world_params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Run every row at this declared parameter (ignore_prob, accept_sensitivity, "
+    "boredom_weight, ignore_leave_weight); repeatable.",
+)
 @click.option("--no-sensitivity", is_flag=True, help="Skip the declared-parameter table.")
 @click.option("--no-channels", is_flag=True, help="Skip switching each dynamic off in turn.")
 @click.option(
@@ -182,6 +190,7 @@ def gate(
     horizon: int,
     confidence: float,
     rollout_policy: str,
+    world_params: tuple[str, ...],
     no_sensitivity: bool,
     no_channels: bool,
     out: str,
@@ -204,8 +213,22 @@ def gate(
     from movierec_env.sim_core import SimCore
 
     torch.set_num_threads(1)
+    overrides: dict[str, float] = {}
+    for item in world_params:
+        name, sep, value = item.partition("=")
+        try:
+            overrides[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--world-param")
     data = load_dataset(dataset)
-    core = SimCore(data, world="eval", split="test", max_episode_steps=max_steps)
+    try:
+        core = SimCore(
+            data, world="eval", split="test", max_episode_steps=max_steps, world_params=overrides
+        )
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--world-param") from None
     cfg = GateConfig(
         users=users,
         seeds=seeds,
@@ -235,6 +258,7 @@ def gate(
     argv += [f"--horizon {horizon}"] if horizon != 4 else []
     argv += [f"--confidence {confidence:g}"] if confidence != 1.0 else []
     argv += [f"--rollout-policy {rollout_policy}"] if rollout_policy != "top-accept" else []
+    argv += [f"--world-param {k}={v:g}" for k, v in overrides.items()]
     argv += ["--no-sensitivity"] if no_sensitivity else []
     argv += ["--no-channels"] if no_channels else []
     cmd = " ".join(["movierec sim gate", *argv])
