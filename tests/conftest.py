@@ -32,6 +32,37 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+#: Candidates per step in the candidate-mode tests.
+CANDIDATES_K = 8
+
+
+@pytest.fixture(scope="session")
+def cand_data() -> PreparedDataset:
+    """109 movies, histories of at most 52: every position leaves more than K unseen."""
+    raw = synthetic_raw(n_users=40, n_movies=120, n_ratings=1_500, seed=0)
+    return prepare(raw, PrepareConfig(min_user_ratings=3, min_item_ratings=3))
+
+
+@pytest.fixture(scope="session")
+def cand_encoder(cand_data):
+    from movierec_env.testing import RandomProjectionEncoder
+
+    return RandomProjectionEncoder(cand_data)
+
+
+@pytest.fixture()
+def make_cand(cand_data, cand_encoder):
+    """Factory of candidate-mode MovieRecEnv instances (K = CANDIDATES_K by default)."""
+    from movierec_env.env import MovieRecEnv
+
+    def make(candidates=CANDIDATES_K, **kwargs):
+        return MovieRecEnv(
+            dataset=cand_data, encoders=cand_encoder, candidates=candidates, **kwargs
+        )
+
+    return make
+
+
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Run the ``movierec`` entry point (exit codes as the shell sees them).
 

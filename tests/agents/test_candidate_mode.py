@@ -10,34 +10,10 @@ from agents import evaluate_agent
 from agents.baselines import constant_scores
 from agents.registry import make_agent
 from movierec_env import rec_env
-from movierec_env.data import PrepareConfig, prepare
-from movierec_env.data.synthetic import synthetic_raw
-from movierec_env.env import MovieRecEnv
 from movierec_env.reward import compute_reward
-from movierec_env.testing import RandomProjectionEncoder
+from tests.conftest import CANDIDATES_K
 
-K = 8
-
-
-@pytest.fixture(scope="module")
-def cand_data():
-    raw = synthetic_raw(n_users=40, n_movies=120, n_ratings=1_500, seed=0)
-    return prepare(raw, PrepareConfig(min_user_ratings=3, min_item_ratings=3))
-
-
-@pytest.fixture(scope="module")
-def cand_encoder(cand_data):
-    return RandomProjectionEncoder(cand_data)
-
-
-@pytest.fixture()
-def make_cand(cand_data, cand_encoder):
-    def make(candidates=K, **kwargs) -> MovieRecEnv:
-        return MovieRecEnv(
-            dataset=cand_data, encoders=cand_encoder, candidates=candidates, **kwargs
-        )
-
-    return make
+K = CANDIDATES_K
 
 
 def test_constant_is_the_best_mean_training_reward(make_env, tiny_data):

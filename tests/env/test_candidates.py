@@ -11,35 +11,12 @@ import pytest
 
 from movierec_env import rec_env
 from movierec_env.candidates import FEATURE_NAMES, CandidateConfig, CandidateGenerator
-from movierec_env.data import PrepareConfig, prepare
-from movierec_env.data.synthetic import synthetic_raw
 from movierec_env.env import MovieRecEnv
 from movierec_env.reward import compute_reward
 from movierec_env.testing import RandomProjectionEncoder
+from tests.conftest import CANDIDATES_K
 
-K = 8
-
-
-@pytest.fixture(scope="module")
-def cand_data():
-    """109 movies, histories of at most 52: every position leaves more than K unseen."""
-    raw = synthetic_raw(n_users=40, n_movies=120, n_ratings=1_500, seed=0)
-    return prepare(raw, PrepareConfig(min_user_ratings=3, min_item_ratings=3))
-
-
-@pytest.fixture(scope="module")
-def cand_encoder(cand_data):
-    return RandomProjectionEncoder(cand_data)
-
-
-@pytest.fixture()
-def make_cand(cand_data, cand_encoder):
-    def make(candidates=K, **kwargs) -> MovieRecEnv:
-        return MovieRecEnv(
-            dataset=cand_data, encoders=cand_encoder, candidates=candidates, **kwargs
-        )
-
-    return make
+K = CANDIDATES_K
 
 
 def _history(data, g):
