@@ -24,6 +24,7 @@ from movierec_env.catalogue import Catalogue
 from movierec_env.contract import EncoderLike, HistoryEncoder, ItemFeatures
 from movierec_env.data import PreparedDataset, load_dataset
 from movierec_env.metrics import history_mask
+from movierec_env.properties import CoreEnvProperties
 from movierec_env.reward import RewardConfig, RewardTables
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
     "Episodes",
     "ReplayCore",
     "ReplayEnvProperties",
-    "checked_render_mode",
     "clear_caches",
     "draw_episode",
     "encoder_digest",
@@ -410,6 +410,7 @@ class ReplayCore:
         self.episodes = Episodes.build(self.data, split, self.min_history)
         self.obs = observation_table(self.encoder, self.data)
         self.tables = reward_tables(self.data, self.reward_config)
+        self.features = item_features(self.data)
         self.n_actions = self.data.n_items
         self.obs_dim = int(self.obs.shape[1])
         self.movie_ids: list[int] = self.data.item_movie_ids[1:].tolist()
@@ -455,20 +456,7 @@ class ReplayCore:
         return user
 
 
-def checked_render_mode(render_mode: str | None, metadata: dict[str, Any]) -> str | None:
-    """``render_mode`` if an env with ``metadata`` supports it.
-
-    Raises:
-        ValueError: Naming the supported modes.
-    """
-    if render_mode is not None and render_mode not in metadata["render_modes"]:
-        raise ValueError(
-            f"render_mode must be None or one of {metadata['render_modes']}, got {render_mode!r}"
-        )
-    return render_mode
-
-
-class ReplayEnvProperties:
+class ReplayEnvProperties(CoreEnvProperties):
     """Read-only properties shared by the single and the vector env.
 
     Both :class:`~movierec_env.env.MovieRecEnv` and
@@ -480,40 +468,6 @@ class ReplayEnvProperties:
     metadata: dict[str, Any]
     position: Any
     _cands: Any
-
-    def _checked_render_mode(self, render_mode: str | None) -> str | None:
-        """``render_mode`` if the env supports it (:func:`checked_render_mode`)."""
-        return checked_render_mode(render_mode, self.metadata)
-
-    @property
-    def dataset(self) -> PreparedDataset:
-        """The prepared dataset replayed."""
-        return self._core.data
-
-    @property
-    def encoder(self) -> EncoderLike:
-        """The frozen encoder whose embeddings are the observations."""
-        return self._core.encoder
-
-    @property
-    def n_actions(self) -> int:
-        """Size of the ``Discrete`` action space (``dataset.n_items``)."""
-        return self._core.n_actions
-
-    @property
-    def reward_tables(self) -> RewardTables:
-        """The reward's precomputed tables (shared by every env on the same dataset)."""
-        return self._core.tables
-
-    @property
-    def item_features(self) -> ItemFeatures:
-        """Item side information in the reward's own normalisation (memoised)."""
-        return item_features(self._core.data)
-
-    @property
-    def mask_seen(self) -> bool:
-        """Whether ``action_masks()`` hides movies already in the history."""
-        return self._core.mask_seen
 
     def action_masks_at(self, positions: NDArray[np.integer]) -> NDArray[np.bool_]:
         """Allowed actions ``(B, n_items)`` at logged positions, as ``action_masks()`` gives.
@@ -624,23 +578,6 @@ class ReplayEnvProperties:
         for i, g in enumerate(pos.tolist()):
             feats[i] = gen.features(g, user[i], cands[i])
         return gen.observation(user, feats)
-
-    @property
-    def catalogue(self) -> Catalogue:
-        """Maps actions to movies (movieId, title, genres)."""
-        if self._catalogue is None:
-            self._catalogue = Catalogue(self._core.data)
-        return self._catalogue
-
-    @property
-    def reward_config(self) -> RewardConfig:
-        """The reward configuration in use."""
-        return self._core.reward_config
-
-    @property
-    def split(self) -> str:
-        """``"train"``, ``"val"`` or ``"test"``."""
-        return self._core.split
 
     @property
     def eligible_user_ids(self) -> NDArray[np.int64]:

@@ -10,11 +10,9 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from movierec_env.catalogue import Catalogue
-from movierec_env.contract import EncoderLike, ItemFeatures
-from movierec_env.data.types import PreparedDataset
 from movierec_env.metrics import history_mask
-from movierec_env.replay import checked_render_mode
-from movierec_env.reward import RewardConfig, RewardTables
+from movierec_env.properties import CoreEnvProperties
+from movierec_env.reward import RewardConfig
 from movierec_env.sim_core import SimBatch, SimCore, SimStep
 
 __all__ = ["SIM_ENV_ID", "MovieRecSimEnv", "SimEnvProperties", "check_slate", "step_info"]
@@ -59,63 +57,13 @@ def step_info(core: SimCore, out: SimStep, i: int, user_id: int) -> dict[str, An
     }
 
 
-class SimEnvProperties:
+class SimEnvProperties(CoreEnvProperties):
     """The env contract (:class:`movierec_env.RecEnv`) of the simulator envs."""
 
     _core: SimCore
     _batch: SimBatch
     _catalogue: Catalogue | None = None
     metadata: dict[str, Any]
-
-    def _checked_render_mode(self, render_mode: str | None) -> str | None:
-        return checked_render_mode(render_mode, self.metadata)
-
-    @property
-    def n_actions(self) -> int:
-        """Number of movies (``Discrete`` size, or each slate slot's)."""
-        return self._core.n_actions
-
-    @property
-    def catalogue(self) -> Catalogue:
-        """Maps actions to movies (movieId, title, genres)."""
-        if self._catalogue is None:
-            self._catalogue = Catalogue(self._core.data)
-        return self._catalogue
-
-    @property
-    def dataset(self) -> PreparedDataset:
-        """The dataset the world and the encoder were fitted on (logged prefixes)."""
-        return self._core.data
-
-    @property
-    def encoder(self) -> EncoderLike:
-        """The frozen encoder whose embeddings of the simulated history are observations."""
-        return self._core.encoder
-
-    @property
-    def reward_config(self) -> RewardConfig:
-        """The reward configuration (weights and genre mode)."""
-        return self._core.reward_config
-
-    @property
-    def reward_tables(self) -> RewardTables:
-        """The reward's tables on the logged data (genre rows, item rating terms)."""
-        return self._core.tables
-
-    @property
-    def item_features(self) -> ItemFeatures:
-        """Item side information in the reward's normalisation."""
-        return self._core.features
-
-    @property
-    def mask_seen(self) -> bool:
-        """Whether ``action_masks()`` hides movies the simulated user has watched."""
-        return self._core.mask_seen
-
-    @property
-    def split(self) -> str:
-        """``"train"`` or ``"test"`` (which half of the users episodes start from)."""
-        return self._core.split
 
     @property
     def sim_core(self) -> SimCore:
