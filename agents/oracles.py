@@ -370,9 +370,10 @@ def _sim_env(env: Any) -> Any:
     Raises:
         TypeError: For any other env.
     """
+    from movierec_env.contract import is_rec_env, rec_env
     from movierec_env.sim_env import SimEnvProperties
 
-    base = getattr(env, "unwrapped", env)
+    base = rec_env(env) if is_rec_env(env) else env
     if not isinstance(base, SimEnvProperties):
         raise TypeError(
             f"the oracles read the true simulated user: they need a MovieRecSim-v0 env "
