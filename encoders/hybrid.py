@@ -38,6 +38,7 @@ from encoders.training import (
     target_embeddings,
     train_encoder,
 )
+from movierec_env.cache import replace_dir
 from movierec_env.data.types import PreparedDataset
 
 __all__ = [
@@ -275,13 +276,7 @@ class HybridEncoder(RawHistoryMixin):
             (tmp / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
             torch.save(self.lstm.state_dict(), tmp / "lstm.pt")
             torch.save(self.content.state_dict(), tmp / "content.pt")
-            old = None
-            if path.exists():
-                old = path.parent / f".{path.name}.old-{os.getpid()}-{time.time_ns()}"
-                os.replace(path, old)
-            os.replace(tmp, path)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+            replace_dir(tmp, path)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

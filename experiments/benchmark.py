@@ -392,15 +392,28 @@ def run_job(
     train_s = time.perf_counter() - t0
     row = evaluate_agent(agent, eval_env, split="test")
     eval_env.close()
+    _write_job(run_dir, seed, name, row, curve, train_s, steps)
+    return (
+        f"seed {seed} {name}: reward {row['mean_reward']:.4f} HR@10 {row['HR@10']:.3f} "
+        f"({train_s:.0f} s)"
+    )
+
+
+def _write_job(
+    run_dir: Path,
+    seed: int,
+    name: str,
+    row: dict[str, Any],
+    curve: dict[str, list[float]],
+    train_s: float,
+    steps: int,
+) -> None:
+    """Write one finished (agent, seed) result and its learning curve, atomically."""
     row["train_seconds"] = train_s
     row["timesteps"] = steps
     write_json_atomic(run_dir / "seeds" / str(seed) / f"{name}.json", row)
     if curve["steps"]:
         write_json_atomic(run_dir / "curves" / f"{name}__seed{seed}.json", curve)
-    return (
-        f"seed {seed} {name}: reward {row['mean_reward']:.4f} HR@10 {row['HR@10']:.3f} "
-        f"({train_s:.0f} s)"
-    )
 
 
 def _run_sim_job(
@@ -458,11 +471,7 @@ def _run_sim_job(
     train_s = time.perf_counter() - t0
     row = evaluate_episodes(agent, eval_env, seed=seed)
     row["weights"] = rec_env_weights(eval_env)
-    row["train_seconds"] = train_s
-    row["timesteps"] = steps
-    write_json_atomic(run_dir / "seeds" / str(seed) / f"{name}.json", row)
-    if curve["steps"]:
-        write_json_atomic(run_dir / "curves" / f"{name}__seed{seed}.json", curve)
+    _write_job(run_dir, seed, name, row, curve, train_s, steps)
     return (
         f"seed {seed} {name}: return {row['mean_return']:.3f} length {row['mean_length']:.2f} "
         f"take rate {row['take_rate']:.3f} ({train_s:.0f} s)"

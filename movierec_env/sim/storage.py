@@ -14,12 +14,12 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from movierec_env.cache import replace_dir
 from movierec_env.data.types import PreparedDataset
 from movierec_env.sim.params import WorldParams, check_world_name
 from movierec_env.sim.world import ARRAYS, FITTED, World
@@ -59,13 +59,7 @@ def save_world(world: World, path: str | os.PathLike[str]) -> Path:
     try:
         (tmp / ARRAYS_FILE).write_bytes(blob)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-        old = None
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{os.getpid()}-{time.time_ns()}"
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
