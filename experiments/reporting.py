@@ -29,10 +29,10 @@ __all__ = [
     "paired_test",
     "per_user_mean",
     "plot_bars",
-    "plot_return_vs_length",
-    "world_rank_section",
     "plot_learning_curves",
+    "plot_return_vs_length",
     "plot_reward_terms",
+    "world_rank_section",
 ]
 
 #: Metrics shown in the results table, in order.
@@ -370,11 +370,11 @@ TRAIN_WORLD_KEY = "train_world_return"
 
 
 def world_rank_section(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
-    """Agents ranked by mean return in the eval world and in the train world, and the two
-    rankings' rank correlations (Spearman's rho, Kendall's tau).
+    """Agents ranked by mean return in the eval and the train world, and rank correlations.
 
-    The same held-out users, episodes seeded alike, judged in the two worlds fitted on
-    disjoint halves of the users: a ranking that holds in both does not rest on one fit.
+    The rank correlations are Spearman's rho and Kendall's tau. The same held-out users,
+    episodes seeded alike, judged in the two worlds fitted on disjoint halves of the users:
+    a ranking that holds in both does not rest on one fit.
     Empty when the results hold no train-world return (runs of MovieRec-v0, older runs).
     """
     agents = [a for a in results if TRAIN_WORLD_KEY in results[a] and "mean_return" in results[a]]
@@ -409,9 +409,11 @@ def world_rank_section(results: Mapping[str, Mapping[str, Mapping[str, float]]])
 def plot_return_vs_length(
     results: Mapping[str, Mapping[str, Mapping[str, float]]], path: Path
 ) -> Path:
-    """Mean episode return against mean episode length per agent (error bars: std over
-    seeds), with lines of constant reward per step: an agent can earn by keeping the user
-    longer or by earning more per step, and the plot shows which."""
+    """Mean episode return against mean episode length per agent (std over seeds as bars).
+
+    Lines of constant reward per step in the background: an agent can earn by keeping the
+    user longer or by earning more per step, and the plot shows which.
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     agents = sorted(results, key=lambda a: -results[a]["mean_return"]["mean"])
