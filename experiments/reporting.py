@@ -395,9 +395,7 @@ def world_rank_section(results: Mapping[str, Mapping[str, Mapping[str, float]]])
         "|---|---|---|---|---|",
     ]
     for i in order:
-        lines.append(
-            f"| `{agents[i]}` | {ev[i]:.3f} | {rank_ev[i]} | {tr[i]:.3f} | {rank_tr[i]} |"
-        )
+        lines.append(f"| `{agents[i]}` | {ev[i]:.3f} | {rank_ev[i]} | {tr[i]:.3f} | {rank_tr[i]} |")
     lines += [
         "",
         f"Rank correlation over {len(agents)} agents: Spearman rho = {rho:.3f} "

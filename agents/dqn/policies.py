@@ -110,9 +110,7 @@ class ItemEmbeddingQNetwork(nn.Module):
     ) -> None:
         super().__init__()
         if encoder_prob not in ENCODER_PROBS:
-            raise ValueError(
-                f"encoder_prob must be one of {ENCODER_PROBS}, got {encoder_prob!r}"
-            )
+            raise ValueError(f"encoder_prob must be one of {ENCODER_PROBS}, got {encoder_prob!r}")
         self.encoder_prob = encoder_prob
         act = ACTIVATIONS[activation_name(activation_fn)]
         layers: list[nn.Module] = []
