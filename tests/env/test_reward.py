@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from movierec_env.reward import RewardConfig, RewardTables, compute_reward
+from movierec_env.reward import RewardConfig, RewardTables, compute_reward, scalar_reward
 
 
 def test_config_round_trips_through_json():
@@ -57,3 +57,36 @@ def test_item_without_genre_scores_zero(tiny_data):
     positions = np.arange(min(50, tiny_data.n_interactions))
     _, _, genre, _, _ = compute_reward(tables, np.full(positions.size, no_genre[0]), positions)
     assert not genre.any()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        RewardConfig(),
+        RewardConfig(genre_mode="seed", rating_mode="item"),
+        RewardConfig(w_hit=0.7, w_genre=0.11, w_rating=0.19, rating_window=3),
+        RewardConfig(w_hit=1.0, w_genre=0.0, w_rating=0.0),
+    ],
+    ids=["default", "seed-item", "odd-weights", "hit-only"],
+)
+@pytest.mark.parametrize("max_combos", [4096, 0], ids=["table", "rows"])
+def test_scalar_reward_is_compute_reward_bit_for_bit(small_data, config, max_combos):
+    """The single env's scalar path equals the vectorised formula at every position."""
+    tables = RewardTables.build(small_data, config, max_genre_combos=max_combos)
+    f = scalar_reward(tables)
+    n = small_data.n_interactions
+    rng = np.random.default_rng(1)
+    positions = np.arange(n) if max_combos else rng.integers(0, n, 3_000)
+    # One random action and the target itself (a hit) per position.
+    actions = np.concatenate(
+        [rng.integers(0, small_data.n_items, positions.size), tables.target_action[positions]]
+    )
+    positions = np.concatenate([positions, positions])
+    want = compute_reward(tables, actions, positions)
+    got = [f(a, p) for a, p in zip(actions.tolist(), positions.tolist(), strict=True)]
+    assert {tuple(type(v) for v in row) for row in got} == {(float, bool, float, float, int)}
+    cols = list(zip(*got, strict=True))
+    for k, dtype in enumerate((np.float64, bool, np.float64, np.float64, np.int64)):
+        # Exact equality: each Python float is the float32 value itself (float64 holds it).
+        np.testing.assert_array_equal(np.asarray(cols[k]), want[k].astype(dtype), strict=True)
+    assert any(cols[1]) and not all(cols[1])
