@@ -302,6 +302,11 @@ class RewardTables:
         return code, values, rating
 
 
+def _view(arr: NDArray[Any]) -> memoryview:
+    """A memoryview of a 1-D array: indexing it gives Python ints and floats."""
+    return arr.data
+
+
 #: What :func:`scalar_reward` returns: ``f(action, position) -> (reward, hit, genre, rating,
 #: target)`` in Python scalars.
 ScalarRewardFn = Callable[[int, int], tuple[float, bool, float, float, int]]
@@ -330,10 +335,10 @@ def scalar_reward(tables: RewardTables) -> ScalarRewardFn:
         index and an interaction index (Python ints).
     """
     code_arr, values, rating_w = tables.scalar_terms
-    target = memoryview(tables.target_action)
+    target = _view(tables.target_action)
     by_position = tables.config.rating_mode == "window"
-    rating = memoryview(tables.rating_position if by_position else tables.rating_action)
-    rw = memoryview(rating_w)
+    rating = _view(tables.rating_position if by_position else tables.rating_action)
+    rw = _view(rating_w)
     wh = float(tables.w_hit)
     f32 = array.array("f", [0.0])
 
@@ -346,10 +351,10 @@ def scalar_reward(tables: RewardTables) -> ScalarRewardFn:
 
         return fallback
 
-    code = memoryview(code_arr)
-    pairs = memoryview(values)
-    gcs = memoryview(tables.genre_combo_scaled)
-    tc = memoryview(tables.target_combo)
+    code = _view(code_arr)
+    pairs = _view(values)
+    gcs = _view(tables.genre_combo_scaled)
+    tc = _view(tables.target_combo)
 
     if by_position:
 
