@@ -290,8 +290,9 @@ class RewardTables:
         code = None
         values = np.zeros(0, dtype=np.float32)
         if self.genre_table is not None:
-            distinct, inverse = np.unique(self.genre_table, return_inverse=True)
-            code = inverse.reshape(-1).astype(np.uint8 if distinct.size <= 256 else np.uint32)
+            distinct = np.unique(self.genre_table)  # exact values: searchsorted finds each
+            inverse = np.searchsorted(distinct, self.genre_table)
+            code = inverse.astype(np.uint8 if distinct.size <= 256 else np.uint32)
             pairs = np.stack([distinct, self.w_genre * distinct], axis=1)
             values = np.ascontiguousarray(pairs, dtype=np.float32).reshape(-1)
         by_position = self.config.rating_mode == "window"
