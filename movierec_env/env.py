@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 from operator import index
 from typing import Any, SupportsFloat
 
@@ -14,7 +15,7 @@ from movierec_env.candidates import CandidateGenerator
 from movierec_env.catalogue import Catalogue
 from movierec_env.data.types import PreparedDataset
 from movierec_env.replay import ReplayCore, ReplayEnvProperties, draw_episode
-from movierec_env.reward import RewardConfig, scalar_reward
+from movierec_env.reward import RewardConfig, compute_reward
 
 __all__ = ["RENDER_HISTORY", "MovieRecEnv", "render_text"]
 
@@ -191,8 +192,22 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
         self._catalogue: Catalogue | None = None
         # Hot-path state and shortcuts (plain Python values: cheapest to read and compare).
         self._obs = core.obs
-        self._tables = core.tables
-        self._reward = scalar_reward(core.tables)
+        self._tables = tables = core.tables
+        # The hot path's tables, as memoryviews (indexing one gives a Python int or float).
+        code, genre_values, rating_w = tables.scalar_terms
+        self._slow = gen is not None or code is None
+        self._mv_target = tables.target_action.data
+        self._mv_target_combo = tables.target_combo.data
+        self._mv_combo = tables.genre_combo_scaled.data
+        # (without a pairwise table, _slow: the hot path never reads the code table)
+        self._mv_code = (np.zeros(1, np.uint8) if code is None else code).data
+        self._mv_genre = genre_values.data
+        self._rating_by_action = tables.config.rating_mode == "item"
+        by_action = self._rating_by_action
+        self._mv_rating = (tables.rating_action if by_action else tables.rating_position).data
+        self._mv_rating_w = rating_w.data
+        self._w_hit = float(tables.w_hit)
+        self._f32 = array.array("f", [0.0])  # this env's float32 rounding slot
         self._n_actions = core.n_actions if gen is None else gen.k
         self._max_steps = core.max_steps
         self._weights = core.weights
@@ -290,11 +305,30 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
         truncated = nxt >= self._stop
         if truncated:
             self._active = False
-        if self._gen is not None:
-            return self._candidate_step(a, pos, truncated)
-        # The hot path: plain Python scalars throughout (numpy scalar operations cost
-        # 60-130 ns each; docs/env.md, "Benchmark").
-        reward, hit, genre, rating, t = self._reward(a, pos)
+        if self._slow:
+            return self._slow_step(a, pos, truncated)
+        # The hot path, in plain Python scalars: a numpy scalar operation costs 60-130 ns, a
+        # memoryview read ~30 ns, a function call ~100 ns (docs/env.md, "Cost and how it
+        # grows"). It computes compute_reward(tables, a, pos) exactly: the float32 weighted
+        # terms are precomputed (RewardTables.scalar_terms); each sum is rounded to float32
+        # through an array("f") slot (the sum of two float32 values computed in double and
+        # rounded once is the float32 sum: a double has more than 2 x 24 + 2 significand
+        # bits); 0 + x == x stands for the missed hit. Tested bit for bit at every position.
+        t = self._mv_target[pos]
+        k = 2 * self._mv_code[self._mv_combo[a] + self._mv_target_combo[pos]]
+        j = a if self._rating_by_action else pos
+        pairs = self._mv_genre
+        f32 = self._f32
+        if a == t:
+            f32[0] = self._w_hit + pairs[k + 1]
+            f32[0] = f32[0] + self._mv_rating_w[j]
+            hit = True
+        else:
+            f32[0] = pairs[k + 1] + self._mv_rating_w[j]
+            hit = False
+        reward = f32[0]
+        genre = pairs[k]
+        rating = self._mv_rating[j]
         if self.render_mode is not None:
             self._last = (a, pos, reward, hit, genre, rating)
         info = {
@@ -310,12 +344,13 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
         }
         return self._obs[nxt].copy(), reward, False, truncated, info
 
-    def _candidate_step(
+    def _slow_step(
         self, a: int, pos: int, truncated: bool
     ) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        """Candidate mode's step after the shared checks: candidate ``a`` judged at ``pos``."""
-        item = int(self._cands[a])
-        reward, hit, genre, rating, t = self._reward(item, pos)
+        """Candidate mode, or a dataset without a pairwise genre table: through numpy."""
+        item = a if self._gen is None else int(self._cands[a])
+        r, h, g, q, target = compute_reward(self._tables, item, pos)
+        reward, hit, genre, rating, t = float(r), bool(h), float(g), float(q), int(target)
         if self.render_mode is not None:
             self._last = (item, pos, reward, hit, genre, rating)
         nxt = pos + 1
@@ -329,10 +364,12 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
             "target": t,
             "target_movie_id": self._movie_ids[t],
             "hit": hit,
-            "item_action": item,
-            "movie_id": self._movie_ids[item],
-            "target_in_candidates": bool((self._cands == t).any()),
         }
+        if self._gen is None:
+            return self._obs[nxt].copy(), reward, False, truncated, info
+        info["item_action"] = item
+        info["movie_id"] = self._movie_ids[item]
+        info["target_in_candidates"] = bool((self._cands == t).any())
         return self._propose(nxt, info), reward, False, truncated, info
 
     def _coerce_action(self, action: Any) -> int:

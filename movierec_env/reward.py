@@ -1,7 +1,9 @@
 """The MovieRec reward: hit + genre similarity + rating term, one vectorised function.
 
-Both :class:`movierec_env.env.MovieRecEnv` and :class:`movierec_env.vector_env.MovieRecVectorEnv`
-call :func:`compute_reward`, so a single env and a vector env give bit-identical rewards.
+:class:`movierec_env.vector_env.MovieRecVectorEnv` and the evaluation call
+:func:`compute_reward`; :class:`movierec_env.env.MovieRecEnv` evaluates the same float32
+operations in Python scalars from :attr:`RewardTables.scalar_terms` (tested bit for bit
+against it), so a single env and a vector env give bit-identical rewards.
 
 For a recommended action ``a`` (item ``a + 1``) judged against the logged interaction at
 position ``g`` (target item ``t = items[g]``)::
@@ -25,9 +27,8 @@ the action. With non-negative weights the reward lies in ``[0, w_hit + w_genre +
 
 from __future__ import annotations
 
-import array
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -43,10 +44,8 @@ __all__ = [
     "RATING_MODES",
     "RewardConfig",
     "RewardTables",
-    "ScalarRewardFn",
     "compute_reward",
     "rating_term",
-    "scalar_reward",
     "unit_rows",
 ]
 
@@ -274,7 +273,10 @@ class RewardTables:
     def scalar_terms(
         self,
     ) -> tuple[NDArray[np.unsignedinteger[Any]] | None, NDArray[np.float32], NDArray[np.float32]]:
-        """Precomputed terms for :func:`scalar_reward` (memoised).
+        """Precomputed terms for the single env's scalar reward (memoised).
+
+        ``MovieRecEnv.step`` computes :func:`compute_reward` of one action in plain Python
+        scalars from these (bit for bit; docs/env.md, "Cost and how it grows").
 
         Returns:
             ``(genre_code, genre_values, rating_weighted)``. ``genre_values[2 * c]`` is the
@@ -301,87 +303,6 @@ class RewardTables:
             if arr is not None:
                 arr.flags.writeable = False
         return code, values, rating
-
-
-def _view(arr: NDArray[Any]) -> memoryview:
-    """A memoryview of a 1-D array: indexing it gives Python ints and floats."""
-    return arr.data
-
-
-#: What :func:`scalar_reward` returns: ``f(action, position) -> (reward, hit, genre, rating,
-#: target)`` in Python scalars.
-ScalarRewardFn = Callable[[int, int], tuple[float, bool, float, float, int]]
-
-
-def scalar_reward(tables: RewardTables) -> ScalarRewardFn:
-    """:func:`compute_reward` of one (action, position), in plain Python scalars, bit for bit.
-
-    The single env judges one action per step, where every numpy scalar operation costs
-    60-130 ns. The returned function reads the tables through memoryviews (Python ints and
-    floats, ~30 ns a read; the genre table through a compact code table) and adds the
-    precomputed float32 weighted terms
-    (:attr:`RewardTables.scalar_terms`) with one float32 rounding per sum, through an
-    ``array("f")`` slot: the sum of two float32 values computed in double and rounded once
-    to float32 is the float32 sum (a double carries more than 2 x 24 + 2 significand bits,
-    so the double rounding is innocuous), and ``0 + x == x`` for the missed hit. So
-    ``f(a, g)`` gives exactly the values of ``compute_reward(tables, a, g)`` as Python
-    ``float``/``bool``/``int`` (tested over every position and mode). Make one per env:
-    its rounding slot is its own.
-
-    Args:
-        tables: The reward tables.
-
-    Returns:
-        ``f(action, position) -> (reward, hit, genre, rating, target)``, for a valid action
-        index and an interaction index (Python ints).
-    """
-    code_arr, values, rating_w = tables.scalar_terms
-    target = _view(tables.target_action)
-    by_position = tables.config.rating_mode == "window"
-    rating = _view(tables.rating_position if by_position else tables.rating_action)
-    rw = _view(rating_w)
-    wh = float(tables.w_hit)
-    f32 = array.array("f", [0.0])
-
-    if code_arr is None:  # no pairwise genre table: the dot-product path, through numpy
-
-        def fallback(action: int, position: int) -> tuple[float, bool, float, float, int]:
-            r, _, g, q, _ = compute_reward(tables, action, position)
-            t = target[position]
-            return float(r), action == t, float(g), float(q), t
-
-        return fallback
-
-    code = _view(code_arr)
-    pairs = _view(values)
-    gcs = _view(tables.genre_combo_scaled)
-    tc = _view(tables.target_combo)
-
-    if by_position:
-
-        def window(action: int, position: int) -> tuple[float, bool, float, float, int]:
-            t = target[position]
-            k = 2 * code[gcs[action] + tc[position]]
-            if action == t:
-                f32[0] = wh + pairs[k + 1]
-                f32[0] = f32[0] + rw[position]
-                return f32[0], True, pairs[k], rating[position], t
-            f32[0] = pairs[k + 1] + rw[position]
-            return f32[0], False, pairs[k], rating[position], t
-
-        return window
-
-    def item(action: int, position: int) -> tuple[float, bool, float, float, int]:
-        t = target[position]
-        k = 2 * code[gcs[action] + tc[position]]
-        if action == t:
-            f32[0] = wh + pairs[k + 1]
-            f32[0] = f32[0] + rw[action]
-            return f32[0], True, pairs[k], rating[action], t
-        f32[0] = pairs[k + 1] + rw[action]
-        return f32[0], False, pairs[k], rating[action], t
-
-    return item
 
 
 def compute_reward(

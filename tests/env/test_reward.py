@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from movierec_env.reward import RewardConfig, RewardTables, compute_reward, scalar_reward
+from movierec_env.reward import RewardConfig, RewardTables, compute_reward
 
 
 def test_config_round_trips_through_json():
@@ -69,24 +69,66 @@ def test_item_without_genre_scores_zero(tiny_data):
     ],
     ids=["default", "seed-item", "odd-weights", "hit-only"],
 )
-@pytest.mark.parametrize("max_combos", [4096, 0], ids=["table", "rows"])
-def test_scalar_reward_is_compute_reward_bit_for_bit(small_data, config, max_combos):
-    """The single env's scalar path equals the vectorised formula at every position."""
-    tables = RewardTables.build(small_data, config, max_genre_combos=max_combos)
-    f = scalar_reward(tables)
-    n = small_data.n_interactions
+def test_single_env_step_is_compute_reward_bit_for_bit(small_data, config):
+    """The single env's scalar hot path equals the vectorised formula at every position.
+
+    Every judged position of ml-latest-small (each user's training range from its second
+    interaction, and the validation and test targets), alternating a random action and the
+    target itself (a hit).
+    """
+    from movierec_env.env import MovieRecEnv
+    from movierec_env.testing import RandomProjectionEncoder
+
+    enc = RandomProjectionEncoder(small_data, obs_dim=4)
+    tables = RewardTables.build(small_data, config)
     rng = np.random.default_rng(1)
-    positions = np.arange(n) if max_combos else rng.integers(0, n, 3_000)
-    # One random action and the target itself (a hit) per position.
-    actions = np.concatenate(
-        [rng.integers(0, small_data.n_items, positions.size), tables.target_action[positions]]
-    )
-    positions = np.concatenate([positions, positions])
-    want = compute_reward(tables, actions, positions)
-    got = [f(a, p) for a, p in zip(actions.tolist(), positions.tolist(), strict=True)]
-    assert {tuple(type(v) for v in row) for row in got} == {(float, bool, float, float, int)}
-    cols = list(zip(*got, strict=True))
+    rows, positions, actions = [], [], []
+    for split in ("train", "val", "test"):
+        env = MovieRecEnv(
+            dataset=small_data, encoders=enc, split=split, min_history=1, reward=config.to_dict()
+        )
+        assert not env._slow  # the scalar path, not the numpy fallback
+        for user_id in env.eligible_user_ids.tolist():
+            env.reset(options={"user_id": user_id})
+            done = False
+            while not done:
+                pos = env.position
+                a = int(tables.target_action[pos]) if pos % 2 else int(rng.integers(3650))
+                _, reward, _, done, info = env.step(a)
+                rows.append((reward, info["hit"], info["reward_genre"], info["reward_rating"]))
+                rows[-1] += (info["target"],)
+                positions.append(pos)
+                actions.append(a)
+    assert len(set(positions)) == small_data.n_interactions - small_data.n_users
+    assert {tuple(type(v) for v in row) for row in rows} == {(float, bool, float, float, int)}
+    want = compute_reward(tables, np.array(actions), np.array(positions))
+    cols = list(zip(*rows, strict=True))
     for k, dtype in enumerate((np.float64, bool, np.float64, np.float64, np.int64)):
         # Exact equality: each Python float is the float32 value itself (float64 holds it).
         np.testing.assert_array_equal(np.asarray(cols[k]), want[k].astype(dtype), strict=True)
     assert any(cols[1]) and not all(cols[1])
+
+
+def test_single_env_without_genre_table_uses_numpy(small_data, monkeypatch):
+    """Above MAX_GENRE_COMBOS the env falls back to compute_reward itself."""
+    from movierec_env import replay
+    from movierec_env.env import MovieRecEnv
+    from movierec_env.testing import RandomProjectionEncoder
+
+    def rows_only(data, config):
+        return RewardTables.build(data, config, max_genre_combos=0)
+
+    monkeypatch.setattr(replay, "reward_tables", rows_only)
+    env = MovieRecEnv(dataset=small_data, encoders=RandomProjectionEncoder(small_data))
+    assert env._slow and env.reward_tables.genre_table is None
+    env.reset(seed=0)
+    pos = env.position
+    _, r, _, _, info = env.step(7)
+    r32, hit, genre, rating, target = compute_reward(env.reward_tables, 7, pos)
+    assert (r, info["hit"], info["reward_genre"], info["reward_rating"], info["target"]) == (
+        float(r32),
+        bool(hit),
+        float(genre),
+        float(rating),
+        int(target),
+    )
