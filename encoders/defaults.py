@@ -1,37 +1,18 @@
-"""The encoder a dataset gets by default: shipped checkpoint, cached one, or trained once."""
+"""The encoder a dataset gets by default: shipped checkpoint, cached one, or trained once.
+
+Where those checkpoints lie is decided in :mod:`movierec_env.checkpoints` (torch-free, so
+the env can find a cached observation table without importing torch).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from encoders.hybrid import HybridEncoder, train_hybrid
-from movierec_env.cache import cache_root
+from movierec_env.checkpoints import cache_dir, default_checkpoint, shipped_checkpoint
 from movierec_env.data.types import PreparedDataset
 
 __all__ = ["cache_dir", "default_encoder", "shipped_checkpoint"]
 
 _MEMO: dict[str, HybridEncoder] = {}
-
-
-def shipped_checkpoint() -> Path:
-    """Directory of the checkpoint shipped for the embedded ml-latest-small."""
-    import movierec_env
-
-    return Path(movierec_env.__file__).resolve().parent / "assets" / "encoders"
-
-
-def cache_dir(data: PreparedDataset) -> Path:
-    """Where :func:`default_encoder` caches the encoders trained for ``data``."""
-    return cache_root() / "encoders" / data.fingerprint[:16]
-
-
-def _fingerprint_of(path: Path) -> str | None:
-    import json
-
-    try:
-        return str(json.loads((path / "config.json").read_text())["fingerprint"])
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def default_encoder(data: PreparedDataset, progress: bool = True) -> HybridEncoder:
@@ -49,10 +30,9 @@ def default_encoder(data: PreparedDataset, progress: bool = True) -> HybridEncod
     memo = _MEMO.get(data.fingerprint)
     if memo is not None:
         return memo
-    for path in (shipped_checkpoint(), cache_dir(data)):
-        if _fingerprint_of(path) == data.fingerprint:
-            enc = HybridEncoder.load(path, data)
-            break
+    path = default_checkpoint(data)  # the shipped one, else the cached one (torch-free)
+    if path is not None:
+        enc = HybridEncoder.load(path, data)
     else:
         enc = train_hybrid(data, seed=0, progress=progress)
         enc.save(cache_dir(data))

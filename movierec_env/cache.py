@@ -1,7 +1,8 @@
 """Where MovieRec caches what it computes once, and how saved directories are replaced.
 
-Encoders, observation tables and fitted worlds live under :func:`cache_root`; a saved
-directory is swapped in with :func:`replace_dir`, never left half-written.
+Prepared datasets, encoders, observation tables and fitted worlds live under
+:func:`cache_root`; a saved directory is swapped in with :func:`replace_dir`, never left
+half-written.
 """
 
 from __future__ import annotations

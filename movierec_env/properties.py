@@ -22,13 +22,16 @@ class _Core(Protocol):
     """What both env cores hold."""
 
     data: PreparedDataset
-    encoder: Any
     reward_config: RewardConfig
     tables: RewardTables
     features: ItemFeatures
     mask_seen: bool
     split: str
     n_actions: int
+
+    @property
+    def encoder(self) -> Any:
+        """The frozen encoder (the replay core loads it on first read)."""
 
 
 def checked_render_mode(render_mode: str | None, metadata: dict[str, Any]) -> str | None:

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from movierec_env.cache import cache_root
 from movierec_env.candidates import CandidateConfig, CandidateGenerator
 from movierec_env.catalogue import Catalogue
+from movierec_env.checkpoints import checkpoint_config, checkpoint_digest, checkpoint_of
 from movierec_env.contract import EncoderLike, HistoryEncoder, ItemFeatures
 from movierec_env.data import PreparedDataset, load_dataset
 from movierec_env.metrics import history_mask
@@ -32,6 +33,7 @@ __all__ = [
     "Episodes",
     "ReplayCore",
     "ReplayEnvProperties",
+    "cached_observation_table",
     "clear_caches",
     "draw_episode",
     "encoder_digest",
@@ -49,6 +51,7 @@ _LOCK = threading.RLock()
 _DEFAULT_ENCODERS: dict[str, Any] = {}
 _PATH_ENCODERS: dict[tuple[str, int, str], Any] = {}
 _OBS_CACHE: dict[tuple[int, str], tuple[Any, NDArray[np.float32]]] = {}
+_DIGEST_CACHE: dict[Path, NDArray[np.float32]] = {}  # by disk-cache file
 _REWARD_CACHE: dict[tuple[str, RewardConfig], RewardTables] = {}
 _FEATURE_CACHE: dict[str, ItemFeatures] = {}
 
@@ -156,42 +159,77 @@ def encoder_digest(encoder: Any) -> str | None:
     return h.hexdigest()
 
 
-def _disk_path(encoder: Any, data: PreparedDataset) -> Path | None:
-    if os.environ.get("MOVIEREC_OBS_CACHE", "1") in ("0", "false", "no", "off"):
+def _disk_path(digest: str | None, data: PreparedDataset) -> Path | None:
+    if digest is None or os.environ.get("MOVIEREC_OBS_CACHE", "1") in ("0", "false", "no", "off"):
         return None
-    digest = encoder_digest(encoder)
-    if digest is None:
-        return None
-    name = f"{data.fingerprint[:16]}-{digest[:24]}.npy"
-    return cache_root() / "observations" / name
+    return cache_root() / "observations" / f"{data.fingerprint[:16]}-{digest[:24]}.npy"
 
 
-def _load_disk(path: Path | None, shape: tuple[int, int]) -> NDArray[np.float32] | None:
+def _load_disk(path: Path | None, n_rows: int, obs_dim: int | None) -> NDArray[np.float32] | None:
+    """The table at ``path`` if it is whole and has the expected shape, else ``None``.
+
+    A missing, truncated (shorter than its header says), unparsable or other-shaped file
+    gives ``None``, and the caller rebuilds and replaces it; files are only ever written
+    whole (:func:`_save_disk`).
+    """
     if path is None or not path.is_file():
         return None
     try:
         table = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):
         return None
-    if table.shape != shape or table.dtype != np.float32:
+    if (
+        not isinstance(table, np.ndarray)
+        or table.ndim != 2
+        or table.shape[0] != n_rows
+        or (obs_dim is not None and table.shape[1] != obs_dim)
+        or table.dtype != np.float32
+    ):
         return None
-    return table
+    # A plain ndarray view of the mapping (it keeps the mapping alive): rows of an
+    # ``np.memmap`` are ``np.memmap`` objects, whose indexing and copies cost ~3 us each,
+    # 8x a plain row copy, and would make every observation an ``np.memmap``.
+    return np.asarray(table)
 
 
 def _save_disk(path: Path | None, table: NDArray[np.float32]) -> None:
     if path is None:
         return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
             np.save(fh, table, allow_pickle=False)
         os.replace(tmp, path)  # atomic: readers never see a partial table
     except OSError:  # a read-only or full cache only costs speed
+        tmp.unlink(missing_ok=True)
         return
 
 
-def observation_table(encoder: Any, data: PreparedDataset) -> NDArray[np.float32]:
+def cached_observation_table(digest: str, data: PreparedDataset) -> NDArray[np.float32] | None:
+    """The observation table stored for an encoder digest, without the encoder; or ``None``.
+
+    What :func:`observation_table` keeps for an encoder whose content hash is ``digest``
+    (in this process, else memory-mapped from ``cache_root()/observations/``). The env uses
+    it with :func:`movierec_env.checkpoints.checkpoint_digest` to start without loading
+    the encoder (and importing torch).
+    """
+    disk = _disk_path(digest, data)
+    if disk is None:
+        return None
+    with _LOCK:
+        hit = _DIGEST_CACHE.get(disk)
+        if hit is not None:
+            return hit
+        table = _load_disk(disk, data.n_interactions + 1, None)
+        if table is not None:
+            _DIGEST_CACHE[disk] = table
+        return table
+
+
+def observation_table(
+    encoder: Any, data: PreparedDataset, digest: str | None = None
+) -> NDArray[np.float32]:
     """Observations of every position plus one zero row, shared and read-only.
 
     Row ``g`` is the encoder's embedding of the history strictly before position ``g``; the
@@ -199,9 +237,17 @@ def observation_table(encoder: Any, data: PreparedDataset) -> NDArray[np.float32
     of an episode that ends at the very last interaction.
 
     Memoised per (encoder object, dataset) in the process and, for encoders with a content
-    hash (:func:`encoder_digest`), on disk under
+    hash (``digest``, else :func:`encoder_digest`), on disk under
     ``$MOVIEREC_CACHE/observations/<dataset>-<encoder>.npy`` (memory-mapped, so parallel
-    worker processes share one copy); ``MOVIEREC_OBS_CACHE=0`` turns the disk cache off.
+    worker processes share one copy; written to a temporary file and renamed, so never
+    read half-written; a truncated or other-shaped file is rebuilt); ``MOVIEREC_OBS_CACHE=0``
+    turns the disk cache off.
+
+    Args:
+        encoder: The encoder.
+        data: Its dataset.
+        digest: The encoder's content hash when the caller knows it (the env passes its
+            checkpoint's :func:`~movierec_env.checkpoints.checkpoint_digest`).
 
     Raises:
         ValueError: If the encoder returns the wrong shape or values outside [-1, 1].
@@ -214,10 +260,16 @@ def observation_table(encoder: Any, data: PreparedDataset) -> NDArray[np.float32
             if (ref() if isinstance(ref, weakref.ref) else ref) is encoder:
                 return table
         shape = (data.n_interactions + 1, int(encoder.obs_dim))
-        disk = _disk_path(encoder, data)
-        cached = _load_disk(disk, shape)
+        digest = digest if digest is not None else encoder_digest(encoder)
+        disk = _disk_path(digest, data)
+        # Tables known by digest are shared in-process only while the disk cache is on.
+        cached = None if disk is None else _DIGEST_CACHE.get(disk)
+        if cached is None or cached.shape != shape:
+            cached = _load_disk(disk, shape[0], shape[1])
         if cached is not None:
             _remember(encoder, key, cached)
+            if disk is not None:
+                _DIGEST_CACHE[disk] = cached
             return cached
         obs = np.asarray(encoder.observations(data))
         expected = (data.n_interactions, int(encoder.obs_dim))
@@ -232,6 +284,8 @@ def observation_table(encoder: Any, data: PreparedDataset) -> NDArray[np.float32
         table.flags.writeable = False
         _save_disk(disk, table)
         _remember(encoder, key, table)
+        if disk is not None:
+            _DIGEST_CACHE[disk] = table
         return table
 
 
@@ -271,6 +325,7 @@ def clear_caches() -> None:
         _DEFAULT_ENCODERS.clear()
         _PATH_ENCODERS.clear()
         _OBS_CACHE.clear()
+        _DIGEST_CACHE.clear()
         _REWARD_CACHE.clear()
         _FEATURE_CACHE.clear()
 
@@ -406,9 +461,11 @@ class ReplayCore:
         self.mask_seen = bool(mask_seen)
 
         self.data = resolve_dataset(dataset)
-        self.encoder = resolve_encoder(encoders, self.data)
+        self.candidate_config = CandidateConfig.from_value(candidates)
+        self._encoders_arg = encoders
+        self._encoder: Any = None
+        self.obs = self._observations(encoders)
         self.episodes = Episodes.build(self.data, split, self.min_history)
-        self.obs = observation_table(self.encoder, self.data)
         self.tables = reward_tables(self.data, self.reward_config)
         self.features = item_features(self.data)
         self.n_actions = self.data.n_items
@@ -417,11 +474,50 @@ class ReplayCore:
         self.user_ids: list[int] = self.data.user_ids.tolist()
         self.weights = self.reward_config.weights
         self._exhaustible: NDArray[np.bool_] | None = None
-        self.candidate_config = CandidateConfig.from_value(candidates)
         self.generator: CandidateGenerator | None = None
         if self.candidate_config is not None:
             self.generator = CandidateGenerator(self.data, self.encoder, self.candidate_config)
             self.generator.check_feasible(self.episodes.first, self.episodes.end)
+
+    def _observations(self, encoders: Any) -> NDArray[np.float32]:
+        """The observation table; without loading the encoder when a cached one fits.
+
+        When ``encoders`` names a checkpoint (``None``: the default one) whose table is
+        cached under its :func:`~movierec_env.checkpoints.checkpoint_digest`, the table is
+        memory-mapped and the encoder (torch) is loaded only when :attr:`encoder` is first
+        read. Candidate mode needs the encoder's scores at every step: loaded now.
+        """
+        data = self.data
+        checkpoint = checkpoint_of(encoders, data)
+        digest = None if checkpoint is None else checkpoint_digest(checkpoint)
+        if digest is not None and self.candidate_config is None:
+            meta = checkpoint_config(checkpoint)  # type: ignore[arg-type]
+            if meta is not None and meta.get("fingerprint") == data.fingerprint:
+                table = cached_observation_table(digest, data)
+                if table is not None:
+                    return table
+        self._encoder = resolve_encoder(encoders, data)
+        if digest is None and encoders is None:  # trained just now: its checkpoint is saved
+            checkpoint = checkpoint_of(encoders, data)
+            digest = None if checkpoint is None else checkpoint_digest(checkpoint)
+        return observation_table(self._encoder, data, digest)
+
+    @property
+    def encoder(self) -> Any:
+        """The frozen encoder (loaded on first read if the table came from the disk cache).
+
+        Raises:
+            ValueError: As :func:`resolve_encoder` (e.g. a checkpoint edited since).
+        """
+        if self._encoder is None:
+            enc = resolve_encoder(self._encoders_arg, self.data)
+            if int(enc.obs_dim) != self.obs_dim:
+                raise ValueError(
+                    f"encoder has obs_dim {enc.obs_dim} but its cached observation table "
+                    f"has {self.obs_dim} columns; clear {cache_root() / 'observations'}"
+                )
+            self._encoder = enc
+        return self._encoder
 
     @property
     def exhaustible(self) -> NDArray[np.bool_]:

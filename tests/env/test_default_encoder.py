@@ -5,6 +5,7 @@ Skipped while no encoder checkpoint is shipped (these tests must never train enc
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -89,3 +90,34 @@ def test_maskable_ppo_on_default_env():
     model = MaskablePPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0)
     model.learn(128)
     assert model.num_timesteps >= 128
+
+
+@needs_checkpoint
+def test_warm_start_does_not_import_torch(tmp_path):
+    """With the observation table cached, make + reset + step never import torch."""
+    code = (
+        "import sys\n"
+        "import gymnasium as gym\n"
+        "import movierec_env\n"
+        "env = gym.make('MovieRec-v0')\n"
+        "env.reset(seed=0)\n"
+        "env.step(0)\n"
+        "venv = gym.make_vec('MovieRec-v0', num_envs=4)\n"
+        "venv.reset(seed=0)\n"
+        "venv.step(venv.action_space.sample())\n"
+        "print('torch' in sys.modules)\n"
+        "enc = env.unwrapped.encoder\n"  # the encoder itself still loads on demand
+        "print('torch' in sys.modules, enc.obs_dim == env.observation_space.shape[0])\n"
+    )
+    env = {**os.environ, "MOVIEREC_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+        )
+        for _ in range(2)
+    ]
+    for out in runs:
+        assert out.returncode == 0, out.stderr[-2000:]
+    assert runs[0].stdout.split() == ["True", "True", "True"]  # cold: computed the table
+    assert runs[1].stdout.split() == ["False", "True", "True"]  # warm: torch only for .encoder
+    assert len(list((tmp_path / "observations").glob("*.npy"))) == 1

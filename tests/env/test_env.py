@@ -14,6 +14,7 @@ import pytest
 import movierec_env
 from movierec_env.env import MovieRecEnv
 from movierec_env.reward import RewardConfig
+from movierec_env.testing import RandomProjectionEncoder
 
 
 def naive_reward(data, action: int, g: int, cfg: RewardConfig) -> tuple[float, float, float]:
@@ -385,9 +386,76 @@ def test_observation_disk_cache(tiny_data, monkeypatch, tmp_path):
     t2 = replay.observation_table(second, tiny_data)
     assert second.calls == 0
     np.testing.assert_array_equal(t1, t2)
+    # A plain ndarray over the mapping: np.memmap rows cost ~8x a plain row copy.
+    assert type(t2) is np.ndarray and type(t2[0].copy()) is np.ndarray
     assert not t2.flags.writeable and not t2[-1].any()
     monkeypatch.setenv("MOVIEREC_OBS_CACHE", "0")
     third = Keyed(tiny_data, seed=9)
     replay.observation_table(third, tiny_data)
     assert third.calls == 1
     assert replay.encoder_digest(StandInEncoder(tiny_data)) is None  # no key: no disk cache
+
+
+class _Keyed(RandomProjectionEncoder):
+    def cache_key(self):
+        return "standin-v1-seed9"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "other-shape"])
+def test_damaged_table_cache_is_rebuilt(tiny_data, monkeypatch, tmp_path, damage):
+    from movierec_env import replay
+
+    monkeypatch.setenv("MOVIEREC_CACHE", str(tmp_path))
+    want = replay.observation_table(_Keyed(tiny_data, seed=9), tiny_data)
+    (path,) = (tmp_path / "observations").glob("*.npy")
+    raw = path.read_bytes()
+    if damage == "truncated":  # e.g. a copy cut short: the header promises more rows
+        path.write_bytes(raw[: len(raw) - 100])
+    elif damage == "garbage":
+        path.write_bytes(b"not a numpy file" * 10)
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        np.save(path, np.zeros((3, 4), dtype=np.float32))
+    replay.clear_caches()
+    enc = _Keyed(tiny_data, seed=9)
+    got = replay.observation_table(enc, tiny_data)
+    assert enc.calls == 1  # detected and recomputed, never read
+    np.testing.assert_array_equal(got, want)
+    replay.clear_caches()
+    again = _Keyed(tiny_data, seed=9)
+    np.testing.assert_array_equal(replay.observation_table(again, tiny_data), want)
+    assert again.calls == 0  # the rebuilt file is whole
+    assert [p.name for p in (tmp_path / "observations").iterdir()] == [path.name]  # no temp
+
+
+def test_checkpoint_table_is_used_without_loading_the_encoder(tiny_data, monkeypatch, tmp_path):
+    """A checkpoint whose table is cached is not loaded until `encoder` is read."""
+    import json
+
+    from movierec_env import replay
+    from movierec_env.checkpoints import checkpoint_digest
+
+    monkeypatch.setenv("MOVIEREC_CACHE", str(tmp_path / "cache"))
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps({"fingerprint": tiny_data.fingerprint}))
+    (ckpt / "lstm.pt").write_bytes(b"not torch weights")  # loading it would fail
+    standin = RandomProjectionEncoder(tiny_data, seed=3)
+    table = replay.observation_table(standin, tiny_data, checkpoint_digest(ckpt))
+    replay.clear_caches()
+
+    env = MovieRecEnv(dataset=tiny_data, encoders=str(ckpt))
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(obs, table[env.position])
+    obs, *_ = env.step(0)
+    np.testing.assert_array_equal(obs, table[env.position])
+    np.testing.assert_array_equal(env.observations_at(np.arange(5)), table[:5])
+    with pytest.raises(ValueError, match="format_version"):  # only now is it loaded
+        _ = env.encoder
+
+    # New weights are a new digest: the stale table is not used, the checkpoint is loaded.
+    (ckpt / "lstm.pt").write_bytes(b"other weights")
+    replay.clear_caches()
+    with pytest.raises(ValueError, match="format_version"):
+        MovieRecEnv(dataset=tiny_data, encoders=str(ckpt))

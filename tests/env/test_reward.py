@@ -57,3 +57,78 @@ def test_item_without_genre_scores_zero(tiny_data):
     positions = np.arange(min(50, tiny_data.n_interactions))
     _, _, genre, _, _ = compute_reward(tables, np.full(positions.size, no_genre[0]), positions)
     assert not genre.any()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        RewardConfig(),
+        RewardConfig(genre_mode="seed", rating_mode="item"),
+        RewardConfig(w_hit=0.7, w_genre=0.11, w_rating=0.19, rating_window=3),
+        RewardConfig(w_hit=1.0, w_genre=0.0, w_rating=0.0),
+    ],
+    ids=["default", "seed-item", "odd-weights", "hit-only"],
+)
+def test_single_env_step_is_compute_reward_bit_for_bit(small_data, config):
+    """The single env's scalar hot path equals the vectorised formula at every position.
+
+    Every judged position of ml-latest-small (each user's training range from its second
+    interaction, and the validation and test targets), alternating a random action and the
+    target itself (a hit).
+    """
+    from movierec_env.env import MovieRecEnv
+    from movierec_env.testing import RandomProjectionEncoder
+
+    enc = RandomProjectionEncoder(small_data, obs_dim=4)
+    tables = RewardTables.build(small_data, config)
+    rng = np.random.default_rng(1)
+    rows, positions, actions = [], [], []
+    for split in ("train", "val", "test"):
+        env = MovieRecEnv(
+            dataset=small_data, encoders=enc, split=split, min_history=1, reward=config.to_dict()
+        )
+        assert not env._slow  # the scalar path, not the numpy fallback
+        for user_id in env.eligible_user_ids.tolist():
+            env.reset(options={"user_id": user_id})
+            done = False
+            while not done:
+                pos = env.position
+                a = int(tables.target_action[pos]) if pos % 2 else int(rng.integers(3650))
+                _, reward, _, done, info = env.step(a)
+                rows.append((reward, info["hit"], info["reward_genre"], info["reward_rating"]))
+                rows[-1] += (info["target"],)
+                positions.append(pos)
+                actions.append(a)
+    assert len(set(positions)) == small_data.n_interactions - small_data.n_users
+    assert {tuple(type(v) for v in row) for row in rows} == {(float, bool, float, float, int)}
+    want = compute_reward(tables, np.array(actions), np.array(positions))
+    cols = list(zip(*rows, strict=True))
+    for k, dtype in enumerate((np.float64, bool, np.float64, np.float64, np.int64)):
+        # Exact equality: each Python float is the float32 value itself (float64 holds it).
+        np.testing.assert_array_equal(np.asarray(cols[k]), want[k].astype(dtype), strict=True)
+    assert any(cols[1]) and not all(cols[1])
+
+
+def test_single_env_without_genre_table_uses_numpy(small_data, monkeypatch):
+    """Above MAX_GENRE_COMBOS the env falls back to compute_reward itself."""
+    from movierec_env import replay
+    from movierec_env.env import MovieRecEnv
+    from movierec_env.testing import RandomProjectionEncoder
+
+    def rows_only(data, config):
+        return RewardTables.build(data, config, max_genre_combos=0)
+
+    monkeypatch.setattr(replay, "reward_tables", rows_only)
+    env = MovieRecEnv(dataset=small_data, encoders=RandomProjectionEncoder(small_data))
+    assert env._slow and env.reward_tables.genre_table is None
+    env.reset(seed=0)
+    pos = env.position
+    _, r, _, _, info = env.step(7)
+    r32, hit, genre, rating, target = compute_reward(env.reward_tables, 7, pos)
+    assert (r, info["hit"], info["reward_genre"], info["reward_rating"], info["target"]) == (
+        float(r32),
+        bool(hit),
+        float(genre),
+        float(rating),
+        int(target),
+    )

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from movierec_env.data.errors import DataFileError, DatasetLayoutError
+
 __all__ = [
     "BLOCK_BYTES",
     "NO_GENRES",
@@ -47,28 +49,6 @@ __all__ = [
 NO_GENRES = "(no genres listed)"
 #: Bytes read at a time when scanning a file for a line or for blank lines.
 BLOCK_BYTES = 1 << 24
-
-
-class DataFileError(ValueError):
-    """Bad content in a data file.
-
-    The message names the file, the line (1-based, as in the file) where there is one,
-    and the offending value.
-
-    Attributes:
-        path: The file.
-        line: 1-based line number, or ``None`` when the problem is not on one line.
-    """
-
-    def __init__(self, path: Path | str, message: str, line: int | None = None) -> None:
-        self.path = str(path)
-        self.line = line
-        where = self.path if line is None else f"{self.path}, line {line}"
-        super().__init__(f"{where}: {message}")
-
-
-class DatasetLayoutError(FileNotFoundError):
-    """A dataset folder (or name) that holds no complete MovieLens layout."""
 
 
 # --------------------------------------------------------------------------- files
