@@ -370,6 +370,15 @@ def write_report(res: dict[str, Any], out: Path, command: str) -> list[Path]:
     ]
     lines += _sections(res) + _sections2(res) + _terms_section(res) + _sections3(res)
     lines += ["## Where the world is weak (read before trusting it)", "", *_weak_points(res), ""]
+    lines += [
+        "## The environment on this world",
+        "",
+        "The horizon gate (does planning pay in this world?): [sim_gate.md](sim_gate.md),",
+        "`movierec sim gate`. The agents in this world, trained in `train` and judged in",
+        "`eval`, with the return-vs-length plot and learning curves:",
+        "[sim_benchmark.md](sim_benchmark.md). Speed: [sim_env_speed.md](sim_env_speed.md).",
+        "",
+    ]
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("\n".join(lines))
     tmp.replace(out)
