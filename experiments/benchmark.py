@@ -436,6 +436,7 @@ def _run_sim_job(
 
     from agents.registry import LEARNING_AGENT_NAMES, make_agent
     from agents.sim_evaluation import evaluate_episodes
+    from movierec_env.gym_compat import make_vec
 
     sim = "MovieRecSim-v0"
     eval_env = gym.make(sim, world="eval", split="test", **env_kwargs)
@@ -451,10 +452,9 @@ def _run_sim_job(
     if steps:
         vector = name in VECTOR_LEARNERS
         train_env = (
-            gym.make_vec(
+            make_vec(
                 sim,
                 num_envs=cfg.num_envs,
-                vectorization_mode="vector_entry_point",
                 world="train",
                 split="train",
                 **env_kwargs,
