@@ -7,7 +7,14 @@ BIN := $(VENV)/bin
 #   make TORCH="torch>=2.3" test
 TORCH ?= torch==2.13.0
 
-.PHONY: install test check lint typecheck benchmark clean
+# A second environment on the oldest supported Gymnasium, with CleanRL's pins (gymnasium
+# 0.29.1, numpy 1.24.4): `make test-gym029` runs the env and agent tests there.
+COMPAT_VENV ?= .venv-gym029
+COMPAT_PINS ?= gymnasium==0.29.1 numpy==1.24.4
+COMPAT_TESTS ?= tests/env tests/agents \
+	tests/experiments/test_examples.py::TestExamplesOnTheShippedDataset::test_cleanrl_dqn
+
+.PHONY: install test test-gym029 check lint typecheck benchmark clean
 
 $(BIN)/movierec: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +27,17 @@ install: $(BIN)/movierec
 
 test: install
 	$(BIN)/python -m pytest -q
+
+$(COMPAT_VENV)/bin/pytest: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(COMPAT_VENV)/bin/python -m pip install -q "$(TORCH)"
+	$(COMPAT_VENV)/bin/python -m pip install -q $(COMPAT_PINS) -e . "pytest>=8"
+	@touch $@
+
+test-gym029: $(COMPAT_VENV)/bin/pytest
+	$(COMPAT_VENV)/bin/python -c "import gymnasium, numpy; print('gymnasium', gymnasium.__version__, 'numpy', numpy.__version__)"
+	$(COMPAT_VENV)/bin/python -m pytest -q $(COMPAT_TESTS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -35,4 +53,4 @@ benchmark: install
 	$(BIN)/movierec benchmark $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(COMPAT_VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -9,7 +9,9 @@ A run directory holds everything a run produces and is the unit of resumption:
   seed and nothing already written is lost;
 - ``curves/<agent>__seed<seed>.json``: validation learning curves of learning agents;
 - ``results.json``, ``results.csv``, ``results.md`` and the PNG plots: rebuilt from
-  ``seeds/`` at the end of every run.
+  ``seeds/`` at the end of every run;
+- ``report.html``: all of it in one self-contained page (tables, plots embedded as data
+  URIs, settings, version, commit; :mod:`experiments.html_report`), written atomically.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from agents.registry import BASELINE_NAMES
-from experiments import reporting
+from experiments import html_report, reporting
 
 __all__ = [
     "DEFAULT_AGENTS",
@@ -207,7 +209,12 @@ def _run_env(run_dir: Path) -> str:
 
 
 def write_reports(run_dir: Path) -> dict[str, Path]:
-    """Rebuild results.json/.csv/.md and the plots from ``seeds/`` and ``curves/``."""
+    """Rebuild results.json/.csv/.md, the plots and report.html from ``seeds/`` and ``curves/``.
+
+    Returns:
+        ``"table"`` (results.md), the plots (``"bars"``, ``"reward_terms"``, ``"curves"``
+        when there are learning curves) and ``"html"`` (the self-contained report.html).
+    """
     env_id = _run_env(run_dir)
     spec = ENVS[env_id]
     per_seed = load_per_seed(run_dir)
@@ -225,8 +232,8 @@ def write_reports(run_dir: Path) -> dict[str, Path]:
             for seed, row in sorted(seeds.items()):
                 w.writerow([agent, seed, *(row.get(k, "") for k in keys)])
     ref = "dqn" if "dqn" in per_seed else next(iter(per_seed))
-    table = reporting.markdown_table(results, per_seed, reference=ref, spec=spec)
-    (run_dir / "results.md").write_text(table)
+    blocks = reporting.result_blocks(results, per_seed, reference=ref, spec=spec)
+    (run_dir / "results.md").write_text(reporting.blocks_markdown(blocks))
     paths = {
         "table": run_dir / "results.md",
         "bars": reporting.plot_bars(results, run_dir / "metrics.png", spec),
@@ -239,6 +246,8 @@ def write_reports(run_dir: Path) -> dict[str, Path]:
         paths["curves"] = reporting.plot_learning_curves(
             curves, run_dir / "learning_curves.png", CURVE_KEYS[env_id]
         )
+    images = {k: p for k, p in paths.items() if k != "table"}
+    paths["html"] = html_report.write_html_report(run_dir, blocks, images)
     return paths
 
 

@@ -73,7 +73,8 @@ def benchmark(
     """Train the encoders, train and evaluate every agent over seeds, write tables and plots.
 
     Results (PROTOCOL.md metrics, mean reward and its terms, coverage) are written to the
-    run directory as results.json, results.csv, results.md and PNG plots. An interrupted
+    run directory as results.json, results.csv, results.md, PNG plots and report.html (all
+    of it in one self-contained page, whose path is printed last). An interrupted
     run resumes per (agent, seed) when started again with the same --out.
     """
     from experiments.benchmark import BenchmarkConfig, run_benchmark
@@ -98,6 +99,7 @@ def benchmark(
     click.echo(paths["table"].read_text())
     click.echo("Plots:")
     for key, path in paths.items():
-        if key != "table":
+        if key not in ("table", "html"):
             click.echo(f"  {key}: {path}")
     click.echo(f"Everything is in {run_dir}/")
+    click.echo(f"Report (one self-contained page, open it in a browser): {paths['html']}")

@@ -35,6 +35,11 @@ def test_benchmark_writes_results_and_resumes(tmp_path) -> None:
     for png in ("metrics.png", "reward_terms.png", "learning_curves.png"):
         assert (out / png).stat().st_size > 1000
     assert "| `popular` | 2 |" in (out / "results.md").read_text()
+    # One self-contained page with the same tables and the three plots; its path last.
+    report = (out / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 3 and "<code>popular</code>" in report
+    assert cfg["version"] in report
+    assert res.stdout.strip().splitlines()[-1].endswith(str(out / "report.html"))
 
     # Interrupt: lose one (agent, seed); a re-run recomputes only that one.
     kept = out / "seeds" / "0" / "dqn.json"
