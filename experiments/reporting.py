@@ -295,7 +295,7 @@ def result_blocks(
                     "yes" if h["p"] < 0.05 else "no",
                 )
             )
-        header = ("agent", f"Δ {spec.primary_label}", "p", "significant")
+        header: tuple[str, ...] = ("agent", f"Δ {spec.primary_label}", "p", "significant")
         header += (f"Δ {spec.secondary}", "p", "significant")
         blocks.append(Table(header, tuple(rows)))
     return blocks

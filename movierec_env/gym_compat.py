@@ -70,7 +70,7 @@ except ImportError:  # Gymnasium 0.29 and 1.0: the same names and values, declar
 _SYNC_HAS_MODE = GYMNASIUM_VERSION >= (1, 1, 0)
 
 
-class NativeVectorEnv(VectorEnv):  # type: ignore[type-arg]
+class NativeVectorEnv(VectorEnv):
     """Base of this package's numpy vector envs, on every supported Gymnasium.
 
     Gymnasium 0.29's ``VectorEnv.__init__`` sets ``closed`` and ``viewer``, which its
@@ -146,7 +146,7 @@ def sync_vector_env(
     """
     if _SYNC_HAS_MODE:
         mode = AutoresetMode.SAME_STEP if same_step else AutoresetMode.NEXT_STEP
-        return SyncVectorEnv(list(env_fns), autoreset_mode=mode)  # type: ignore[call-arg]
+        return SyncVectorEnv(list(env_fns), autoreset_mode=mode)
     return SyncVectorEnv(list(env_fns))
 
 

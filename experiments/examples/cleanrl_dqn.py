@@ -110,8 +110,9 @@ def train(args: argparse.Namespace) -> tuple[QNetwork, dict[str, Any]]:
 
     envs = gym.vector.SyncVectorEnv([make_env for _ in range(args.num_envs)])
     same_step = autoreset_mode(envs) == AutoresetMode.SAME_STEP
-    obs_dim = int(envs.single_observation_space.shape[0])
-    n_actions = int(envs.single_action_space.n)
+    obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    assert isinstance(obs_space, gym.spaces.Box) and isinstance(act_space, gym.spaces.Discrete)
+    obs_dim, n_actions = int(obs_space.shape[0]), int(act_space.n)
     q_network, target_network = QNetwork(obs_dim, n_actions), QNetwork(obs_dim, n_actions)
     target_network.load_state_dict(q_network.state_dict())
     optimizer = torch.optim.Adam(q_network.parameters(), lr=args.learning_rate)

@@ -114,8 +114,7 @@ def test_report_holds_the_tables_plots_and_run_settings(run_dir):
     assert settings["seeds"] == "2" and settings["agents"] == '["dqn", "random"]'
 
 
-def test_text_is_escaped(run_dir):
-    path_dir, _, images = run_dir
+def test_text_is_escaped():
     blocks = ["a <b> & `c<d>`", reporting.Table(("agent", "x"), (("<x>", "1 & 2"),))]
     text = html_report.render_html(blocks, {}, {"settings": {"env": "<e>"}})
     assert "<b>" not in text and "&lt;b&gt; &amp; <code>c&lt;d&gt;</code>" in text
