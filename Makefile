@@ -14,7 +14,12 @@ COMPAT_PINS ?= gymnasium==0.29.1 numpy==1.24.4
 COMPAT_TESTS ?= tests/env tests/agents \
 	tests/experiments/test_examples.py::TestExamplesOnTheShippedDataset::test_cleanrl_dqn
 
-.PHONY: install test test-gym029 check lint typecheck benchmark clean
+# A third environment with the extra movierec[ray] (Ray + RLlib, which pins its own
+# Gymnasium 1.x): `make test-ray` runs the Ray executor and RLlib tests there.
+RAY_VENV ?= .venv-ray
+RAY_TESTS ?= tests/experiments/test_ray_executor.py tests/experiments/test_rllib_example.py
+
+.PHONY: install test test-gym029 test-ray check lint typecheck benchmark clean
 
 $(BIN)/movierec: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +44,16 @@ test-gym029: $(COMPAT_VENV)/bin/pytest
 	$(COMPAT_VENV)/bin/python -c "import gymnasium, numpy; print('gymnasium', gymnasium.__version__, 'numpy', numpy.__version__)"
 	$(COMPAT_VENV)/bin/python -m pytest -q $(COMPAT_TESTS)
 
+$(RAY_VENV)/bin/pytest: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/python -m pip install -q --upgrade pip
+	$(RAY_VENV)/bin/python -m pip install -q "$(TORCH)"
+	$(RAY_VENV)/bin/python -m pip install -q -e ".[ray]" "pytest>=8"
+	@touch $@
+
+test-ray: $(RAY_VENV)/bin/pytest
+	$(RAY_VENV)/bin/python -m pytest -q $(RAY_TESTS)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -53,4 +68,4 @@ benchmark: install
 	$(BIN)/movierec benchmark $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(COMPAT_VENV) $(RAY_VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

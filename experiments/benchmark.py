@@ -36,13 +36,17 @@ from experiments import html_report, reporting
 __all__ = [
     "DEFAULT_AGENTS",
     "DEFAULT_TIMESTEPS",
+    "EXECUTORS",
     "QUICK_AGENTS",
     "BenchmarkConfig",
+    "JobResult",
     "ValidationCurve",
+    "compute_job",
     "load_curves",
     "load_per_seed",
     "run_benchmark",
     "run_job",
+    "write_job",
     "write_json_atomic",
     "write_reports",
 ]
@@ -83,6 +87,10 @@ class BenchmarkConfig:
         env: ``"MovieRec-v0"`` (logged replay: PROTOCOL.md metrics on the test split) or
             ``"MovieRecSim-v0"`` (agents trained in the train world on training users,
             judged by one episode per held-out user in the eval world).
+        executor: ``"local"`` (this process, or ``workers`` processes) or ``"ray"`` (one
+            Ray task per job, one CPU each; the driver writes every result).
+        address: The Ray cluster to join (``ray.init(address=...)``: ``"auto"``,
+            ``"ray://host:10001"``); ``None`` starts a local Ray on this machine's cores.
     """
 
     dataset: str | None = None
@@ -99,6 +107,8 @@ class BenchmarkConfig:
     workers: int = 1
     reward: dict[str, Any] | None = field(default=None)
     env: str = "MovieRec-v0"
+    executor: str = "local"
+    address: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON view of the settings."""
@@ -143,6 +153,10 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+#: Settings that say how jobs run, not what they compute: a run may resume with others.
+_HOW_TO_RUN = ("workers", "executor", "address")
+
+
 def _check_or_write_config(run_dir: Path, cfg: BenchmarkConfig) -> None:
     path = run_dir / "config.json"
     from movierec_env import __version__
@@ -150,9 +164,8 @@ def _check_or_write_config(run_dir: Path, cfg: BenchmarkConfig) -> None:
     settings = cfg.to_json()
     if path.exists():
         old = json.loads(path.read_text()).get("settings", {})
-        # How many processes share the work does not change any result.
         changed = sorted(
-            k for k in settings if k != "workers" and old.get(k, settings[k]) != settings[k]
+            k for k in settings if k not in _HOW_TO_RUN and old.get(k, settings[k]) != settings[k]
         )
         if changed or set(old) - set(settings):
             changed = changed or sorted(set(old) - set(settings))
@@ -190,6 +203,9 @@ def load_curves(run_dir: Path) -> dict[str, list[dict[str, list[float]]]]:
         out.setdefault(agent, []).append(json.loads(f.read_text()))
     return out
 
+
+#: Where (agent, seed) jobs run: this machine's processes, or Ray tasks.
+EXECUTORS = ("local", "ray")
 
 #: Benchmarkable environments -> how their reports read.
 ENVS = {"MovieRec-v0": reporting.REPLAY_REPORT, "MovieRecSim-v0": reporting.SIM_REPORT}
@@ -351,6 +367,26 @@ def _encoder_source(cfg: BenchmarkConfig, data: Any, run_dir: Path, say: Progres
     return str(enc_dir)
 
 
+@dataclass
+class JobResult:
+    """One finished (agent, seed) job, before it is written.
+
+    Attributes:
+        seed: The seed.
+        name: The agent.
+        row: The evaluation (``evaluate_agent`` / ``evaluate_episodes``) with
+            ``train_seconds`` and ``timesteps`` added: ``seeds/<seed>/<agent>.json``.
+        curve: Validation learning curve (``"steps"`` empty for non-learners).
+        summary: A one-line summary.
+    """
+
+    seed: int
+    name: str
+    row: dict[str, Any]
+    curve: dict[str, list[float]]
+    summary: str
+
+
 def run_job(
     cfg: BenchmarkConfig,
     run_dir: Path,
@@ -361,12 +397,29 @@ def run_job(
 ) -> str:
     """Train (if it learns) and evaluate one agent with one seed; write its result files.
 
-    Runs in the benchmark's process or in a worker process: everything it needs is
-    loaded from ``cfg`` and ``enc_source`` (datasets, encoders and observation tables are
-    memoised per process).
+    Runs in the benchmark's process or in a worker process (:func:`compute_job`, then
+    :func:`write_job`).
 
     Returns:
         A one-line summary.
+    """
+    result = compute_job(cfg, enc_source, seed, name, progress_bar)
+    write_job(run_dir, result)
+    return result.summary
+
+
+def compute_job(
+    cfg: BenchmarkConfig,
+    enc_source: str | None,
+    seed: int,
+    name: str,
+    progress_bar: bool = True,
+) -> JobResult:
+    """Train (if it learns) and evaluate one agent with one seed; write nothing.
+
+    Everything it needs is loaded from ``cfg`` and ``enc_source`` (datasets, encoders and
+    observation tables are memoised per process), so it runs alike in this process, a
+    worker process or a Ray task.
     """
     import gymnasium as gym
     import torch
@@ -385,7 +438,7 @@ def run_job(
     if cfg.reward is not None:
         env_kwargs["reward"] = dict(cfg.reward)
     if cfg.env == "MovieRecSim-v0":
-        return _run_sim_job(cfg, run_dir, env_kwargs, seed, name, progress_bar)
+        return _run_sim_job(cfg, env_kwargs, seed, name, progress_bar)
     eval_env = gym.make("MovieRec-v0", split="test", **env_kwargs)
     t0 = time.perf_counter()
     curve: dict[str, list[float]] = {"steps": [], "mean_reward": [], "HR@10": []}
@@ -401,38 +454,47 @@ def run_job(
     train_s = time.perf_counter() - t0
     row = evaluate_agent(agent, eval_env, split="test")
     eval_env.close()
-    _write_job(run_dir, seed, name, row, curve, train_s, steps)
-    return (
+    summary = (
         f"seed {seed} {name}: reward {row['mean_reward']:.4f} HR@10 {row['HR@10']:.3f} "
         f"({train_s:.0f} s)"
     )
+    return _job_result(seed, name, row, curve, train_s, steps, summary)
 
 
-def _write_job(
-    run_dir: Path,
+def _job_result(
     seed: int,
     name: str,
     row: dict[str, Any],
     curve: dict[str, list[float]],
     train_s: float,
     steps: int,
-) -> None:
-    """Write one finished (agent, seed) result and its learning curve, atomically."""
+    summary: str,
+) -> JobResult:
     row["train_seconds"] = train_s
     row["timesteps"] = steps
-    write_json_atomic(run_dir / "seeds" / str(seed) / f"{name}.json", row)
-    if curve["steps"]:
-        write_json_atomic(run_dir / "curves" / f"{name}__seed{seed}.json", curve)
+    return JobResult(seed=seed, name=name, row=row, curve=curve, summary=summary)
+
+
+def write_job(run_dir: Path, result: JobResult) -> None:
+    """Write one finished job's files, atomically: its curve first, then its result.
+
+    The result file is what marks the job done (resume skips it), so an interruption at any
+    point leaves the job either done with its curve, or to be run again.
+    """
+    if result.curve["steps"]:
+        write_json_atomic(
+            run_dir / "curves" / f"{result.name}__seed{result.seed}.json", result.curve
+        )
+    write_json_atomic(run_dir / "seeds" / str(result.seed) / f"{result.name}.json", result.row)
 
 
 def _run_sim_job(
     cfg: BenchmarkConfig,
-    run_dir: Path,
     env_kwargs: dict[str, Any],
     seed: int,
     name: str,
     progress_bar: bool,
-) -> str:
+) -> JobResult:
     """One (agent, seed) job on ``MovieRecSim-v0``: train world in, eval world out.
 
     Learning agents train in the train world on the training half of the users (the DQN
@@ -480,11 +542,11 @@ def _run_sim_job(
     train_s = time.perf_counter() - t0
     row = evaluate_episodes(agent, eval_env, seed=seed)
     row["weights"] = rec_env_weights(eval_env)
-    _write_job(run_dir, seed, name, row, curve, train_s, steps)
-    return (
+    summary = (
         f"seed {seed} {name}: return {row['mean_return']:.3f} length {row['mean_length']:.2f} "
         f"take rate {row['take_rate']:.3f} ({train_s:.0f} s)"
     )
+    return _job_result(seed, name, row, curve, train_s, steps, summary)
 
 
 def rec_env_weights(env: Any) -> dict[str, float]:
@@ -502,7 +564,8 @@ def run_benchmark(
     With ``cfg.workers > 1`` the (agent, seed) jobs run in that many worker processes
     (one torch thread each), longest first; every job writes its own result file, so the
     outcome is the same as a sequential run and an interruption loses at most the jobs
-    in flight.
+    in flight. With ``cfg.executor == "ray"`` every job is a Ray task
+    (:mod:`experiments.ray_executor`) and this process writes the results.
 
     Args:
         cfg: Settings.
@@ -510,7 +573,12 @@ def run_benchmark(
         progress: Called with one-line status messages.
 
     Returns:
-        Paths of the table and plots.
+        Paths of the table, the plots and report.html.
+
+    Raises:
+        ValueError: For unknown agents, envs or executors, or another run's directory.
+        RuntimeError: If Ray tasks failed (the others' results are written; re-running
+            resumes exactly the failed jobs).
     """
     from tqdm.auto import tqdm
 
@@ -525,6 +593,14 @@ def run_benchmark(
         raise ValueError(f"workers must be >= 1, got {cfg.workers}")
     if cfg.env not in ENVS:
         raise ValueError(f"env must be one of {sorted(ENVS)}, got {cfg.env!r}")
+    if cfg.executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {cfg.executor!r}")
+    if cfg.address is not None and cfg.executor != "ray":
+        raise ValueError(f"address {cfg.address!r} needs executor='ray'")
+    if cfg.executor == "ray":
+        from experiments.ray_executor import import_ray
+
+        import_ray()  # a missing extra fails before any work
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_or_write_config(run_dir, cfg)
 
@@ -538,7 +614,17 @@ def run_benchmark(
     # Longest first (the DQN, then Stable-Baselines3, then the instant baselines).
     order = dict.fromkeys(VECTOR_LEARNERS, 0)
     jobs.sort(key=lambda j: (order.get(j[1], 1 if j[1] in LEARNING_AGENT_NAMES else 2), j[0]))
-    if cfg.workers == 1 or len(jobs) < 2:
+    if cfg.executor == "ray" and jobs:
+        from experiments.ray_executor import run_jobs_on_ray
+
+        failed = run_jobs_on_ray(cfg, run_dir, enc_source, jobs, say)
+        if failed:
+            raise RuntimeError(
+                f"{len(failed)} of {len(jobs)} job(s) failed, nothing written for them: "
+                + "; ".join(failed)
+                + f". Re-run the same command to run just those (results in {run_dir})"
+            )
+    elif cfg.workers == 1 or len(jobs) < 2:
         for seed, name in tqdm(jobs, desc="benchmark", unit="run"):
             say(run_job(cfg, run_dir, enc_source, seed, name))
     else:
