@@ -8,10 +8,10 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 
 # A second environment on the oldest supported Gymnasium, with CleanRL's pins (gymnasium
-# 0.29.1, numpy 1.24.4): `make test-gym029` runs the env and agent tests there.
+# 0.29.1, numpy 1.24.4): `make test-gym029` runs the env (both) and agent tests there.
 COMPAT_VENV ?= .venv-gym029
 COMPAT_PINS ?= gymnasium==0.29.1 numpy==1.24.4
-COMPAT_TESTS ?= tests/env tests/agents \
+COMPAT_TESTS ?= tests/env tests/sim_env tests/agents \
 	tests/experiments/test_examples.py::TestExamplesOnTheShippedDataset::test_cleanrl_dqn
 
 # A third environment with the extra movierec[ray] (Ray + RLlib, which pins its own

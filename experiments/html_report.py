@@ -31,12 +31,13 @@ body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 78em;
        padding: 0 1em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.8em; }
 table { border-collapse: collapse; margin: 0.6em 0 1.2em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right;
+         white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; } tr:nth-child(even) td { background: #fafafa; }
 code { font-size: 0.95em; }
 figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #eee; }
-table.meta td { text-align: left; }
+table.meta td, table.meta th { text-align: left; }
 """
 
 #: Captions of the plots ``write_reports`` makes, by key.
@@ -141,7 +142,9 @@ def write_html_report(
 ) -> Path:
     """Write ``run_dir/report.html`` atomically (a temporary file, then a rename).
 
-    An interrupted or failing write leaves the previous report as it was.
+    An interrupted or failing write leaves the previous report as it was. The file gets
+    the permissions of any new file (``0o666`` less the umask), since it is meant to be
+    shared.
 
     Args:
         run_dir: The run directory.
@@ -161,6 +164,9 @@ def write_html_report(
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0o600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -6,6 +6,7 @@ import base64
 import os
 import re
 import shutil
+import stat
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -83,8 +84,13 @@ def run_dir(tmp_path: Path) -> tuple[Path, list[reporting.Block], dict[str, Path
 
 def test_report_holds_the_tables_plots_and_run_settings(run_dir):
     path_dir, blocks, images = run_dir
-    path = html_report.write_html_report(path_dir, blocks, images, CONFIG)
+    old_umask = os.umask(0o022)
+    try:
+        path = html_report.write_html_report(path_dir, blocks, images, CONFIG)
+    finally:
+        os.umask(old_umask)
     assert path == path_dir / "report.html"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # readable by others, to be shared
     page = _Page()
     page.feed(path.read_text(encoding="utf-8"))
     # Nothing is fetched from outside the file.
