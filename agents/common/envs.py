@@ -2,7 +2,8 @@
 
 Why this exists (SB3 has ``VecEnv``): SB3 wraps every env in its own ``DummyVecEnv``, which
 steps sub-environments one at a time in Python. MovieRec-v0 ships a *native* Gymnasium
-vector env (``gym.make_vec(..., vectorization_mode="vector_entry_point")``) that steps a
+vector env (``movierec_env.make_vec(...)``, on Gymnasium 1.x also ``gym.make_vec(...,
+vectorization_mode="vector_entry_point")``) that steps a
 whole batch of users with numpy; wrapping it in ``DummyVecEnv`` would throw that away. The
 agents here therefore speak the Gymnasium ``VectorEnv`` API directly, and a single
 ``gym.Env`` becomes a one-env ``SyncVectorEnv``.

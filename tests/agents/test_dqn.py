@@ -18,7 +18,7 @@ from agents.common.buffers import MaskedReplayBuffer, ReplaySamples
 from agents.common.serialization import load_checkpoint, save_checkpoint
 from agents.dqn import DQN
 from agents.dqn.policies import ItemEmbeddingQNetwork, masked_argmax, masked_max
-from movierec_env.gym_compat import AutoresetMode, sync_vector_env
+from movierec_env.gym_compat import AutoresetMode, autoreset_mode, sync_vector_env
 from tests.agents.toy_env import ToyRecEnv
 from tests.gym_versions import sync_env
 
@@ -257,10 +257,14 @@ class CountingCallback(BaseCallback):
 def test_sb3_callbacks_are_invoked(tmp_path: Path) -> None:
     counting = CountingCallback()
     eval_cb = EvalCallback(ToyRecEnv(), n_eval_episodes=2, eval_freq=5, log_path=str(tmp_path))
-    model = DQN("MlpPolicy", make_venv(2), **SMALL)
+    venv = make_venv(2)
+    model = DQN("MlpPolicy", venv, **SMALL)
     model.learn(10_000, callback=CallbackList([counting, eval_cb]), progress_bar=True)
     assert counting.started and counting.ended and counting.calls == 20
-    assert model.num_timesteps == 40  # stopped by the callback, 2 envs per call
+    if autoreset_mode(venv) == AutoresetMode.SAME_STEP:
+        assert model.num_timesteps == 40  # stopped by the callback, 2 envs per call
+    else:  # Gymnasium 1.0: next-step only, and reset-only steps are not env steps
+        assert 20 < model.num_timesteps < 40
     assert eval_cb.n_calls == 20 and eval_cb.evaluations_timesteps  # evaluated
     assert (tmp_path / "evaluations.npz").exists()
     calls = []
