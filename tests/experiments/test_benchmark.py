@@ -88,3 +88,34 @@ def test_benchmark_on_the_simulator(tmp_path) -> None:
         seed0["timesteps"] == 640
         and len(seed0["per_user"]["returns"]) == results["dqn"]["n_users"]["mean"]
     )
+
+
+def test_executor_settings_are_checked_before_any_work(tmp_path) -> None:
+    from experiments.benchmark import BenchmarkConfig, run_benchmark
+
+    with pytest.raises(ValueError, match="executor must be one of"):
+        run_benchmark(BenchmarkConfig(executor="dask"), tmp_path / "a")
+    with pytest.raises(ValueError, match="needs executor='ray'"):
+        run_benchmark(BenchmarkConfig(address="auto"), tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_failed_ray_jobs_end_the_command_with_a_one_line_cause(tmp_path, monkeypatch) -> None:
+    # No Ray needed: the executor is replaced by one whose every job failed.
+    from experiments import ray_executor
+
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: None)
+    seen = []
+
+    def all_failed(cfg, run_dir, enc_source, jobs, say, compute=None):
+        seen.extend(jobs)
+        return [f"seed {s} {a}: WorkerCrashedError" for s, a in jobs]
+
+    monkeypatch.setattr(ray_executor, "run_jobs_on_ray", all_failed)
+    out = tmp_path / "run"
+    args = ["benchmark", "--quick", "--agents", "random", "--executor", "ray", "--out", str(out)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1 and seen == [(0, "random")]
+    assert "1 of 1 job(s) failed" in res.output and "seed 0 random: WorkerCrashedError" in res.output
+    assert "Re-run the same command" in res.output
+    assert not (out / "seeds").exists() and not (out / "report.html").exists()
