@@ -116,6 +116,7 @@ def test_failed_ray_jobs_end_the_command_with_a_one_line_cause(tmp_path, monkeyp
     args = ["benchmark", "--quick", "--agents", "random", "--executor", "ray", "--out", str(out)]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 1 and seen == [(0, "random")]
-    assert "1 of 1 job(s) failed" in res.output and "seed 0 random: WorkerCrashedError" in res.output
+    assert "1 of 1 job(s) failed" in res.output
+    assert "seed 0 random: WorkerCrashedError" in res.output
     assert "Re-run the same command" in res.output
     assert not (out / "seeds").exists() and not (out / "report.html").exists()
