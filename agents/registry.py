@@ -140,6 +140,8 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
             kwargs["gamma"] = 0.0
         elif "gamma" not in kwargs and _is_simulator(env):
             kwargs["gamma"] = SIM_GAMMA
+        if _is_simulator(env):
+            kwargs["policy_kwargs"] = {**SIM_POLICY_KWARGS, **kwargs.get("policy_kwargs", {})}
         return DQN(policy, _movierec_vector_env(env, num_envs), seed=seed, **kwargs)
     if name in _SB3:
         module, cls_name, extra = _SB3[name]
@@ -157,6 +159,12 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
 #: The DQN's discount on ``MovieRecSim-v0``, where actions change the future (on logged
 #: replay its default, 0, measured best: docs/dqn.md). Not tuned yet on the simulator.
 SIM_GAMMA = 0.9
+
+
+#: The DQN's policy settings on ``MovieRecSim-v0`` (over its defaults): the encoder head
+#: reads the encoder's next-movie distribution relative to its top movie, the quantity the
+#: chance of a recommendation being taken grows with (docs/sim_benchmark.md).
+SIM_POLICY_KWARGS: dict[str, Any] = {"encoder_prob": "relative"}
 
 
 def _is_simulator(env: Any) -> bool:

@@ -249,7 +249,12 @@ def write_reports(run_dir: Path) -> dict[str, Path]:
                 w.writerow([agent, seed, *(row.get(k, "") for k in keys)])
     ref = "dqn" if "dqn" in per_seed else next(iter(per_seed))
     blocks = reporting.result_blocks(results, per_seed, reference=ref, spec=spec)
-    (run_dir / "results.md").write_text(reporting.blocks_markdown(blocks))
+    table = reporting.blocks_markdown(blocks)
+    if spec is reporting.SIM_REPORT:
+        worlds = reporting.world_rank_blocks(results)
+        table += f"\n{reporting.blocks_markdown(worlds)}" if worlds else ""
+        blocks += worlds
+    (run_dir / "results.md").write_text(table)
     paths = {
         "table": run_dir / "results.md",
         "bars": reporting.plot_bars(results, run_dir / "metrics.png", spec),
@@ -257,6 +262,10 @@ def write_reports(run_dir: Path) -> dict[str, Path]:
             results, weights, run_dir / "reward_terms.png", spec
         ),
     }
+    if spec is reporting.SIM_REPORT:
+        paths["return_vs_length"] = reporting.plot_return_vs_length(
+            results, run_dir / "return_vs_length.png"
+        )
     curves = load_curves(run_dir)
     if curves:
         paths["curves"] = reporting.plot_learning_curves(
@@ -542,6 +551,10 @@ def _run_sim_job(
     train_s = time.perf_counter() - t0
     row = evaluate_episodes(agent, eval_env, seed=seed)
     row["weights"] = rec_env_weights(eval_env)
+    # The same users and episode seeds in the train world: does the ranking hold there?
+    train_world = gym.make(sim, world="train", split="test", **env_kwargs)
+    row[reporting.TRAIN_WORLD_KEY] = evaluate_episodes(agent, train_world, seed=seed)["mean_return"]
+    train_world.close()
     summary = (
         f"seed {seed} {name}: return {row['mean_return']:.3f} length {row['mean_length']:.2f} "
         f"take rate {row['take_rate']:.3f} ({train_s:.0f} s)"

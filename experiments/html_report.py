@@ -45,6 +45,7 @@ PLOT_CAPTIONS = {
     "bars": "Main metrics per agent (mean ± std over seeds)",
     "reward_terms": "Where each agent's reward comes from (weighted terms)",
     "curves": "Validation learning curves (mean, min-max band over seeds)",
+    "return_vs_length": "Mean return against mean episode length per agent",
 }
 
 

@@ -33,8 +33,11 @@ __all__ = [
     "per_user_mean",
     "plot_bars",
     "plot_learning_curves",
+    "plot_return_vs_length",
     "plot_reward_terms",
     "result_blocks",
+    "world_rank_blocks",
+    "world_rank_section",
 ]
 
 #: Metrics shown in the results table, in order.
@@ -413,6 +416,87 @@ def plot_learning_curves(
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+#: Key of each agent's mean return on the same held-out users in the *train* world.
+TRAIN_WORLD_KEY = "train_world_return"
+
+
+def world_rank_blocks(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[Block]:
+    """Agents ranked by mean return in the eval and the train world, and rank correlations.
+
+    The rank correlations are Spearman's rho and Kendall's tau. The same held-out users,
+    episodes seeded alike, judged in the two worlds fitted on disjoint halves of the users:
+    a ranking that holds in both does not rest on one fit.
+    Empty when the results hold no train-world return (runs of MovieRec-v0, older runs).
+    """
+    agents = [a for a in results if TRAIN_WORLD_KEY in results[a] and "mean_return" in results[a]]
+    if len(agents) < 3:
+        return []
+    ev = np.array([results[a]["mean_return"]["mean"] for a in agents])
+    tr = np.array([results[a][TRAIN_WORLD_KEY]["mean"] for a in agents])
+    rho, p_rho = stats.spearmanr(ev, tr)
+    tau, p_tau = stats.kendalltau(ev, tr)
+    rank_ev = stats.rankdata(-ev, method="min").astype(int)
+    rank_tr = stats.rankdata(-tr, method="min").astype(int)
+    order = np.argsort(-ev, kind="stable")
+    rows = tuple(
+        (agents[i], f"{ev[i]:.3f}", str(rank_ev[i]), f"{tr[i]:.3f}", str(rank_tr[i])) for i in order
+    )
+    return [
+        "Train world vs eval world (the same held-out users and episode seeds; worlds fitted\n"
+        "on disjoint halves of the users): mean return and rank in each.",
+        Table(("agent", "eval world", "rank", "train world", "rank"), rows),
+        f"Rank correlation over {len(agents)} agents: Spearman rho = {rho:.3f} "
+        f"(p = {p_rho:.2g}), Kendall tau = {tau:.3f} (p = {p_tau:.2g}).",
+    ]
+
+
+def world_rank_section(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """:func:`world_rank_blocks` as Markdown (``""`` when there are none)."""
+    blocks = world_rank_blocks(results)
+    return blocks_markdown(blocks) if blocks else ""
+
+
+def plot_return_vs_length(
+    results: Mapping[str, Mapping[str, Mapping[str, float]]], path: Path
+) -> Path:
+    """Mean episode return against mean episode length per agent (std over seeds as bars).
+
+    Lines of constant reward per step in the background: an agent can earn by keeping the
+    user longer or by earning more per step, and the plot shows which.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    agents = sorted(results, key=lambda a: -results[a]["mean_return"]["mean"])
+    xs = [results[a]["mean_length"]["mean"] for a in agents]
+    ys = [results[a]["mean_return"]["mean"] for a in agents]
+    top = max(xs) * 1.1
+    for per_step in (0.2, 0.3, 0.4, 0.5, 0.6):
+        ax.plot([0, top], [0, per_step * top], color="0.85", lw=0.8, zorder=0)
+        ax.annotate(f"{per_step}/step", (top, per_step * top), fontsize=7, color="0.5")
+    for i, a in enumerate(agents):
+        ax.errorbar(
+            xs[i],
+            ys[i],
+            xerr=results[a]["mean_length"]["std"],
+            yerr=results[a]["mean_return"]["std"],
+            fmt="s" if a.startswith("oracle") else "o",
+            color=f"C{i % 10}",
+            capsize=2,
+            label=f"{a} (ORACLE)" if a.startswith("oracle") else a,
+        )
+    ax.set_xlim(left=min(xs) * 0.8)
+    ax.set_ylim(bottom=min(ys) * 0.8, top=max(ys) * 1.1)
+    ax.set_xlabel("mean episode length (steps before the user leaves)")
+    ax.set_ylabel("mean episode return")
+    ax.set_title("Held-out users, eval world: return vs episode length")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

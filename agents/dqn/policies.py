@@ -28,6 +28,7 @@ from torch import nn
 
 __all__ = [
     "ACTIVATIONS",
+    "ENCODER_PROBS",
     "POLICY_ALIASES",
     "DQNPolicy",
     "ItemEmbeddingQNetwork",
@@ -35,6 +36,19 @@ __all__ = [
     "masked_argmax",
     "masked_max",
 ]
+
+#: Values of ``policy_kwargs["encoder_prob"]``: how the encoder head's ``beta`` term reads
+#: the frozen encoder's next-movie distribution. ``"absolute"``: ``p(a|s)`` (the expected
+#: hit when the reward is "the user's logged next movie", MovieRec-v0); ``"relative"``:
+#: ``p(a|s) / max_a' p(a'|s)`` in ``[0, 1]`` (how close ``a`` is to the user's most likely
+#: next movie; on the simulator the chance a recommendation is taken grows with it, and a
+#: scalar starting at 0 reaches the needed weight in a few hundred Adam steps, where
+#: ``p(a|s)`` itself is at most a few percent over thousands of movies); ``"log"``:
+#: ``log(p(a|s) / max_a' p(a'|s))`` in ``[LOG_FLOOR, 0]`` (the same, on a log scale, like
+#: LinUCB's log-probability feature).
+ENCODER_PROBS: tuple[str, ...] = ("absolute", "relative", "log")
+#: Lower clip of the ``"log"`` encoder score.
+LOG_FLOOR = -20.0
 
 #: Activation names accepted in ``policy_kwargs["activation_fn"]`` (saved as names, never code).
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -92,8 +106,12 @@ class ItemEmbeddingQNetwork(nn.Module):
         encoder_matrix: NDArray[np.floating] | None = None,
         encoder_bias: NDArray[np.floating] | None = None,
         residual: bool = True,
+        encoder_prob: str = "absolute",
     ) -> None:
         super().__init__()
+        if encoder_prob not in ENCODER_PROBS:
+            raise ValueError(f"encoder_prob must be one of {ENCODER_PROBS}, got {encoder_prob!r}")
+        self.encoder_prob = encoder_prob
         act = ACTIVATIONS[activation_name(activation_fn)]
         layers: list[nn.Module] = []
         width = obs_dim
@@ -189,6 +207,15 @@ class ItemEmbeddingQNetwork(nn.Module):
         logits = torch.addmm(self.enc_bias, obs.flatten(1), self.enc_matrix.t())
         return torch.softmax(logits, dim=1)
 
+    def _encoder_score(self, p: torch.Tensor) -> torch.Tensor:
+        """The term ``beta`` multiplies: ``p(a|s)``, or ``p(a|s) / max_a' p(a'|s)``."""
+        if self.encoder_prob == "relative":
+            return p / p.max(dim=1, keepdim=True).values
+        if self.encoder_prob == "log":
+            top = p.max(dim=1, keepdim=True).values
+            return torch.log(p.clamp_min(1e-30) / top).clamp_min(LOG_FLOOR)
+        return p
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Q-values of every action, shape ``(B, n_actions)``."""
         f, v = self._hidden(obs)
@@ -196,7 +223,8 @@ class ItemEmbeddingQNetwork(nn.Module):
         if self.encoder_head:
             p = self._encoder_probs(obs)
             feats = self.item_features
-            q = q + self.enc_scales[0] * ((p @ feats) @ feats.t()) + self.enc_scales[1] * p
+            score = self._encoder_score(p)
+            q = q + self.enc_scales[0] * ((p @ feats) @ feats.t()) + self.enc_scales[1] * score
         return q
 
     def item_table(self) -> torch.Tensor:
@@ -216,7 +244,7 @@ class ItemEmbeddingQNetwork(nn.Module):
             p = self._encoder_probs(obs)
             feats = self.item_features
             expected = ((p @ feats) * feats[actions]).sum(dim=1)
-            p_a = p.gather(1, actions[:, None])[:, 0]
+            p_a = self._encoder_score(p).gather(1, actions[:, None])[:, 0]
             q = q + self.enc_scales[0] * expected + self.enc_scales[1] * p_a
         return q
 
@@ -269,6 +297,7 @@ class DQNPolicy(nn.Module):
         n_item_features: int = 0,
         encoder_head: bool = False,
         residual: bool = True,
+        encoder_prob: str = "absolute",
         item_embeddings: NDArray[np.floating] | None = None,
         item_bias: NDArray[np.floating] | None = None,
         item_features: NDArray[np.floating] | None = None,
@@ -294,6 +323,7 @@ class DQNPolicy(nn.Module):
             "n_item_features": int(n_item_features),
             "encoder_head": bool(encoder_head),
             "residual": bool(residual),
+            "encoder_prob": str(encoder_prob),
         }
         kw = {k: v for k, v in self.net_kwargs.items() if k not in ("warm_start", "genre_features")}
         self.q_net = ItemEmbeddingQNetwork(

@@ -423,6 +423,45 @@ def test_encoder_head_terms_match_a_numpy_reference() -> None:
     assert {"enc_scales", "bias_scale"} <= trainable
 
 
+@pytest.mark.parametrize("mode", ["relative", "log"])
+def test_encoder_prob_modes_score_p_against_its_top_movie(mode: str) -> None:
+    rng = np.random.default_rng(1)
+    n, d, k = 20, 6, 3
+    feats = rng.random((n, k)).astype(np.float32)
+    mat = rng.normal(size=(n, d)).astype(np.float32)
+    bias = rng.normal(size=n).astype(np.float32)
+    net = ItemEmbeddingQNetwork(
+        d,
+        n,
+        net_arch=[8],
+        embed_dim=0,
+        freeze_items=True,
+        n_item_features=k,
+        item_features=feats,
+        encoder_head=True,
+        encoder_matrix=mat,
+        encoder_bias=bias,
+        encoder_prob=mode,
+    )
+    with torch.no_grad():
+        net.enc_scales.copy_(torch.tensor([0.0, 1.5]))
+        net.value.weight.zero_()
+        net.value.bias.zero_()
+    obs = rng.uniform(-1, 1, (3, d)).astype(np.float32)
+    logits = obs @ mat.T + bias
+    gap = logits - logits.max(1, keepdims=True)  # log(p / max p)
+    expected = 1.5 * (np.exp(gap) if mode == "relative" else np.maximum(gap, -20.0))
+    full = net(torch.as_tensor(obs)).detach().numpy()
+    np.testing.assert_allclose(full, expected, rtol=1e-4, atol=1e-5)
+    # The encoder's top movie scores highest (1 or 0), whatever the scale of p.
+    np.testing.assert_array_equal(full.argmax(1), logits.argmax(1))
+    acts = torch.tensor([0, 19, 4])
+    sel = net.q_selected(torch.as_tensor(obs), acts).detach().numpy()
+    np.testing.assert_allclose(sel, expected[np.arange(3), acts.numpy()], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="encoder_prob"):
+        ItemEmbeddingQNetwork(d, n, encoder_prob="softmax")
+
+
 def test_default_head_without_an_encoder_is_the_item_embedding_head() -> None:
     model = DQN("MlpPolicy", make_venv(2), **SMALL)
     kw = model.policy.net_kwargs

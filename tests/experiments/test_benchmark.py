@@ -81,8 +81,15 @@ def test_benchmark_on_the_simulator(tmp_path) -> None:
     table = (out / "results.md").read_text()
     assert "Δ mean return" in table and "| `popular` | 1 |" in table
     assert json.loads((out / "config.json").read_text())["settings"]["env"] == "MovieRecSim-v0"
-    for png in ("metrics.png", "reward_terms.png", "learning_curves.png"):
+    for png in ("metrics.png", "reward_terms.png", "learning_curves.png", "return_vs_length.png"):
         assert (out / png).stat().st_size > 1000
+    # Every agent is also judged in the train world, and the two rankings are compared.
+    assert all("train_world_return" in agent for agent in results.values())
+    assert "Rank correlation over 3 agents: Spearman rho" in table
+    # report.html holds the same, and all four plots.
+    report = (out / "report.html").read_text()
+    assert "Rank correlation over 3 agents: Spearman rho" in report
+    assert report.count("data:image/png;base64,") == 4
     seed0 = json.loads((out / "seeds" / "0" / "dqn.json").read_text())
     assert (
         seed0["timesteps"] == 640

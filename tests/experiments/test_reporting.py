@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from experiments import reporting
 
@@ -95,3 +96,31 @@ def test_plots_are_written(tmp_path) -> None:
     ):
         assert p.stat().st_size > 1000
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _cell(mean: float, std: float = 0.1) -> dict[str, float]:
+    return {"mean": mean, "std": std, "ci95": 0.2, "n": 5}
+
+
+def test_world_rank_section_reports_both_rankings_and_their_correlation() -> None:
+    eval_returns = {"a": 3.0, "b": 2.0, "c": 1.0, "d": 0.5}
+    train_returns = {"a": 2.9, "b": 1.0, "c": 2.1, "d": 0.4}  # b and c swap places
+    results = {
+        k: {"mean_return": _cell(eval_returns[k]), "train_world_return": _cell(train_returns[k])}
+        for k in eval_returns
+    }
+    text = reporting.world_rank_section(results)
+    rho, _ = stats.spearmanr(list(eval_returns.values()), list(train_returns.values()))
+    assert f"Spearman rho = {rho:.3f}" in text and rho == pytest.approx(0.8)
+    assert "| `b` | 2.000 | 2 | 1.000 | 3 |" in text
+    # Without train-world returns (MovieRec-v0 runs) there is no section.
+    assert reporting.world_rank_section({k: {"mean_return": _cell(1.0)} for k in "abc"}) == ""
+
+
+def test_return_vs_length_plot(tmp_path) -> None:
+    results = {
+        a: {"mean_return": _cell(r), "mean_length": _cell(length)}
+        for a, r, length in (("dqn", 2.0, 6.0), ("oracle-greedy", 4.5, 8.0), ("random", 1.0, 4.8))
+    }
+    path = reporting.plot_return_vs_length(results, tmp_path / "rl.png")
+    assert path.stat().st_size > 1000

@@ -90,3 +90,15 @@ def test_oracles_are_attached_to_the_batch_they_are_judged_on(env):
     rnd = evaluate_episodes(make_agent("random", env, seed=0), env, max_users=16)
     assert oracle.env is env  # re-attached to its own env afterwards
     assert res["mean_return"] > rnd["mean_return"] and res["take_rate"] > rnd["take_rate"]
+
+
+def test_dqn_on_the_simulator_gets_its_simulator_defaults(env):
+    from agents.registry import SIM_GAMMA
+
+    dqn = make_agent("dqn", env, seed=0, num_envs=2)
+    assert dqn.gamma == SIM_GAMMA and dqn.policy.net_kwargs["encoder_prob"] == "relative"
+    # A caller's own policy settings win over the simulator defaults.
+    mine = make_agent("dqn", env, num_envs=2, policy_kwargs={"encoder_prob": "log"})
+    assert mine.policy.net_kwargs["encoder_prob"] == "log"
+    ablation = make_agent("dqn-gamma0", env, num_envs=2)
+    assert ablation.gamma == 0.0 and ablation.policy.net_kwargs["encoder_prob"] == "relative"

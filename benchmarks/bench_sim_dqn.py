@@ -1,0 +1,66 @@
+"""Choose the DQN's encoder-head reading on MovieRecSim-v0, on validation only.
+
+Trains the registry's DQN (``make_agent("dqn", ...)``: gamma ``SIM_GAMMA``) in the train
+world on the training users once per ``encoder_prob`` value, and judges each by episodes of
+*training* users in the train world, seeded apart from training (the test users and the
+eval world are never touched: they are for the published benchmark alone). The
+``encoder-greedy`` and ``linucb`` rows are references judged the same way.
+
+Usage::
+
+    python benchmarks/bench_sim_dqn.py                       # 30k steps, seed 0
+    python benchmarks/bench_sim_dqn.py --timesteps 50000 --seed 1 --users 300
+
+Prints a markdown table (docs/dqn.md holds the run it was chosen on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def main() -> None:
+    """Train and judge each variant; print the table."""
+    import gymnasium as gym
+    import torch
+
+    import movierec_env  # noqa: F401  (registers MovieRecSim-v0)
+    from agents.dqn.policies import ENCODER_PROBS
+    from agents.registry import make_agent
+    from agents.sim_evaluation import evaluate_episodes
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--timesteps", type=int, default=30_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--users", type=int, default=300, help="validation episodes")
+    ap.add_argument("--eval-seed", type=int, default=12345, help="seed of the episodes")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    runs: list[tuple[str, str, int]] = [("encoder-greedy", "-", 0), ("linucb", "-", args.timesteps)]
+    runs += [("dqn", mode, args.timesteps) for mode in ENCODER_PROBS]
+    print("| agent | `encoder_prob` | steps | mean return | episode length | take rate | train s |")
+    print("|---|---|---|---|---|---|---|")
+    for name, mode, steps in runs:
+        env = gym.make("MovieRecSim-v0", split="train", world="train")
+        kwargs = {} if mode == "-" else {"policy_kwargs": {"encoder_prob": mode}}
+        t0 = time.perf_counter()
+        agent = make_agent(name, env, seed=args.seed, **kwargs)
+        if steps:
+            agent.learn(steps)
+        train_s = time.perf_counter() - t0
+        val = gym.make("MovieRecSim-v0", split="train", world="train")
+        r = evaluate_episodes(agent, val, max_users=args.users, seed=args.eval_seed)
+        print(
+            f"| `{name}` | {mode} | {steps} | {r['mean_return']:.3f} | {r['mean_length']:.2f} "
+            f"| {r['take_rate']:.3f} | {train_s:.0f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
