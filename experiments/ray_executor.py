@@ -89,7 +89,9 @@ def run_jobs_on_ray(
             ray.init(address=cfg.address)
             started = True
     elif not ray.is_initialized():
-        ray.init(include_dashboard=False)
+        # A new Ray of this machine's cores, even where RAY_ADDRESS or a `ray start` left
+        # on this machine would make a bare ray.init() join that one.
+        ray.init(address="local", include_dashboard=False)
         started = True
     remote = ray.remote(num_cpus=cfg.threads, max_retries=0)(_task)
     fn = compute or compute_job

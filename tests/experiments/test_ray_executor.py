@@ -20,7 +20,7 @@ SETTINGS = {"seeds": 2, "quick": True, "timesteps": 2_000, "eval_every": 1_000}
 
 @pytest.fixture(scope="module")
 def ray_two_cpus():
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
     yield
     ray.shutdown()
 
