@@ -7,7 +7,19 @@ BIN := $(VENV)/bin
 #   make TORCH="torch>=2.3" test
 TORCH ?= torch==2.13.0
 
-.PHONY: install test check lint typecheck benchmark clean
+# A second environment on the oldest supported Gymnasium, with CleanRL's pins (gymnasium
+# 0.29.1, numpy 1.24.4): `make test-gym029` runs the env (both) and agent tests there.
+COMPAT_VENV ?= .venv-gym029
+COMPAT_PINS ?= gymnasium==0.29.1 numpy==1.24.4
+COMPAT_TESTS ?= tests/env tests/sim_env tests/agents \
+	tests/experiments/test_examples.py::TestExamplesOnTheShippedDataset::test_cleanrl_dqn
+
+# A third environment with the extra movierec[ray] (Ray + RLlib, which pins its own
+# Gymnasium 1.x): `make test-ray` runs the Ray executor and RLlib tests there.
+RAY_VENV ?= .venv-ray
+RAY_TESTS ?= tests/experiments/test_ray_executor.py tests/experiments/test_rllib_example.py
+
+.PHONY: install test test-gym029 test-ray check lint typecheck benchmark clean
 
 $(BIN)/movierec: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +32,27 @@ install: $(BIN)/movierec
 
 test: install
 	$(BIN)/python -m pytest -q
+
+$(COMPAT_VENV)/bin/pytest: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(COMPAT_VENV)/bin/python -m pip install -q "$(TORCH)"
+	$(COMPAT_VENV)/bin/python -m pip install -q $(COMPAT_PINS) -e . "pytest>=8"
+	@touch $@
+
+test-gym029: $(COMPAT_VENV)/bin/pytest
+	$(COMPAT_VENV)/bin/python -c "import gymnasium, numpy; print('gymnasium', gymnasium.__version__, 'numpy', numpy.__version__)"
+	$(COMPAT_VENV)/bin/python -m pytest -q $(COMPAT_TESTS)
+
+$(RAY_VENV)/bin/pytest: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/python -m pip install -q --upgrade pip
+	$(RAY_VENV)/bin/python -m pip install -q "$(TORCH)"
+	$(RAY_VENV)/bin/python -m pip install -q -e ".[ray]" "pytest>=8"
+	@touch $@
+
+test-ray: $(RAY_VENV)/bin/pytest
+	$(RAY_VENV)/bin/python -m pytest -q $(RAY_TESTS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -35,4 +68,4 @@ benchmark: install
 	$(BIN)/movierec benchmark $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(COMPAT_VENV) $(RAY_VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -184,9 +184,9 @@ def _oracle_class(name: str) -> Any:
 def _movierec_vector_env(env: Any, num_envs: int) -> Any:
     """The env the DQN trains on: MovieRec's native vector env where possible.
 
-    A single ``MovieRec-v0`` or ``MovieRecSim-v0`` env becomes ``gym.make_vec(...,
-    num_envs)`` with the same settings (dataset, encoder, split, world, reward), so
-    ``make_agent("dqn", env)`` trains at
+    A single ``MovieRec-v0`` or ``MovieRecSim-v0`` env becomes its native vector env of
+    ``num_envs`` (:func:`movierec_env.gym_compat.make_vec`) with the same settings
+    (dataset, encoder, split, world, reward), so ``make_agent("dqn", env)`` trains at
     vector-env speed with the DQN's defaults (one update per vector step of ``num_envs``
     env steps). Other envs (and ``num_envs=1``) are passed through unchanged.
     """
@@ -197,10 +197,9 @@ def _movierec_vector_env(env: Any, num_envs: int) -> Any:
         return env
     if spec.id not in ("MovieRec-v0", "MovieRecSim-v0"):
         return env
-    kwargs = dict(spec.kwargs or {})
-    return gym.make_vec(
-        spec.id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
-    )
+    from movierec_env.gym_compat import make_vec
+
+    return make_vec(spec.id, num_envs=num_envs, **dict(spec.kwargs or {}))
 
 
 def load_agent(name: str, path: str | os.PathLike[str], env: Any = None) -> Any:

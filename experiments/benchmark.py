@@ -9,7 +9,9 @@ A run directory holds everything a run produces and is the unit of resumption:
   seed and nothing already written is lost;
 - ``curves/<agent>__seed<seed>.json``: validation learning curves of learning agents;
 - ``results.json``, ``results.csv``, ``results.md`` and the PNG plots: rebuilt from
-  ``seeds/`` at the end of every run.
+  ``seeds/`` at the end of every run;
+- ``report.html``: all of it in one self-contained page (tables, plots embedded as data
+  URIs, settings, version, commit; :mod:`experiments.html_report`), written atomically.
 """
 
 from __future__ import annotations
@@ -29,18 +31,22 @@ from typing import Any
 import numpy as np
 
 from agents.registry import BASELINE_NAMES
-from experiments import reporting
+from experiments import html_report, reporting
 
 __all__ = [
     "DEFAULT_AGENTS",
     "DEFAULT_TIMESTEPS",
+    "EXECUTORS",
     "QUICK_AGENTS",
     "BenchmarkConfig",
+    "JobResult",
     "ValidationCurve",
+    "compute_job",
     "load_curves",
     "load_per_seed",
     "run_benchmark",
     "run_job",
+    "write_job",
     "write_json_atomic",
     "write_reports",
 ]
@@ -81,6 +87,10 @@ class BenchmarkConfig:
         env: ``"MovieRec-v0"`` (logged replay: PROTOCOL.md metrics on the test split) or
             ``"MovieRecSim-v0"`` (agents trained in the train world on training users,
             judged by one episode per held-out user in the eval world).
+        executor: ``"local"`` (this process, or ``workers`` processes) or ``"ray"`` (one
+            Ray task per job, one CPU each; the driver writes every result).
+        address: The Ray cluster to join (``ray.init(address=...)``: ``"auto"``,
+            ``"ray://host:10001"``); ``None`` starts a local Ray on this machine's cores.
     """
 
     dataset: str | None = None
@@ -97,6 +107,8 @@ class BenchmarkConfig:
     workers: int = 1
     reward: dict[str, Any] | None = field(default=None)
     env: str = "MovieRec-v0"
+    executor: str = "local"
+    address: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON view of the settings."""
@@ -141,6 +153,10 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+#: Settings that say how jobs run, not what they compute: a run may resume with others.
+_HOW_TO_RUN = ("workers", "executor", "address")
+
+
 def _check_or_write_config(run_dir: Path, cfg: BenchmarkConfig) -> None:
     path = run_dir / "config.json"
     from movierec_env import __version__
@@ -148,9 +164,8 @@ def _check_or_write_config(run_dir: Path, cfg: BenchmarkConfig) -> None:
     settings = cfg.to_json()
     if path.exists():
         old = json.loads(path.read_text()).get("settings", {})
-        # How many processes share the work does not change any result.
         changed = sorted(
-            k for k in settings if k != "workers" and old.get(k, settings[k]) != settings[k]
+            k for k in settings if k not in _HOW_TO_RUN and old.get(k, settings[k]) != settings[k]
         )
         if changed or set(old) - set(settings):
             changed = changed or sorted(set(old) - set(settings))
@@ -189,6 +204,9 @@ def load_curves(run_dir: Path) -> dict[str, list[dict[str, list[float]]]]:
     return out
 
 
+#: Where (agent, seed) jobs run: this machine's processes, or Ray tasks.
+EXECUTORS = ("local", "ray")
+
 #: Benchmarkable environments -> how their reports read.
 ENVS = {"MovieRec-v0": reporting.REPLAY_REPORT, "MovieRecSim-v0": reporting.SIM_REPORT}
 #: Learning-curve metrics per environment (validation: ``val`` split / train-world users).
@@ -207,7 +225,12 @@ def _run_env(run_dir: Path) -> str:
 
 
 def write_reports(run_dir: Path) -> dict[str, Path]:
-    """Rebuild results.json/.csv/.md and the plots from ``seeds/`` and ``curves/``."""
+    """Rebuild results.json/.csv/.md, the plots and report.html from ``seeds/`` and ``curves/``.
+
+    Returns:
+        ``"table"`` (results.md), the plots (``"bars"``, ``"reward_terms"``, ``"curves"``
+        when there are learning curves) and ``"html"`` (the self-contained report.html).
+    """
     env_id = _run_env(run_dir)
     spec = ENVS[env_id]
     per_seed = load_per_seed(run_dir)
@@ -225,10 +248,12 @@ def write_reports(run_dir: Path) -> dict[str, Path]:
             for seed, row in sorted(seeds.items()):
                 w.writerow([agent, seed, *(row.get(k, "") for k in keys)])
     ref = "dqn" if "dqn" in per_seed else next(iter(per_seed))
-    table = reporting.markdown_table(results, per_seed, reference=ref, spec=spec)
+    blocks = reporting.result_blocks(results, per_seed, reference=ref, spec=spec)
+    table = reporting.blocks_markdown(blocks)
     if spec is reporting.SIM_REPORT:
-        worlds = reporting.world_rank_section(results)
-        table += f"\n{worlds}" if worlds else ""
+        worlds = reporting.world_rank_blocks(results)
+        table += f"\n{reporting.blocks_markdown(worlds)}" if worlds else ""
+        blocks += worlds
     (run_dir / "results.md").write_text(table)
     paths = {
         "table": run_dir / "results.md",
@@ -246,6 +271,8 @@ def write_reports(run_dir: Path) -> dict[str, Path]:
         paths["curves"] = reporting.plot_learning_curves(
             curves, run_dir / "learning_curves.png", CURVE_KEYS[env_id]
         )
+    images = {k: p for k, p in paths.items() if k != "table"}
+    paths["html"] = html_report.write_html_report(run_dir, blocks, images)
     return paths
 
 
@@ -349,6 +376,26 @@ def _encoder_source(cfg: BenchmarkConfig, data: Any, run_dir: Path, say: Progres
     return str(enc_dir)
 
 
+@dataclass
+class JobResult:
+    """One finished (agent, seed) job, before it is written.
+
+    Attributes:
+        seed: The seed.
+        name: The agent.
+        row: The evaluation (``evaluate_agent`` / ``evaluate_episodes``) with
+            ``train_seconds`` and ``timesteps`` added: ``seeds/<seed>/<agent>.json``.
+        curve: Validation learning curve (``"steps"`` empty for non-learners).
+        summary: A one-line summary.
+    """
+
+    seed: int
+    name: str
+    row: dict[str, Any]
+    curve: dict[str, list[float]]
+    summary: str
+
+
 def run_job(
     cfg: BenchmarkConfig,
     run_dir: Path,
@@ -359,12 +406,29 @@ def run_job(
 ) -> str:
     """Train (if it learns) and evaluate one agent with one seed; write its result files.
 
-    Runs in the benchmark's process or in a worker process: everything it needs is
-    loaded from ``cfg`` and ``enc_source`` (datasets, encoders and observation tables are
-    memoised per process).
+    Runs in the benchmark's process or in a worker process (:func:`compute_job`, then
+    :func:`write_job`).
 
     Returns:
         A one-line summary.
+    """
+    result = compute_job(cfg, enc_source, seed, name, progress_bar)
+    write_job(run_dir, result)
+    return result.summary
+
+
+def compute_job(
+    cfg: BenchmarkConfig,
+    enc_source: str | None,
+    seed: int,
+    name: str,
+    progress_bar: bool = True,
+) -> JobResult:
+    """Train (if it learns) and evaluate one agent with one seed; write nothing.
+
+    Everything it needs is loaded from ``cfg`` and ``enc_source`` (datasets, encoders and
+    observation tables are memoised per process), so it runs alike in this process, a
+    worker process or a Ray task.
     """
     import gymnasium as gym
     import torch
@@ -383,7 +447,7 @@ def run_job(
     if cfg.reward is not None:
         env_kwargs["reward"] = dict(cfg.reward)
     if cfg.env == "MovieRecSim-v0":
-        return _run_sim_job(cfg, run_dir, env_kwargs, seed, name, progress_bar)
+        return _run_sim_job(cfg, env_kwargs, seed, name, progress_bar)
     eval_env = gym.make("MovieRec-v0", split="test", **env_kwargs)
     t0 = time.perf_counter()
     curve: dict[str, list[float]] = {"steps": [], "mean_reward": [], "HR@10": []}
@@ -399,38 +463,47 @@ def run_job(
     train_s = time.perf_counter() - t0
     row = evaluate_agent(agent, eval_env, split="test")
     eval_env.close()
-    _write_job(run_dir, seed, name, row, curve, train_s, steps)
-    return (
+    summary = (
         f"seed {seed} {name}: reward {row['mean_reward']:.4f} HR@10 {row['HR@10']:.3f} "
         f"({train_s:.0f} s)"
     )
+    return _job_result(seed, name, row, curve, train_s, steps, summary)
 
 
-def _write_job(
-    run_dir: Path,
+def _job_result(
     seed: int,
     name: str,
     row: dict[str, Any],
     curve: dict[str, list[float]],
     train_s: float,
     steps: int,
-) -> None:
-    """Write one finished (agent, seed) result and its learning curve, atomically."""
+    summary: str,
+) -> JobResult:
     row["train_seconds"] = train_s
     row["timesteps"] = steps
-    write_json_atomic(run_dir / "seeds" / str(seed) / f"{name}.json", row)
-    if curve["steps"]:
-        write_json_atomic(run_dir / "curves" / f"{name}__seed{seed}.json", curve)
+    return JobResult(seed=seed, name=name, row=row, curve=curve, summary=summary)
+
+
+def write_job(run_dir: Path, result: JobResult) -> None:
+    """Write one finished job's files, atomically: its curve first, then its result.
+
+    The result file is what marks the job done (resume skips it), so an interruption at any
+    point leaves the job either done with its curve, or to be run again.
+    """
+    if result.curve["steps"]:
+        write_json_atomic(
+            run_dir / "curves" / f"{result.name}__seed{result.seed}.json", result.curve
+        )
+    write_json_atomic(run_dir / "seeds" / str(result.seed) / f"{result.name}.json", result.row)
 
 
 def _run_sim_job(
     cfg: BenchmarkConfig,
-    run_dir: Path,
     env_kwargs: dict[str, Any],
     seed: int,
     name: str,
     progress_bar: bool,
-) -> str:
+) -> JobResult:
     """One (agent, seed) job on ``MovieRecSim-v0``: train world in, eval world out.
 
     Learning agents train in the train world on the training half of the users (the DQN
@@ -443,6 +516,7 @@ def _run_sim_job(
 
     from agents.registry import LEARNING_AGENT_NAMES, make_agent
     from agents.sim_evaluation import evaluate_episodes
+    from movierec_env.gym_compat import make_vec
 
     sim = "MovieRecSim-v0"
     eval_env = gym.make(sim, world="eval", split="test", **env_kwargs)
@@ -458,10 +532,9 @@ def _run_sim_job(
     if steps:
         vector = name in VECTOR_LEARNERS
         train_env = (
-            gym.make_vec(
+            make_vec(
                 sim,
                 num_envs=cfg.num_envs,
-                vectorization_mode="vector_entry_point",
                 world="train",
                 split="train",
                 **env_kwargs,
@@ -482,11 +555,11 @@ def _run_sim_job(
     train_world = gym.make(sim, world="train", split="test", **env_kwargs)
     row[reporting.TRAIN_WORLD_KEY] = evaluate_episodes(agent, train_world, seed=seed)["mean_return"]
     train_world.close()
-    _write_job(run_dir, seed, name, row, curve, train_s, steps)
-    return (
+    summary = (
         f"seed {seed} {name}: return {row['mean_return']:.3f} length {row['mean_length']:.2f} "
         f"take rate {row['take_rate']:.3f} ({train_s:.0f} s)"
     )
+    return _job_result(seed, name, row, curve, train_s, steps, summary)
 
 
 def rec_env_weights(env: Any) -> dict[str, float]:
@@ -504,7 +577,8 @@ def run_benchmark(
     With ``cfg.workers > 1`` the (agent, seed) jobs run in that many worker processes
     (one torch thread each), longest first; every job writes its own result file, so the
     outcome is the same as a sequential run and an interruption loses at most the jobs
-    in flight.
+    in flight. With ``cfg.executor == "ray"`` every job is a Ray task
+    (:mod:`experiments.ray_executor`) and this process writes the results.
 
     Args:
         cfg: Settings.
@@ -512,7 +586,12 @@ def run_benchmark(
         progress: Called with one-line status messages.
 
     Returns:
-        Paths of the table and plots.
+        Paths of the table, the plots and report.html.
+
+    Raises:
+        ValueError: For unknown agents, envs or executors, or another run's directory.
+        RuntimeError: If Ray tasks failed (the others' results are written; re-running
+            resumes exactly the failed jobs).
     """
     from tqdm.auto import tqdm
 
@@ -527,6 +606,14 @@ def run_benchmark(
         raise ValueError(f"workers must be >= 1, got {cfg.workers}")
     if cfg.env not in ENVS:
         raise ValueError(f"env must be one of {sorted(ENVS)}, got {cfg.env!r}")
+    if cfg.executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {cfg.executor!r}")
+    if cfg.address is not None and cfg.executor != "ray":
+        raise ValueError(f"address {cfg.address!r} needs executor='ray'")
+    if cfg.executor == "ray":
+        from experiments.ray_executor import import_ray
+
+        import_ray()  # a missing extra fails before any work
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_or_write_config(run_dir, cfg)
 
@@ -540,7 +627,17 @@ def run_benchmark(
     # Longest first (the DQN, then Stable-Baselines3, then the instant baselines).
     order = dict.fromkeys(VECTOR_LEARNERS, 0)
     jobs.sort(key=lambda j: (order.get(j[1], 1 if j[1] in LEARNING_AGENT_NAMES else 2), j[0]))
-    if cfg.workers == 1 or len(jobs) < 2:
+    if cfg.executor == "ray" and jobs:
+        from experiments.ray_executor import run_jobs_on_ray
+
+        failed = run_jobs_on_ray(cfg, run_dir, enc_source, jobs, say)
+        if failed:
+            raise RuntimeError(
+                f"{len(failed)} of {len(jobs)} job(s) failed, nothing written for them: "
+                + "; ".join(failed)
+                + f". Re-run the same command to run just those (results in {run_dir})"
+            )
+    elif cfg.workers == 1 or len(jobs) < 2:
         for seed, name in tqdm(jobs, desc="benchmark", unit="run"):
             say(run_job(cfg, run_dir, enc_source, seed, name))
     else:

@@ -22,8 +22,11 @@ __all__ = [
     "REPLAY_REPORT",
     "SIM_REPORT",
     "TABLE_METRICS",
+    "Block",
     "ReportSpec",
+    "Table",
     "aggregate",
+    "blocks_markdown",
     "markdown_table",
     "mean_std_ci",
     "paired_test",
@@ -32,6 +35,8 @@ __all__ = [
     "plot_learning_curves",
     "plot_return_vs_length",
     "plot_reward_terms",
+    "result_blocks",
+    "world_rank_blocks",
     "world_rank_section",
 ]
 
@@ -205,6 +210,100 @@ def _fmt(cell: Mapping[str, float] | None, digits: int = 3) -> str:
     return f"{cell['mean']:.{digits}f}"
 
 
+@dataclass(frozen=True)
+class Table:
+    """One results table, rendered alike as Markdown and HTML.
+
+    Attributes:
+        header: Column names.
+        rows: One list of cell texts per row; the first cell is an agent name.
+    """
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+    def markdown(self) -> str:
+        """The table as Markdown (agent names as code)."""
+        lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
+        for first, *rest in self.rows:
+            lines.append("| " + " | ".join([f"`{first}`", *rest]) + " |")
+        return "\n".join(lines)
+
+
+#: A report block: a paragraph or a table.
+Block = str | Table
+
+
+def result_blocks(
+    results: Mapping[str, Mapping[str, Mapping[str, float]]],
+    per_seed: PerSeed,
+    reference: str = "dqn",
+    metrics: Sequence[str] | None = None,
+    spec: ReportSpec = REPLAY_REPORT,
+) -> list[Block]:
+    """The results table, the CI table and the paired tests, as paragraphs and tables.
+
+    What :func:`markdown_table` and the HTML report (:mod:`experiments.html_report`)
+    render. Rows are sorted by the spec's primary metric; paired tests compare every
+    agent with ``reference`` per user (significant only at p < 0.05).
+    """
+    metrics = spec.metrics if metrics is None else metrics
+    p = spec.primary
+    agents = sorted(results, key=lambda a: -results[a].get(p, {"mean": 0.0})["mean"])
+    blocks: list[Block] = [
+        Table(
+            ("agent", "seeds", *metrics),
+            tuple(
+                (a, str(len(per_seed[a])), *(_fmt(results[a].get(m)) for m in metrics))
+                for a in agents
+            ),
+        )
+    ]
+    if any(a.startswith("oracle") for a in agents):
+        blocks.append(
+            "Rows `oracle-*` are ORACLES: they read the true simulated user (the world and its "
+            "state), which no deployed recommender can; they bound what an agent could reach."
+        )
+    blocks.append("95% confidence intervals over seeds (t-interval, half-width):")
+    ci_rows = []
+    for a in agents:
+        cells = []
+        for m in spec.ci_metrics:
+            c = results[a].get(m)
+            if c is None or c["n"] < 2:
+                cells.append("– (one seed)" if c is not None else "–")
+            else:
+                cells.append(f"{c['mean']:.3f} ± {c['ci95']:.3f}")
+        ci_rows.append((a, *cells))
+    blocks.append(Table(("agent", *spec.ci_metrics), tuple(ci_rows)))
+    if reference in per_seed:
+        blocks.append(
+            f"Paired tests against `{reference}` over test users (per-user values averaged over "
+            + spec.test_note
+        )
+        rows = []
+        for a in agents:
+            if a == reference:
+                continue
+            r = paired_test(per_seed, a, reference, spec.primary_per_user)
+            h = paired_test(per_seed, a, reference, spec.secondary_per_user)
+            rows.append(
+                (
+                    a,
+                    f"{r['diff']:+.4f}",
+                    f"{r['p']:.2g}",
+                    "yes" if r["p"] < 0.05 else "no",
+                    f"{h['diff']:+.4f}",
+                    f"{h['p']:.2g}",
+                    "yes" if h["p"] < 0.05 else "no",
+                )
+            )
+        header: tuple[str, ...] = ("agent", f"Δ {spec.primary_label}", "p", "significant")
+        header += (f"Δ {spec.secondary}", "p", "significant")
+        blocks.append(Table(header, tuple(rows)))
+    return blocks
+
+
 def markdown_table(
     results: Mapping[str, Mapping[str, Mapping[str, float]]],
     per_seed: PerSeed,
@@ -218,54 +317,12 @@ def markdown_table(
     paired tests compare every agent with ``reference`` per user; a difference is called
     significant only at p < 0.05.
     """
-    metrics = spec.metrics if metrics is None else metrics
-    p = spec.primary
-    agents = sorted(results, key=lambda a: -results[a].get(p, {"mean": 0.0})["mean"])
-    n_seeds = {a: len(per_seed[a]) for a in agents}
-    lines = ["| agent | seeds | " + " | ".join(metrics) + " |"]
-    lines.append("|---|---|" + "---|" * len(metrics))
-    for a in agents:
-        cells = [_fmt(results[a].get(m)) for m in metrics]
-        lines.append(f"| `{a}` | {n_seeds[a]} | " + " | ".join(cells) + " |")
-    if any(a.startswith("oracle") for a in agents):
-        lines += [
-            "",
-            "Rows `oracle-*` are ORACLES: they read the true simulated user (the world and its "
-            "state), which no deployed recommender can; they bound what an agent could reach.",
-        ]
-    lines += ["", "95% confidence intervals over seeds (t-interval, half-width):", ""]
-    ci_metrics = spec.ci_metrics
-    lines.append("| agent | " + " | ".join(ci_metrics) + " |")
-    lines.append("|---|" + "---|" * len(ci_metrics))
-    for a in agents:
-        cells = []
-        for m in ci_metrics:
-            c = results[a].get(m)
-            if c is None or c["n"] < 2:
-                cells.append("– (one seed)" if c is not None else "–")
-            else:
-                cells.append(f"{c['mean']:.3f} ± {c['ci95']:.3f}")
-        lines.append(f"| `{a}` | " + " | ".join(cells) + " |")
-    if reference in per_seed:
-        lines += [
-            "",
-            f"Paired tests against `{reference}` over test users (per-user values averaged over "
-            + spec.test_note,
-            "",
-            f"| agent | Δ {spec.primary_label} | p | significant | Δ {spec.secondary} | p "
-            "| significant |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for a in agents:
-            if a == reference:
-                continue
-            r = paired_test(per_seed, a, reference, spec.primary_per_user)
-            h = paired_test(per_seed, a, reference, spec.secondary_per_user)
-            lines.append(
-                f"| `{a}` | {r['diff']:+.4f} | {r['p']:.2g} | {'yes' if r['p'] < 0.05 else 'no'} "
-                f"| {h['diff']:+.4f} | {h['p']:.2g} | {'yes' if h['p'] < 0.05 else 'no'} |"
-            )
-    return "\n".join(lines) + "\n"
+    return blocks_markdown(result_blocks(results, per_seed, reference, metrics, spec))
+
+
+def blocks_markdown(blocks: Sequence[Block]) -> str:
+    """Report blocks as Markdown (what ``results.md`` holds)."""
+    return "\n\n".join(b.markdown() if isinstance(b, Table) else b for b in blocks) + "\n"
 
 
 def _plt() -> Any:
@@ -369,7 +426,7 @@ def plot_learning_curves(
 TRAIN_WORLD_KEY = "train_world_return"
 
 
-def world_rank_section(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+def world_rank_blocks(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[Block]:
     """Agents ranked by mean return in the eval and the train world, and rank correlations.
 
     The rank correlations are Spearman's rho and Kendall's tau. The same held-out users,
@@ -379,7 +436,7 @@ def world_rank_section(results: Mapping[str, Mapping[str, Mapping[str, float]]])
     """
     agents = [a for a in results if TRAIN_WORLD_KEY in results[a] and "mean_return" in results[a]]
     if len(agents) < 3:
-        return ""
+        return []
     ev = np.array([results[a]["mean_return"]["mean"] for a in agents])
     tr = np.array([results[a][TRAIN_WORLD_KEY]["mean"] for a in agents])
     rho, p_rho = stats.spearmanr(ev, tr)
@@ -387,21 +444,22 @@ def world_rank_section(results: Mapping[str, Mapping[str, Mapping[str, float]]])
     rank_ev = stats.rankdata(-ev, method="min").astype(int)
     rank_tr = stats.rankdata(-tr, method="min").astype(int)
     order = np.argsort(-ev, kind="stable")
-    lines = [
-        "Train world vs eval world (the same held-out users and episode seeds; worlds fitted",
+    rows = tuple(
+        (agents[i], f"{ev[i]:.3f}", str(rank_ev[i]), f"{tr[i]:.3f}", str(rank_tr[i])) for i in order
+    )
+    return [
+        "Train world vs eval world (the same held-out users and episode seeds; worlds fitted\n"
         "on disjoint halves of the users): mean return and rank in each.",
-        "",
-        "| agent | eval world | rank | train world | rank |",
-        "|---|---|---|---|---|",
-    ]
-    for i in order:
-        lines.append(f"| `{agents[i]}` | {ev[i]:.3f} | {rank_ev[i]} | {tr[i]:.3f} | {rank_tr[i]} |")
-    lines += [
-        "",
+        Table(("agent", "eval world", "rank", "train world", "rank"), rows),
         f"Rank correlation over {len(agents)} agents: Spearman rho = {rho:.3f} "
         f"(p = {p_rho:.2g}), Kendall tau = {tau:.3f} (p = {p_tau:.2g}).",
     ]
-    return "\n".join(lines) + "\n"
+
+
+def world_rank_section(results: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
+    """:func:`world_rank_blocks` as Markdown (``""`` when there are none)."""
+    blocks = world_rank_blocks(results)
+    return blocks_markdown(blocks) if blocks else ""
 
 
 def plot_return_vs_length(

@@ -7,7 +7,8 @@ torch, is imported until an env is made)::
     import movierec_env  # noqa: F401  (or gym.make("movierec_env:MovieRec-v0"))
 
     env = gym.make("MovieRec-v0")
-    envs = gym.make_vec("MovieRec-v0", num_envs=64)  # native batched numpy env
+    envs = gym.make_vec("MovieRec-v0", num_envs=64)  # native batched numpy env (gymnasium>=1.0)
+    envs = movierec_env.make_vec("MovieRec-v0", num_envs=64)  # the same, any gymnasium>=0.29.1
 
 The public API (``from movierec_env import ...``) is listed in ``__all__`` and imported on
 first use, so ``import movierec_env`` stays cheap. The env contract every agent and tool
@@ -65,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "PreparedDataset": "movierec_env.data",
     "load_dataset": "movierec_env.data",
     "cache_root": "movierec_env.cache",
+    "make_vec": "movierec_env.gym_compat",
 }
 
 __all__ = ["ENV_ID", "SIM_ENV_ID", "__version__", *sorted(_EXPORTS)]

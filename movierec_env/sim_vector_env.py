@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode, VectorEnv
 from numpy.typing import NDArray
 
+from movierec_env.gym_compat import AutoresetMode, NativeVectorEnv
 from movierec_env.reward import RewardConfig
 from movierec_env.sim_core import SimBatch, SimCore
 from movierec_env.sim_env import SimEnvProperties, check_slate
@@ -35,7 +35,7 @@ _STEP_KEYS = (
 )
 
 
-class MovieRecSimVectorEnv(SimEnvProperties, VectorEnv):
+class MovieRecSimVectorEnv(SimEnvProperties, NativeVectorEnv):
     """N independent ``MovieRecSim-v0`` episodes in one batch (numpy + one torch call).
 
     Same arguments and semantics as :class:`~movierec_env.sim_env.MovieRecSimEnv`, plus

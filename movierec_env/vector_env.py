@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
 from movierec_env.catalogue import Catalogue
 from movierec_env.data.types import PreparedDataset
 from movierec_env.env import render_text
+from movierec_env.gym_compat import AutoresetMode, NativeVectorEnv
 from movierec_env.replay import ReplayCore, ReplayEnvProperties, draw_episode
 from movierec_env.reward import RewardConfig, compute_reward
 
@@ -29,7 +29,7 @@ __all__ = ["MovieRecVectorEnv"]
 _STEP_KEYS = ("reward_hit", "reward_genre", "reward_rating", "target", "target_movie_id", "hit")
 
 
-class MovieRecVectorEnv(ReplayEnvProperties, VectorEnv):
+class MovieRecVectorEnv(ReplayEnvProperties, NativeVectorEnv):
     """N independent ``MovieRec-v0`` episodes stepped together in numpy.
 
     Same semantics, arguments and reward as :class:`~movierec_env.env.MovieRecEnv` (see its

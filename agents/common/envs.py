@@ -2,7 +2,8 @@
 
 Why this exists (SB3 has ``VecEnv``): SB3 wraps every env in its own ``DummyVecEnv``, which
 steps sub-environments one at a time in Python. MovieRec-v0 ships a *native* Gymnasium
-vector env (``gym.make_vec(..., vectorization_mode="vector_entry_point")``) that steps a
+vector env (``movierec_env.make_vec(...)``, on Gymnasium 1.x also ``gym.make_vec(...,
+vectorization_mode="vector_entry_point")``) that steps a
 whole batch of users with numpy; wrapping it in ``DummyVecEnv`` would throw that away. The
 agents here therefore speak the Gymnasium ``VectorEnv`` API directly, and a single
 ``gym.Env`` becomes a one-env ``SyncVectorEnv``.
@@ -20,10 +21,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
+from gymnasium.vector import SyncVectorEnv, VectorEnv
 from numpy.typing import NDArray
 
+from movierec_env import gym_compat
 from movierec_env.contract import RecEnv, is_rec_env, rec_env
+from movierec_env.gym_compat import AutoresetMode
 
 __all__ = [
     "ActionMaskSource",
@@ -67,7 +70,8 @@ def as_vector_env(
 
     Args:
         env: A vector env (returned as is), a single env (wrapped in a one-env
-            ``SyncVectorEnv`` with same-step autoreset), or a registered env id.
+            ``SyncVectorEnv``, same-step autoreset where the installed Gymnasium offers
+            it: :func:`movierec_env.gym_compat.sync_vector_env`), or a registered env id.
 
     Returns:
         The vector env.
@@ -81,7 +85,7 @@ def as_vector_env(
         return env
     if isinstance(env, gym.Env):
         single = env
-        return SyncVectorEnv([lambda: single], autoreset_mode=AutoresetMode.SAME_STEP)
+        return gym_compat.sync_vector_env([lambda: single], same_step=True)
     raise TypeError(
         f"env must be a gymnasium.Env, a gymnasium.vector.VectorEnv or an env id, got "
         f"{type(env).__name__} (SB3 VecEnvs are not supported: pass the Gymnasium env)"
@@ -89,12 +93,15 @@ def as_vector_env(
 
 
 def autoreset_mode(venv: VectorEnv[Any, Any, Any]) -> AutoresetMode:
-    """The vector env's autoreset mode (Gymnasium's default, next-step, when undeclared)."""
-    mode = venv.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
-    mode = AutoresetMode(mode) if not isinstance(mode, AutoresetMode) else mode
-    if mode == AutoresetMode.DISABLED:
-        raise ValueError("vector envs with autoreset_mode=DISABLED are not supported")
-    return mode
+    """The vector env's autoreset mode on the installed Gymnasium.
+
+    The declared ``metadata["autoreset_mode"]``, else the version's only mode (same-step
+    before Gymnasium 1.0, next-step from 1.0): :func:`movierec_env.gym_compat.autoreset_mode`.
+
+    Raises:
+        ValueError: For ``DISABLED``.
+    """
+    return gym_compat.autoreset_mode(venv)
 
 
 class ActionMaskSource:

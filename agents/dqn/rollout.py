@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import VectorEnv
 from numpy.typing import NDArray
 
 from agents.common.buffers import MaskedReplayBuffer
 from agents.common.envs import ActionMaskSource, autoreset_mode, info_positions
 from agents.dqn.policies import DQNPolicy
+from movierec_env.gym_compat import AutoresetMode, final_info, final_observation
 
 __all__ = ["VectorRollout"]
 
@@ -126,13 +127,13 @@ class VectorRollout:
         positions = info_positions(infos, self.n_envs)
         same_step = autoreset_mode(self.env) == AutoresetMode.SAME_STEP
         if same_step and dones.any():
-            final_obs = infos.get("final_obs")
-            final_info = infos.get("final_info", {})
             for i in np.flatnonzero(dones):
-                if final_obs is not None:
-                    next_obs[i] = final_obs[i]
-                if positions is not None and "position" in final_info:
-                    positions[i] = int(final_info["position"][i])
+                last_obs = final_observation(infos, int(i))
+                if last_obs is not None:
+                    next_obs[i] = last_obs
+                last_info = final_info(infos, int(i))
+                if positions is not None and "position" in last_info:
+                    positions[i] = int(last_info["position"])
                 if next_masks is not None and self._resolved_mask_storage == "packed":
                     # The final state's mask is gone after the reset; only truncated
                     # episodes bootstrap from it, and then over every action.

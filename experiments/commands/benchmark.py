@@ -52,6 +52,19 @@ __all__ = ["benchmark"]
     help="Processes running (agent, seed) jobs side by side (default: min(2, CPUs)).",
 )
 @click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Run jobs in local processes, or as Ray tasks (one CPU each; extra movierec[ray]).",
+)
+@click.option(
+    "--address",
+    default=None,
+    metavar="ADDRESS",
+    help="Ray cluster to join (e.g. auto, ray://head:10001); default: a local Ray.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -68,12 +81,15 @@ def benchmark(
     quick: bool,
     env_id: str,
     workers: int | None,
+    executor: str,
+    address: str | None,
     out: Path | None,
 ) -> None:
     """Train the encoders, train and evaluate every agent over seeds, write tables and plots.
 
     Results (PROTOCOL.md metrics, mean reward and its terms, coverage) are written to the
-    run directory as results.json, results.csv, results.md and PNG plots. An interrupted
+    run directory as results.json, results.csv, results.md, PNG plots and report.html (all
+    of it in one self-contained page, whose path is printed last). An interrupted
     run resumes per (agent, seed) when started again with the same --out.
     """
     from experiments.benchmark import BenchmarkConfig, run_benchmark
@@ -90,14 +106,20 @@ def benchmark(
         quick=quick,
         workers=workers or min(2, os.cpu_count() or 1),
         env=env_id,
+        executor=executor,
+        address=address,
     )
     ds_name = Path(dataset).name if dataset else "ml-latest-small"
     sim = "-sim" if env_id == "MovieRecSim-v0" else ""
     run_dir = out or Path("runs") / f"{ds_name}{sim}-{'quick' if quick else 'full'}"
-    paths = run_benchmark(cfg, run_dir, progress=lambda m: click.echo(m, err=True))
+    try:
+        paths = run_benchmark(cfg, run_dir, progress=lambda m: click.echo(m, err=True))
+    except RuntimeError as exc:  # failed Ray tasks: the rest is written, a re-run resumes
+        raise click.ClickException(str(exc)) from exc
     click.echo(paths["table"].read_text())
     click.echo("Plots:")
     for key, path in paths.items():
-        if key != "table":
+        if key not in ("table", "html"):
             click.echo(f"  {key}: {path}")
     click.echo(f"Everything is in {run_dir}/")
+    click.echo(f"Report (one self-contained page, open it in a browser): {paths['html']}")

@@ -36,12 +36,11 @@ def make_training_env(agent: str, dataset: Any, encoders: Any, num_envs: int, se
     import gymnasium as gym
 
     import movierec_env  # noqa: F401  (registers MovieRec-v0)
+    from movierec_env.gym_compat import make_vec
 
     kwargs: dict[str, Any] = {"dataset": dataset, "encoders": encoders, "split": "train"}
     if agent == "dqn":
-        return gym.make_vec(
-            "MovieRec-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
-        )
+        return make_vec("MovieRec-v0", num_envs=num_envs, **kwargs)
     return gym.make("MovieRec-v0", **kwargs)
 
 

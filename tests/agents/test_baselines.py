@@ -14,6 +14,7 @@ from agents.baselines import (
 )
 from agents.registry import make_agent
 from movierec_env import rec_env
+from movierec_env.gym_compat import make_vec
 from movierec_env.metrics import history_mask
 
 
@@ -226,14 +227,12 @@ def test_registry_names_and_unknown(make_env):
 
 
 def test_vector_env_predict_reads_positions_and_masks(tiny_data, fake_encoder):
-    import gymnasium as gym
 
     import movierec_env  # noqa: F401
 
-    venv = gym.make_vec(
+    venv = make_vec(
         "MovieRec-v0",
         num_envs=4,
-        vectorization_mode="vector_entry_point",
         dataset=tiny_data,
         encoders=fake_encoder,
     )

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.vector import SyncVectorEnv
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -18,13 +18,18 @@ from agents.common.buffers import MaskedReplayBuffer, ReplaySamples
 from agents.common.serialization import load_checkpoint, save_checkpoint
 from agents.dqn import DQN
 from agents.dqn.policies import ItemEmbeddingQNetwork, masked_argmax, masked_max
+from movierec_env.gym_compat import AutoresetMode, autoreset_mode, sync_vector_env
 from tests.agents.toy_env import ToyRecEnv
+from tests.gym_versions import sync_env
 
 SMALL = dict(learning_starts=50, batch_size=32, buffer_size=5_000, seed=0)
 
 
-def make_venv(n: int = 4, mode: AutoresetMode = AutoresetMode.SAME_STEP, **kw) -> SyncVectorEnv:
-    return SyncVectorEnv([lambda: ToyRecEnv(**kw) for _ in range(n)], autoreset_mode=mode)
+def make_venv(n: int = 4, mode: AutoresetMode | None = None, **kw) -> SyncVectorEnv:
+    """Toy envs in a SyncVectorEnv: ``mode`` (skipped where unavailable), else the version's
+    same-step one where it has it (next-step on Gymnasium 1.0)."""
+    fns = [lambda: ToyRecEnv(**kw) for _ in range(n)]
+    return sync_vector_env(fns, same_step=True) if mode is None else sync_env(fns, mode)
 
 
 def test_learn_returns_self_and_predict_shapes() -> None:
@@ -105,7 +110,7 @@ class MaskRecorder(gym.Wrapper):
 
 def test_training_never_takes_a_masked_action() -> None:
     envs = [MaskRecorder(ToyRecEnv(n_actions=6, seq_len=5)) for _ in range(3)]
-    venv = SyncVectorEnv([lambda e=e: e for e in envs], autoreset_mode=AutoresetMode.SAME_STEP)
+    venv = sync_vector_env([lambda e=e: e for e in envs], same_step=True)
     DQN("MlpPolicy", venv, exploration_fraction=0.5, **SMALL).learn(600)
     assert sum(e.steps for e in envs) >= 600
     assert sum(e.violations for e in envs) == 0
@@ -252,10 +257,14 @@ class CountingCallback(BaseCallback):
 def test_sb3_callbacks_are_invoked(tmp_path: Path) -> None:
     counting = CountingCallback()
     eval_cb = EvalCallback(ToyRecEnv(), n_eval_episodes=2, eval_freq=5, log_path=str(tmp_path))
-    model = DQN("MlpPolicy", make_venv(2), **SMALL)
+    venv = make_venv(2)
+    model = DQN("MlpPolicy", venv, **SMALL)
     model.learn(10_000, callback=CallbackList([counting, eval_cb]), progress_bar=True)
     assert counting.started and counting.ended and counting.calls == 20
-    assert model.num_timesteps == 40  # stopped by the callback, 2 envs per call
+    if autoreset_mode(venv) == AutoresetMode.SAME_STEP:
+        assert model.num_timesteps == 40  # stopped by the callback, 2 envs per call
+    else:  # Gymnasium 1.0: next-step only, and reset-only steps are not env steps
+        assert 20 < model.num_timesteps < 40
     assert eval_cb.n_calls == 20 and eval_cb.evaluations_timesteps  # evaluated
     assert (tmp_path / "evaluations.npz").exists()
     calls = []

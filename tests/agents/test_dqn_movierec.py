@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from agents.dqn import DQN
+from movierec_env.gym_compat import make_vec
 from movierec_env.metrics import history_mask
 from movierec_env.vector_env import MovieRecVectorEnv
 
@@ -59,10 +60,9 @@ def test_make_vec_and_evaluate_agent(tiny_data, fake_encoder) -> None:
     import movierec_env  # noqa: F401
     from agents.evaluation import evaluate_agent
 
-    venv = gym.make_vec(
+    venv = make_vec(
         "MovieRec-v0",
         num_envs=3,
-        vectorization_mode="vector_entry_point",
         dataset=tiny_data,
         encoders=fake_encoder,
     )

@@ -12,6 +12,7 @@ import pytest
 from movierec_env import rec_env
 from movierec_env.candidates import FEATURE_NAMES, CandidateConfig, CandidateGenerator
 from movierec_env.env import MovieRecEnv
+from movierec_env.gym_compat import make_vec
 from movierec_env.reward import compute_reward
 from movierec_env.testing import RandomProjectionEncoder
 from tests.conftest import CANDIDATES_K
@@ -197,7 +198,7 @@ def test_gym_make_and_make_vec(cand_data, cand_encoder):
     kw = {"dataset": cand_data, "encoders": cand_encoder, "candidates": K}
     env = gym.make("MovieRec-v0", **kw)
     assert env.action_space == gym.spaces.Discrete(K)
-    venv = gym.make_vec("MovieRec-v0", num_envs=3, vectorization_mode="vector_entry_point", **kw)
+    venv = make_vec("MovieRec-v0", num_envs=3, **kw)
     obs, info = venv.reset(seed=0)
     assert obs in venv.observation_space and info["candidates"].shape == (3, K)
     assert venv.action_masks().shape == (3, K)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import movierec_env
 from movierec_env import ItemFeatures, RecEnv, is_rec_env, rec_env
 from movierec_env.catalogue import Catalogue
+from movierec_env.gym_compat import make_vec, sync_vector_env
 from movierec_env.reward import RewardConfig, RewardTables, compute_reward
 from movierec_env.vector_env import MovieRecVectorEnv
 
@@ -20,12 +20,9 @@ def envs(tiny_data, tiny_encoder):
     return {
         "single": gym.make("MovieRec-v0", max_episode_steps=50, **kwargs),
         "vector": MovieRecVectorEnv(num_envs=3, **kwargs),
-        "make_vec": gym.make_vec(
-            "MovieRec-v0", num_envs=2, vectorization_mode="vector_entry_point", **kwargs
-        ),
-        "sync": SyncVectorEnv(
-            [lambda: gym.make("MovieRec-v0", **kwargs) for _ in range(2)],
-            autoreset_mode=AutoresetMode.SAME_STEP,
+        "make_vec": make_vec("MovieRec-v0", num_envs=2, **kwargs),
+        "sync": sync_vector_env(
+            [lambda: gym.make("MovieRec-v0", **kwargs) for _ in range(2)], same_step=True
         ),
     }
 

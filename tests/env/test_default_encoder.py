@@ -14,6 +14,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from movierec_env.gym_compat import AutoresetMode, make_vec
+from tests.gym_versions import sync_env
+
 pytestmark = pytest.mark.slow
 
 
@@ -61,9 +64,9 @@ def test_default_env_checks_and_vector_equivalence():
         sb3_check(gym.make("MovieRec-v0", split="test").unwrapped)
 
     n = 4
-    venv = gym.make_vec("MovieRec-v0", num_envs=n, vectorization_mode="vector_entry_point")
+    venv = make_vec("MovieRec-v0", num_envs=n)
     singles = [gym.make("MovieRec-v0") for _ in range(n)]
-    sync = gym.vector.SyncVectorEnv([lambda e=e: e for e in singles])
+    sync = sync_env([lambda e=e: e for e in singles], AutoresetMode.NEXT_STEP)
     vo, _ = venv.reset(seed=5)
     so, _ = sync.reset(seed=5)
     np.testing.assert_array_equal(vo, so)

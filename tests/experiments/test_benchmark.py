@@ -35,6 +35,11 @@ def test_benchmark_writes_results_and_resumes(tmp_path) -> None:
     for png in ("metrics.png", "reward_terms.png", "learning_curves.png"):
         assert (out / png).stat().st_size > 1000
     assert "| `popular` | 2 |" in (out / "results.md").read_text()
+    # One self-contained page with the same tables and the three plots; its path last.
+    report = (out / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 3 and "<code>popular</code>" in report
+    assert cfg["version"] in report
+    assert res.stdout.strip().splitlines()[-1].endswith(str(out / "report.html"))
 
     # Interrupt: lose one (agent, seed); a re-run recomputes only that one.
     kept = out / "seeds" / "0" / "dqn.json"
@@ -81,8 +86,44 @@ def test_benchmark_on_the_simulator(tmp_path) -> None:
     # Every agent is also judged in the train world, and the two rankings are compared.
     assert all("train_world_return" in agent for agent in results.values())
     assert "Rank correlation over 3 agents: Spearman rho" in table
+    # report.html holds the same, and all four plots.
+    report = (out / "report.html").read_text()
+    assert "Rank correlation over 3 agents: Spearman rho" in report
+    assert report.count("data:image/png;base64,") == 4
     seed0 = json.loads((out / "seeds" / "0" / "dqn.json").read_text())
     assert (
         seed0["timesteps"] == 640
         and len(seed0["per_user"]["returns"]) == results["dqn"]["n_users"]["mean"]
     )
+
+
+def test_executor_settings_are_checked_before_any_work(tmp_path) -> None:
+    from experiments.benchmark import BenchmarkConfig, run_benchmark
+
+    with pytest.raises(ValueError, match="executor must be one of"):
+        run_benchmark(BenchmarkConfig(executor="dask"), tmp_path / "a")
+    with pytest.raises(ValueError, match="needs executor='ray'"):
+        run_benchmark(BenchmarkConfig(address="auto"), tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_failed_ray_jobs_end_the_command_with_a_one_line_cause(tmp_path, monkeypatch) -> None:
+    # No Ray needed: the executor is replaced by one whose every job failed.
+    from experiments import ray_executor
+
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: None)
+    seen = []
+
+    def all_failed(cfg, run_dir, enc_source, jobs, say, compute=None):
+        seen.extend(jobs)
+        return [f"seed {s} {a}: WorkerCrashedError" for s, a in jobs]
+
+    monkeypatch.setattr(ray_executor, "run_jobs_on_ray", all_failed)
+    out = tmp_path / "run"
+    args = ["benchmark", "--quick", "--agents", "random", "--executor", "ray", "--out", str(out)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1 and seen == [(0, "random")]
+    assert "1 of 1 job(s) failed" in res.output
+    assert "seed 0 random: WorkerCrashedError" in res.output
+    assert "Re-run the same command" in res.output
+    assert not (out / "seeds").exists() and not (out / "report.html").exists()

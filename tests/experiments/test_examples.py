@@ -193,6 +193,21 @@ class TestExamplesOnTheShippedDataset:
         assert out["metrics"]["dqn"]["ranking"] == "action_scores"
         assert np.isfinite(out["metrics"]["dqn"]["HR@10"])
 
+    def test_cleanrl_dqn(self, capsys):
+        # A CleanRL-style loop on the installed Gymnasium (CI: 1.x and 0.29.1, CleanRL's pin).
+        from experiments.examples import cleanrl_dqn
+        from movierec_env.gym_compat import LEGACY_VECTOR_API
+
+        argv = ["--total-timesteps", "600", "--learning-starts", "200", "--num-envs", "2"]
+        res = cleanrl_dqn.main(argv)
+        train = res["train"]
+        assert train["steps"] >= 600 and train["updates"] > 0
+        assert train["autoreset"] == ("same-step" if LEGACY_VECTOR_API else "next-step")
+        for name in ("cleanrl-dqn", "random"):
+            assert res[name]["n_users"] == 610 and 0.0 <= res[name]["HR@10"] <= 1.0
+        assert res["cleanrl-dqn"]["ranking"] == "action_scores"
+        assert "cleanrl_dqn" in capsys.readouterr().out
+
     def test_train_sb3_ppo(self, capsys):
         from experiments.examples import train_sb3_ppo
 

@@ -19,6 +19,7 @@ from agents.oracles import (
 )
 from agents.registry import load_agent, make_agent
 from experiments.sim_gate import episode_returns, greedy_policy, user_seed
+from movierec_env.gym_compat import make_vec
 from movierec_env.sim_core import SimCore
 
 SMALL = PlannerConfig(candidates=3, rollouts=2, horizon=2)
@@ -194,7 +195,7 @@ def test_episode_returns_equal_the_env_on_a_fixed_seed(core, spec, small_data):
 
 
 def test_registry_builds_oracles_on_the_sim_env_only(env, tmp_path):
-    vec = gym.make_vec("MovieRecSim-v0", num_envs=3, vectorization_mode="vector_entry_point")
+    vec = make_vec("MovieRecSim-v0", num_envs=3)
     for name, cls in (("oracle-greedy", GreedyOracle), ("oracle-planner", PlannerOracle)):
         oracle = make_agent(name, env, seed=1)
         assert isinstance(oracle, cls) and oracle.is_oracle and "ORACLE" in (cls.__doc__ or "")

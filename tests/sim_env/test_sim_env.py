@@ -7,12 +7,13 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import movierec_env
 from movierec_env import rec_env
+from movierec_env.gym_compat import AutoresetMode, make_vec
 from movierec_env.sim_env import MovieRecSimEnv
 from movierec_env.sim_vector_env import MovieRecSimVectorEnv
+from tests.gym_versions import sync_env
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +123,7 @@ def test_vector_env_equals_sync_vector_env(small_data):
     n = 3
     kwargs = {"dataset": small_data, "max_episode_steps": 6}
     native = MovieRecSimVectorEnv(num_envs=n, **kwargs)
-    sync = SyncVectorEnv(
-        [lambda: MovieRecSimEnv(**kwargs) for _ in range(n)],
-        autoreset_mode=AutoresetMode.NEXT_STEP,
-    )
+    sync = sync_env([lambda: MovieRecSimEnv(**kwargs) for _ in range(n)], AutoresetMode.NEXT_STEP)
     o1, i1 = native.reset(seed=11)
     o2, i2 = sync.reset(seed=11)
     np.testing.assert_allclose(o1, o2, atol=1e-5)
@@ -150,7 +148,7 @@ def test_vector_env_equals_sync_vector_env(small_data):
 
 def test_make_vec_and_registration():
     assert movierec_env.SIM_ENV_ID in gym.registry
-    v = gym.make_vec("MovieRecSim-v0", num_envs=4, vectorization_mode="vector_entry_point")
+    v = make_vec("MovieRecSim-v0", num_envs=4)
     obs, _ = v.reset(seed=0)
     assert obs.shape == (4, 128) and v.action_masks().shape == (4, v.unwrapped.n_actions)
 
