@@ -103,9 +103,9 @@ class SASRecConfig:
     dropout: float = 0.2
     lr: float = 3e-3
     weight_decay: float = 0.0
-    batch_size: int = 32
-    epochs: int = 40
-    patience: int | None = 4
+    batch_size: int = 16
+    epochs: int = 15
+    patience: int | None = 3
     threads: int = 1
 
     def __post_init__(self) -> None:
