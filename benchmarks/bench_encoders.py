@@ -47,21 +47,37 @@ def _fmt(values: list[float], digits: int = 4) -> str:
 
 
 def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident set size (Linux reports KiB) in MiB."""
+    """Peak resident set size (``getrusage``; Linux reports KiB) in MiB.
+
+    Linux carries ``ru_maxrss`` over ``fork`` and ``exec``: a spawned child's value is at
+    least its parent's resident set at the fork, so it bounds the child's own peak from
+    above only. :func:`_proc_mb` reads the process's own figures instead.
+    """
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _proc_mb(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak since exec) of this process, in MiB (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return float("nan")
 
 
 def _train_sasrec_child(dataset: str | None, seed: int, threads: int) -> dict[str, Any]:
     """Train SASRec in a fresh process; return its weights, record and peak memory."""
     torch.set_num_threads(threads)
     data = load_dataset(dataset)
-    before = _rss_mb()
+    before = _proc_mb("VmRSS")
     model, record = train_sasrec(data, SASRecConfig(threads=threads), seed=seed)
     return {
         "state": model.state_dict(),
         "record": record,
         "rss_before_mb": before,
-        "peak_rss_mb": _rss_mb(),
+        "peak_rss_mb": _proc_mb("VmHWM"),
     }
 
 
@@ -100,6 +116,7 @@ def main() -> None:
 
     over = {"threads": args.threads} if args.threads else {}
     for seed in args.seeds:
+        parent_rss = _proc_mb("VmRSS")  # what a worker's ru_maxrss starts from (see _rss_mb)
         t0 = time.perf_counter()
         enc = train_hybrid(
             data,
@@ -117,6 +134,7 @@ def main() -> None:
         if "encoders" not in peak_mb:  # the workers of the first seed (nothing else ran yet)
             who = resource.RUSAGE_CHILDREN if enc.metrics.get("parallel") else resource.RUSAGE_SELF
             peak_mb["encoders"] = _rss_mb(who)
+            peak_mb["parent"] = parent_rss
         tm = encoder_test_metrics(enc, data)
         for name in ("lstm", "content", "hybrid"):
             for k in KEYS:
@@ -171,11 +189,14 @@ def main() -> None:
             f"{n} {_fmt(epoch_s[n], 1)} s ({', '.join(map(str, epochs[n]))} epochs)"
             for n in ("lstm", "content", "sasrec")
         ),
-        f"- peak memory (max RSS of the training process, torch and the data included): "
-        f"encoders {peak_mb.get('encoders', float('nan')):.0f} MiB "
-        "(the larger of the two encoder processes, first seed); "
-        f"SASRec {_fmt([b for _, b in sasrec_rss], 0)} MiB "
-        f"({_fmt([a for a, _ in sasrec_rss], 0)} MiB before training)",
+        "- peak memory (resident set of the training process, torch and the data included): "
+        f"encoders {peak_mb.get('encoders', float('nan')):.0f} MiB (`ru_maxrss` of the "
+        "two encoder worker processes of the first seed, the larger one; an upper bound "
+        "that is their own peak when above the parent's "
+        f"{peak_mb.get('parent', float('nan')):.0f} MiB at their start); "
+        f"SASRec {_fmt([b for _, b in sasrec_rss], 0)} MiB (`VmHWM` of its own process; "
+        f"{_fmt([a for a, _ in sasrec_rss], 0)} MiB after loading torch and the data, "
+        "before training)",
         f"- `observations()` for all {data.n_interactions} rows: "
         f"{_fmt(obs_s[1], 2)} s (1 thread), {_fmt(obs_s[2], 2)} s (2 threads)",
     ]
