@@ -477,7 +477,9 @@ class SASRecAgent(BaselineAgent):
     name: ClassVar[str] = "sasrec"
     needs_context: ClassVar[bool] = True
 
-    def __init__(self, env: Any, seed: int | None = None, verbose: int = 0, **settings: Any):
+    def __init__(
+        self, env: Any, seed: int | None = None, verbose: int = 0, **settings: Any
+    ) -> None:
         super().__init__(env, seed, verbose)
         self.config = SASRecConfig.from_kwargs(**settings)
         self.model: SASRecModel | None = None
