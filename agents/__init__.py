@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from agents.evaluation import evaluate_agent
     from agents.recommender import Recommendation, Recommender, UserProfile
     from agents.registry import AGENT_NAMES, make_agent
+    from agents.sasrec import SASRecAgent
 
 #: Public name -> module that defines it.
 _LAZY: dict[str, str] = {
@@ -35,6 +36,7 @@ _LAZY: dict[str, str] = {
     "RandomAgent": "agents.baselines",
     "RewardGreedyAgent": "agents.baselines",
     "DQN": "agents.dqn",
+    "SASRecAgent": "agents.sasrec",
     "evaluate_agent": "agents.evaluation",
     "Recommendation": "agents.recommender",
     "Recommender": "agents.recommender",
@@ -56,6 +58,7 @@ __all__ = [
     "Recommendation",
     "Recommender",
     "RewardGreedyAgent",
+    "SASRecAgent",
     "UserProfile",
     "evaluate_agent",
     "make_agent",

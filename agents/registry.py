@@ -21,11 +21,19 @@ name                 agent
 ``sb3-ppo``          Stable-Baselines3 ``PPO("MlpPolicy")`` (no action masking)
 ``qrdqn``            sb3-contrib ``QRDQN("MlpPolicy")`` (no action masking)
 ``maskable-ppo``     sb3-contrib ``MaskablePPO("MlpPolicy")`` (reads ``env.action_masks()``)
+``sasrec``           REFERENCE :class:`~agents.sasrec.SASRecAgent` (SASRec, full softmax
+                     cross-entropy; trained when built, on training interactions only)
 ``oracle-greedy``    ORACLE :class:`~agents.oracles.GreedyOracle` (``MovieRecSim-v0`` only:
                      reads the true simulated user; the one-step optimum)
 ``oracle-planner``   ORACLE :class:`~agents.oracles.PlannerOracle` (``MovieRecSim-v0``
                      only: rollouts on the true simulated user)
 ===================  =====================================================================
+
+``sasrec`` is a reference ranker, not an RL agent: a next-movie model that ignores the
+observation and reads the history from the dataset (``info["position"]``), trained by
+:func:`make_agent` itself (minutes on ml-latest-small; ``SASRecAgent(env).learn()`` does
+the same step by step), so every path that builds agents by name (``movierec evaluate``,
+the benchmark, the ``Recommender``) gets a trained model.
 
 The oracles are not agents a deployed recommender could be: they read the simulator's
 true model (``env.unwrapped.world``, ``oracle_state()``) and refuse any other env with a
@@ -48,6 +56,7 @@ __all__ = [
     "BASELINE_NAMES",
     "LEARNING_AGENT_NAMES",
     "ORACLE_NAMES",
+    "REFERENCE_NAMES",
     "load_agent",
     "make_agent",
 ]
@@ -77,8 +86,12 @@ LEARNING_AGENT_NAMES: tuple[str, ...] = (
 )
 #: ORACLES of ``MovieRecSim-v0``: they read the true simulated user (agents.oracles).
 ORACLE_NAMES: tuple[str, ...] = ("oracle-greedy", "oracle-planner")
+#: Reference rankers: next-movie models trained when built (never the observation).
+REFERENCE_NAMES: tuple[str, ...] = ("sasrec",)
 #: Every name :func:`make_agent` accepts.
-AGENT_NAMES: tuple[str, ...] = BASELINE_NAMES + LEARNING_AGENT_NAMES + ORACLE_NAMES
+AGENT_NAMES: tuple[str, ...] = (
+    BASELINE_NAMES + LEARNING_AGENT_NAMES + ORACLE_NAMES + REFERENCE_NAMES
+)
 
 #: SB3 name -> (module, class, pip extra that provides it).
 _SB3: dict[str, tuple[str, str, str]] = {
@@ -99,10 +112,11 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
         seed: Seed of the agent's randomness (network initialisation, exploration, the
             random baseline's draws).
         **kwargs: Passed to the agent's constructor (e.g. ``window=5`` for ``genre``,
-            ``learning_rate=...`` for the learning agents).
+            ``learning_rate=...`` for the learning agents, :class:`agents.sasrec.SASRecConfig`
+            fields for ``sasrec``).
 
     Returns:
-        The agent (SB3 API: ``learn``, ``predict``, ``save``).
+        The agent (SB3 API: ``learn``, ``predict``, ``save``); ``sasrec`` comes trained.
 
     Raises:
         ValueError: If ``name`` is unknown.
@@ -126,6 +140,10 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
         return b.EncoderRankerAgent(env, seed=seed, component=name, **kwargs)
     if name in ORACLE_NAMES:
         return _oracle_class(name)(env, seed=seed, **kwargs)
+    if name == "sasrec":
+        from agents.sasrec import SASRecAgent
+
+        return SASRecAgent(env, seed=seed, **kwargs).learn()
     if name == "linucb":
         from agents.bandits import LinUCBAgent
 
@@ -234,6 +252,10 @@ def load_agent(name: str, path: str | os.PathLike[str], env: Any = None) -> Any:
         return LinUCBAgent.load(p, env=env)
     if name in ORACLE_NAMES:
         return _oracle_class(name).load(p, env=env)
+    if name == "sasrec":
+        from agents.sasrec import SASRecAgent
+
+        return SASRecAgent.load(p, env=env)
     if name in _SB3:
         module, cls_name, extra = _SB3[name]
         try:

@@ -80,7 +80,11 @@ register_agent("hybrid", _encoder("hybrid"), "HybridEncoder blended greedy ranki
 
 
 def _from_agents(name: str) -> ScorerFactory:
-    """A scorer from :mod:`agents` (baselines; learning agents need ``--model``)."""
+    """A scorer from :mod:`agents` (baselines; learning agents need ``--model``).
+
+    ``sasrec`` (a reference ranker) is trained here by :func:`agents.make_agent` unless
+    ``--model`` gives a saved one.
+    """
 
     def factory(data: PreparedDataset, opts: dict[str, Any]) -> Scorer:
         import numpy as np
@@ -187,8 +191,8 @@ def _check_agent(ctx: click.Context, param: click.Parameter, value: str) -> str:
     "--model",
     default=None,
     type=click.Path(dir_okay=False),
-    help="Saved agent (from `movierec train`); required for dqn, sb3-dqn, sb3-ppo, qrdqn, "
-    "maskable-ppo.",
+    help="Saved agent (from `movierec train`, or `save` in Python); required for dqn, "
+    "sb3-dqn, sb3-ppo, qrdqn, maskable-ppo; for sasrec it replaces training on the spot.",
 )
 @json_option
 def evaluate(
