@@ -57,7 +57,7 @@ def test_round_trip_is_exact(folder):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "edited-array"])
-def test_damaged_file_is_ignored_and_rewritten(folder, damage):
+def test_damaged_file_is_ignored_and_rewritten(folder, damage, monkeypatch):
     cfg = PrepareConfig()
     want = prepare(load_raw(folder), cfg)
     store.save_prepared(folder, cfg, want)
@@ -73,7 +73,9 @@ def test_damaged_file_is_ignored_and_rewritten(folder, damage):
         with open(path, "wb") as fh:
             np.savez(fh, **arrays)
     assert store.load_prepared(folder, cfg) is None
-    data_pkg._CACHE.clear()  # the per-process memo
+    # An empty per-process memo for this test only: the session's shared datasets (other
+    # tests compare them by identity) stay memoised.
+    monkeypatch.setattr(data_pkg, "_CACHE", {})
     _equal(load_dataset(folder, cfg), want)  # prepared again and stored whole
     got = store.load_prepared(folder, cfg)
     assert got is not None
