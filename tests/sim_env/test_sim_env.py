@@ -250,3 +250,37 @@ def test_numpy_encoder_step_equals_torch_over_long_episodes(small_data, n):
     o2, t2 = _rollout(slow, 7, steps)
     assert t1 == t2  # draws depend on the world only, never on the observations
     np.testing.assert_allclose(o1, o2, atol=1e-5)
+
+
+def test_idle_rows_keep_their_state_and_active_rows_step_as_a_sub_batch(small_data):
+    from dataclasses import fields
+
+    from movierec_env.sim.world import WorldState
+    from movierec_env.sim_core import SimBatch, SimCore
+
+    core = SimCore(small_data)
+    batch, sub = SimBatch(core, 5), SimBatch(core, 3)
+    users = core.users[:5]
+    batch.reset_rows(np.arange(5), users)
+    live = np.array([0, 2, 4])
+    sub.reset_rows(np.arange(3), users[live])
+    batch.ep.active[[1, 3]] = False
+    before = batch.world_state.take(np.array([1, 3]))
+    obs_before = batch.obs[[1, 3]].copy()
+    draws = np.random.default_rng(0).random((5, 4))
+    acts = np.arange(5) * 7
+    out = batch.step(acts, draws)
+    ref = sub.step(acts[live], draws[live])
+    for f in fields(WorldState):
+        np.testing.assert_array_equal(
+            getattr(batch.world_state, f.name)[[1, 3]], getattr(before, f.name)
+        )
+        np.testing.assert_array_equal(
+            getattr(batch.world_state, f.name)[live], getattr(sub.world_state, f.name)
+        )
+    np.testing.assert_array_equal(batch.obs[[1, 3]], obs_before)
+    np.testing.assert_allclose(batch.obs[live], sub.obs, atol=1e-6)
+    for x, y in zip(out, ref, strict=True):
+        np.testing.assert_array_equal(x[live], y)
+    assert (out.reward[[1, 3]] == 0).all() and not out.accepted[[1, 3]].any()
+    np.testing.assert_array_equal(out.watched[[1, 3]], 1)
