@@ -142,7 +142,9 @@ class NumpyAdvance:
         new = np.empty((n_seg, b, 2, layers, hidden), dtype=np.float32)
         h: F32 = pre
         for k in range(layers):
-            gates = state[:, :, 0, k] @ self._w_hh[k]
+            # Contiguous operands: numpy's matmul falls back to a slow non-BLAS loop on
+            # strided views (10x slower at B = 1,024).
+            gates = np.ascontiguousarray(state[:, :, 0, k]) @ self._w_hh[k]
             gates += pre if k == 0 else h @ self._w_ih[k] + self._b[k]
             sig = 1.0 / (1.0 + np.exp(-gates))
             g = np.tanh(gates[..., 2 * hidden : 3 * hidden])
@@ -150,7 +152,7 @@ class NumpyAdvance:
             h = sig[..., 3 * hidden :] * np.tanh(c)
             new[:, :, 0, k] = h
             new[:, :, 1, k] = c
-        z = np.tanh(new[0, :, 0, layers - 1] @ self._proj_w + self._proj_b)
+        z = np.tanh(h[0] @ self._proj_w + self._proj_b)
         return new.reshape(n_seg, b, -1), z
 
     def _content(self, carry: F32, pre: F32, steps: NDArray[np.int64]) -> tuple[F32, F32]:
@@ -160,7 +162,7 @@ class NumpyAdvance:
         sums = carry.reshape(n_seg, b, n_dec, hidden) * self._decays[:, None]
         sums += x[None, :, None, :]
         norm = (1.0 - self._decays[None, :] ** steps.astype(np.float32)[:, None]) / self._norm_den
-        means = sums[0] / norm[:, :, None]
+        means = sums[0] / norm[:, :, None]  # (B, n_dec, hidden), contiguous
         pooled = np.concatenate([x, means.reshape(b, n_dec * hidden)], axis=1)
         hid = _gelu(pooled @ self._mlp1_w + self._mlp1_b)
         z = np.tanh(hid @ self._mlp2_w + self._mlp2_b)
