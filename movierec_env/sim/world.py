@@ -155,7 +155,8 @@ def _inverse_cdf_draw(
     b, n = logits.shape
     size = max(int(np.sqrt(n)), 1)
     n_blocks = -(-n // size)
-    padded = np.zeros((b, n_blocks * size), dtype=np.float32)
+    padded = np.empty((b, n_blocks * size), dtype=np.float32)
+    padded[:, n:] = 0.0  # only the tail: the rest is written just below
     if top is None:
         top = logits.max(axis=1, keepdims=True)
     np.subtract(logits, top, out=padded[:, :n])
