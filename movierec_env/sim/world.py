@@ -163,6 +163,16 @@ def _inverse_cdf_draw(
     np.exp(padded[:, :n], out=padded[:, :n])
     blocks = padded.reshape(b, n_blocks, size)
     cum_blocks = np.cumsum(blocks.sum(axis=2, dtype=np.float64), axis=1)
+    if b == 1 and 0.0 < cum_blocks[0, -1] < np.inf:
+        # One row: the same arithmetic on scalars. Both cumulative sums are of non-negative
+        # terms, hence sorted, so counting the entries below a target is a searchsorted.
+        t = float(u[0]) * float(cum_blocks[0, -1])
+        k = min(int(np.searchsorted(cum_blocks[0], t)), n_blocks - 1)
+        chosen1 = blocks[0, k]
+        inner1 = np.cumsum(chosen1, dtype=np.float64)
+        c = int(np.searchsorted(inner1, t - (float(cum_blocks[0, k - 1]) if k > 0 else 0.0)))
+        last1 = size - 1 - int(np.argmax(chosen1[::-1] > 0))
+        return np.array([k * size + min(c, last1)], dtype=np.int64)
     target = u * cum_blocks[:, -1]
     blk = np.minimum((cum_blocks < target[:, None]).sum(axis=1), n_blocks - 1)
     rows = np.arange(b)

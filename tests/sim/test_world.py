@@ -208,3 +208,22 @@ def test_inverse_cdf_draw_with_given_row_maxima_is_the_same_draw(sim_data, sim_w
         _inverse_cdf_draw(scores, draws, scores.max(axis=1, keepdims=True)),
         _inverse_cdf_draw(scores, draws),
     )
+
+
+def test_inverse_cdf_draw_of_one_row_equals_the_batched_draw():
+    """The single-row branch (scalars, searchsorted) draws exactly what the batch does."""
+    from movierec_env.sim.world import _inverse_cdf_draw
+
+    rng = np.random.default_rng(5)
+    logits = (rng.normal(size=(400, 97)) * 4).astype(np.float32)
+    logits[rng.random(logits.shape) < 0.3] = -np.inf
+    logits[:50, 10:60] = -np.inf  # whole blocks without mass
+    logits[50:60] = np.float32(0.0)  # ties
+    u = rng.random(400)
+    u[:5] = 0.0
+    u[5:10] = np.nextafter(1.0, 0.0)
+    batched = _inverse_cdf_draw(logits, u)
+    alone = np.concatenate([_inverse_cdf_draw(logits[i : i + 1], u[i : i + 1]) for i in range(400)])
+    np.testing.assert_array_equal(alone, batched)
+    # (u = 0 exactly, probability 2**-53 per draw, may land on a massless first column.)
+    assert np.isfinite(logits[np.arange(5, 400), batched[5:]]).all()
