@@ -142,10 +142,15 @@ class NumpyAdvance:
         new = np.empty((n_seg, b, 2, layers, hidden), dtype=np.float32)
         h: F32 = pre
         for k in range(layers):
-            # Contiguous operands: numpy's matmul falls back to a slow non-BLAS loop on
-            # strided views (10x slower at B = 1,024).
-            gates = np.ascontiguousarray(state[:, :, 0, k]) @ self._w_hh[k]
-            gates += pre if k == 0 else h @ self._w_ih[k] + self._b[k]
+            # Contiguous 2-D operands: numpy's matmul falls back to a slow non-BLAS loop on
+            # strided views (10x slower at B = 1,024), and loops over a stacked (3-D) one.
+            hk = np.ascontiguousarray(state[:, :, 0, k]).reshape(n_seg * b, hidden)
+            gates = (hk @ self._w_hh[k]).reshape(n_seg, b, 4 * hidden)
+            if k == 0:
+                gates += pre
+            else:
+                gates += (h.reshape(n_seg * b, hidden) @ self._w_ih[k]).reshape(gates.shape)
+                gates += self._b[k]
             sig = 1.0 / (1.0 + np.exp(-gates))
             g = np.tanh(gates[..., 2 * hidden : 3 * hidden])
             c = sig[..., hidden : 2 * hidden] * state[:, :, 1, k] + sig[..., :hidden] * g
