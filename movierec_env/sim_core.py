@@ -63,8 +63,9 @@ def resolve_world(world: Any, data: PreparedDataset, overrides: dict[str, Any]) 
     return w.with_params(**changes) if changes else w
 
 
-#: Largest batch stepped by the numpy encoder step: at B = 1 it is ~10x faster than torch's
-#: (whose fixed cost per op dominates), at B = 1,024 about 10% slower (docs/sim_env_speed.md).
+#: Largest batch stepped by the numpy encoder step: at B = 1 it is ~7-10x faster than
+#: torch's (whose fixed cost per op dominates), at B = 64 ~2.5x, at B = 1,024 10-40% slower
+#: (measured on the shared 2-CPU machine, encoders/numpy_advance.py).
 NUMPY_MAX_BATCH = 256
 
 
@@ -338,8 +339,9 @@ class SimBatch:
         """The world's step for the active rows only (the others keep their state).
 
         Every row is stepped (each row's arithmetic is its own, so the active rows get what
-        a sub-batch would), then the few idle rows get their state back: cheaper than
-        gathering and scattering the whole state of the active ones.
+        a sub-batch would: tested), then the few idle rows get their state back and their
+        outputs zeroed (watched item 1): cheaper than gathering and scattering the whole
+        state of the active ones.
         """
         ws = self.world_state
         assert ws is not None
