@@ -299,12 +299,20 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
             RuntimeError: If no episode is running.
         """
         core = self._core
-        acts = np.asarray(action)
-        if acts.dtype.kind not in "iu" or acts.size != core.slate_size:
-            what = "an integer" if core.slate_size == 1 else f"{core.slate_size} integers"
-            raise TypeError(f"action must be {what} in [0, {core.n_actions}), got {action!r}")
-        acts = acts.astype(np.int64).reshape(1, core.slate_size)
-        check_slate(acts, core.n_actions, core.slate_size)
+        if (
+            core.slate_size == 1
+            and isinstance(action, int | np.integer)
+            and not isinstance(action, bool)
+            and 0 <= action < core.n_actions
+        ):  # the common case, without the array checks below
+            acts = np.array([[action]], dtype=np.int64)
+        else:
+            acts = np.asarray(action)
+            if acts.dtype.kind not in "iu" or acts.size != core.slate_size:
+                what = "an integer" if core.slate_size == 1 else f"{core.slate_size} integers"
+                raise TypeError(f"action must be {what} in [0, {core.n_actions}), got {action!r}")
+            acts = acts.astype(np.int64).reshape(1, core.slate_size)
+            check_slate(acts, core.n_actions, core.slate_size)
         if not self._batch.ep.active[0]:
             raise RuntimeError("no episode is running: call reset() first")
         draws = self.np_random.random((1, 4))

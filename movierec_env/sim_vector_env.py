@@ -186,12 +186,14 @@ class MovieRecSimVectorEnv(SimEnvProperties, NativeVectorEnv):
         live = ~self._autoreset
         check_slate(acts[live], core.n_actions, core.slate_size)
         draws = np.zeros((n, 4))
-        for i in np.flatnonzero(live):
-            draws[i] = self._rng(int(i)).random(4)
+        rows = np.flatnonzero(live).tolist()
+        if rows:
+            draws[rows] = [self._rng(i).random(4) for i in rows]
         self._batch.ep.active &= live
         out = self._batch.step(np.where(live[:, None], acts, 0), draws)
-        for i in np.flatnonzero(live):
-            self._histories[int(i)].append(int(out.watched[i]))
+        watched = out.watched.tolist()
+        for i in rows:
+            self._histories[i].append(watched[i])
         if reset_rows.size:
             self._reset_rows(reset_rows)
         self._autoreset = live & (out.left | out.truncated)

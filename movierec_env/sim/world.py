@@ -140,21 +140,39 @@ def _segment_sum(offsets: NDArray[np.int64], x: NDArray[np.floating]) -> NDArray
     return np.asarray(ind @ x)
 
 
-def _inverse_cdf_draw(logits: NDArray[np.float32], u: NDArray[np.float64]) -> NDArray[np.int64]:
+def _inverse_cdf_draw(
+    logits: NDArray[np.float32],
+    u: NDArray[np.float64],
+    top: NDArray[np.float32] | None = None,
+) -> NDArray[np.int64]:
     """One draw per row from ``softmax(logits)`` by inverting its CDF at ``u`` (``(B,)``).
 
     Two levels (blocks of about sqrt(n) columns, then columns within the chosen block), so
     the cost is one pass of ``exp`` and sums instead of a cumulative sum over every column.
     Never returns a column of zero probability (``-inf`` logit), even under rounding.
+    ``top`` is ``logits.max(axis=1, keepdims=True)`` when the caller has it already.
     """
     b, n = logits.shape
     size = max(int(np.sqrt(n)), 1)
     n_blocks = -(-n // size)
-    padded = np.zeros((b, n_blocks * size), dtype=np.float32)
-    np.subtract(logits, logits.max(axis=1, keepdims=True), out=padded[:, :n])
+    padded = np.empty((b, n_blocks * size), dtype=np.float32)
+    padded[:, n:] = 0.0  # only the tail: the rest is written just below
+    if top is None:
+        top = logits.max(axis=1, keepdims=True)
+    np.subtract(logits, top, out=padded[:, :n])
     np.exp(padded[:, :n], out=padded[:, :n])
     blocks = padded.reshape(b, n_blocks, size)
     cum_blocks = np.cumsum(blocks.sum(axis=2, dtype=np.float64), axis=1)
+    if b == 1 and 0.0 < cum_blocks[0, -1] < np.inf:
+        # One row: the same arithmetic on scalars. Both cumulative sums are of non-negative
+        # terms, hence sorted, so counting the entries below a target is a searchsorted.
+        t = float(u[0]) * float(cum_blocks[0, -1])
+        k = min(int(np.searchsorted(cum_blocks[0], t)), n_blocks - 1)
+        chosen1 = blocks[0, k]
+        inner1 = np.cumsum(chosen1, dtype=np.float64)
+        c = int(np.searchsorted(inner1, t - (float(cum_blocks[0, k - 1]) if k > 0 else 0.0)))
+        last1 = size - 1 - int(np.argmax(chosen1[::-1] > 0))
+        return np.array([k * size + min(c, last1)], dtype=np.int64)
     target = u * cum_blocks[:, -1]
     blk = np.minimum((cum_blocks < target[:, None]).sum(axis=1), n_blocks - 1)
     rows = np.arange(b)
@@ -233,6 +251,11 @@ class World:
             shape=(n1, n1),
             dtype=np.float32,
         )
+        # The same table as plain CSR arrays: a step gathers its users' rows with numpy,
+        # without scipy's per-call fancy-indexing overhead (same values, same order).
+        self._trans_indptr = np.asarray(self._trans.indptr, dtype=np.int64)
+        self._trans_indices = np.asarray(self._trans.indices, dtype=np.int64)
+        self._trans_data = np.asarray(self._trans.data, dtype=np.float32)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -409,6 +432,20 @@ class World:
         expo = np.divide(state.exposure, et, out=np.zeros_like(state.exposure), where=et > 0)
         return prof, expo
 
+    def _transition_entries(
+        self, last_item: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64] | int, NDArray[np.int64] | slice]:
+        """Batch rows and table positions of the transition entries of each ``last_item``."""
+        ptr = self._trans_indptr
+        if last_item.shape[0] == 1:
+            li = int(last_item[0])
+            return 0, slice(int(ptr[li]), int(ptr[li + 1]))
+        starts = ptr[last_item]
+        lens = ptr[last_item + 1] - starts
+        rows = np.repeat(np.arange(last_item.shape[0]), lens)
+        pos = np.arange(rows.size) + np.repeat(starts - (np.cumsum(lens) - lens), lens)
+        return rows, pos
+
     def organic_scores(self, state: WorldState) -> NDArray[np.float32]:
         """Organic-choice logits ``(B, n_items + 1)``; seen items and padding are ``-inf``.
 
@@ -418,9 +455,8 @@ class World:
         one = np.ones((prof.shape[0], 1))
         left = np.concatenate([self._w[0] * prof, self._w[1] * expo, one], axis=1)
         out: NDArray[np.float32] = left.astype(np.float32) @ self._item_matrix
-        sub = self._trans[state.last_item]
-        rows = np.repeat(np.arange(out.shape[0]), np.diff(sub.indptr))
-        out[rows, sub.indices] += sub.data
+        rows, pos = self._transition_entries(state.last_item)
+        out[rows, self._trans_indices[pos]] += self._trans_data[pos]
         np.copyto(out, np.float32(-np.inf), where=state.seen)
         return out
 
@@ -431,7 +467,8 @@ class World:
         mu = predict(self._rating, state.rating_bias, state.rating_factors, it)
         drift = f["rating_drift"] * state.satisfaction
         mu = mu + (drift if it.ndim == 1 else drift[:, None])
-        return np.clip(mu, f["rating_min"], f["rating_max"])
+        # np.minimum(np.maximum()) is np.clip without its Python-level dispatch cost.
+        return np.minimum(np.maximum(mu, f["rating_min"]), f["rating_max"])
 
     def rating_all(self, state: WorldState) -> NDArray[np.float64]:
         """Expected rating of every item, ``(B, n_items + 1)`` (:meth:`rating` of each column)."""
@@ -473,7 +510,18 @@ class World:
         if rec2.size and (rec2.min() < 0 or rec2.max() > self.n_items):
             raise ValueError(f"rec_items must be in [0, {self.n_items}] (0 = none)")
         s = self.organic_scores(state) if scores is None else scores
-        top = s.max(axis=1, keepdims=True).astype(np.float64)
+        p = self._accept_prob(state, rec2, s, s.max(axis=1, keepdims=True))
+        return p[:, 0] if single else p
+
+    def _accept_prob(
+        self,
+        state: WorldState,
+        rec2: NDArray[np.int64],
+        s: NDArray[np.float32],
+        s_max: NDArray[np.float32],
+    ) -> NDArray[np.float64]:
+        """:meth:`accept_prob` of a checked ``(B, k)`` slate, given the scores' row maxima."""
+        top = s_max.astype(np.float64)
         top = np.where(np.isfinite(top), top, 0.0)
         rows = np.arange(rec2.shape[0])[:, None]
         util = self.params.accept_sensitivity * (s[rows, rec2].astype(np.float64) - top)
@@ -484,8 +532,8 @@ class World:
         ok = np.isfinite(util)
         ex = np.where(ok, np.exp(np.where(ok, util, 0.0)), 0.0)
         den = self.params.ignore_mass + ex.sum(axis=1, keepdims=True)
-        p = np.divide(ex, den, out=np.zeros_like(ex), where=den > 0)
-        return p[:, 0] if single else p
+        p: NDArray[np.float64] = np.divide(ex, den, out=np.zeros_like(ex), where=den > 0)
+        return p
 
     def accept_prob_each(
         self, state: WorldState, scores: NDArray[np.float32] | None = None
@@ -648,22 +696,35 @@ class World:
             raise ValueError(f"draws must have shape ({state.batch_size}, 4), got {u.shape}")
         rec = np.asarray(rec_items, dtype=np.int64)
         rec2 = rec[:, None] if rec.ndim == 1 else rec
+        if rec2.ndim != 2 or rec2.shape[0] != state.batch_size:
+            raise ValueError(
+                f"rec_items must have shape (B,) or (B, k) with B={state.batch_size}, "
+                f"got {rec.shape}"
+            )
+        if rec2.size and (rec2.min() < 0 or rec2.max() > self.n_items):
+            raise ValueError(f"rec_items must be in [0, {self.n_items}] (0 = none)")
         if scores is None:
             scores = self.organic_scores(state)
-        p = self.accept_prob(state, rec2, scores)
+        s_max = scores.max(axis=1, keepdims=True)  # shared by the choice model and the draw
+        p = self._accept_prob(state, rec2, scores, s_max)
         slot = (np.cumsum(p, axis=1) < u[:, :1]).sum(axis=1)
         accepted = slot < rec2.shape[1]
         organic = np.zeros(state.batch_size, dtype=np.int64)
-        own = np.flatnonzero(~accepted)  # only users who ignored the recommendation choose
-        if own.size:
-            organic[own] = _inverse_cdf_draw(scores[own], u[own, 1])
+        if state.batch_size == 1:  # no row copies for a single user
+            if not accepted[0]:
+                organic = _inverse_cdf_draw(scores, u[:, 1], s_max)
+        else:
+            own = np.flatnonzero(~accepted)  # only users who ignored the recommendation choose
+            if own.size:
+                organic[own] = _inverse_cdf_draw(scores[own], u[own, 1], s_max[own])
         b = np.arange(state.batch_size)
         watched = np.where(accepted, rec2[b, np.minimum(slot, rec2.shape[1] - 1)], organic)
         f = self.fitted
-        z = ndtri(np.clip(u[:, 2], 1e-12, 1.0 - 1e-12))
+        z = ndtri(np.minimum(np.maximum(u[:, 2], 1e-12), 1.0 - 1e-12))
         noisy = self.rating(state, watched) + f["rating_sigma"] * z
-        ratings = np.clip(
-            np.round(noisy / f["rating_step"]) * f["rating_step"], f["rating_min"], f["rating_max"]
+        step = f["rating_step"]
+        ratings = np.minimum(
+            np.maximum(np.round(noisy / step) * step, f["rating_min"]), f["rating_max"]
         )
         self._update(state, watched, ratings, (rec2 > 0).any(axis=1) & ~accepted)
         lp = self.leave_prob(state)

@@ -148,3 +148,82 @@ def test_organic_draw_follows_the_softmax(sim_world):
     emp = np.bincount(draws, minlength=n)[support] / draws.size
     se = np.sqrt(p * (1 - p) / draws.size)
     assert (np.abs(emp - p) < 5 * se).all(), (emp, p)
+
+
+def _reference_organic_scores(world, state):
+    """organic_scores as first written: scipy.sparse fancy row indexing of the transitions."""
+    prof, expo = world._profile_exposure(state)
+    one = np.ones((prof.shape[0], 1))
+    left = np.concatenate([world._w[0] * prof, world._w[1] * expo, one], axis=1)
+    out = left.astype(np.float32) @ world._item_matrix
+    sub = world._trans[state.last_item]
+    rows = np.repeat(np.arange(out.shape[0]), np.diff(sub.indptr))
+    out[rows, sub.indices] += sub.data
+    np.copyto(out, np.float32(-np.inf), where=state.seen)
+    return out
+
+
+def test_organic_scores_equal_the_sparse_reference_bit_for_bit(sim_data, sim_world):
+    u, ends = _users(sim_data)
+    st = sim_world.initial_state(u, ends)
+    st.last_item[0] = 0  # no last item: no transition entries
+    assert (np.diff(sim_world._trans_indptr)[st.last_item[1:]] > 0).any()
+    np.testing.assert_array_equal(
+        sim_world.organic_scores(st), _reference_organic_scores(sim_world, st)
+    )
+    for i in range(3):  # B = 1 takes its own branch
+        one = st.take(np.array([i]))
+        np.testing.assert_array_equal(
+            sim_world.organic_scores(one), _reference_organic_scores(sim_world, one)
+        )
+
+
+@pytest.mark.parametrize("slate", [1, 3])
+def test_step_of_a_batch_equals_each_user_alone(sim_data, sim_world, slate):
+    """A batch of B users steps exactly as B batches of one (the B = 1 path is separate)."""
+    u, ends = _users(sim_data)
+    batch = sim_world.initial_state(u, ends)
+    alone = [batch.take(np.array([i])) for i in range(u.size)]
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        rec = rng.integers(0, sim_world.n_items + 1, (u.size, slate))
+        draws = rng.random((u.size, 4))
+        res = sim_world.step_with_draws(batch, rec, draws)
+        for i, st in enumerate(alone):
+            one = sim_world.step_with_draws(st, rec[i : i + 1], draws[i : i + 1])
+            for x, y in zip(res, one, strict=True):
+                np.testing.assert_array_equal(x[i : i + 1], y)
+    for i, st in enumerate(alone):
+        for name in vars(st):
+            np.testing.assert_array_equal(getattr(batch, name)[i : i + 1], getattr(st, name))
+
+
+def test_inverse_cdf_draw_with_given_row_maxima_is_the_same_draw(sim_data, sim_world):
+    from movierec_env.sim.world import _inverse_cdf_draw
+
+    u, ends = _users(sim_data)
+    scores = sim_world.organic_scores(sim_world.initial_state(u, ends))
+    draws = np.random.default_rng(0).random(u.size)
+    np.testing.assert_array_equal(
+        _inverse_cdf_draw(scores, draws, scores.max(axis=1, keepdims=True)),
+        _inverse_cdf_draw(scores, draws),
+    )
+
+
+def test_inverse_cdf_draw_of_one_row_equals_the_batched_draw():
+    """The single-row branch (scalars, searchsorted) draws exactly what the batch does."""
+    from movierec_env.sim.world import _inverse_cdf_draw
+
+    rng = np.random.default_rng(5)
+    logits = (rng.normal(size=(400, 97)) * 4).astype(np.float32)
+    logits[rng.random(logits.shape) < 0.3] = -np.inf
+    logits[:50, 10:60] = -np.inf  # whole blocks without mass
+    logits[50:60] = np.float32(0.0)  # ties
+    u = rng.random(400)
+    u[:5] = 0.0
+    u[5:10] = np.nextafter(1.0, 0.0)
+    batched = _inverse_cdf_draw(logits, u)
+    alone = np.concatenate([_inverse_cdf_draw(logits[i : i + 1], u[i : i + 1]) for i in range(400)])
+    np.testing.assert_array_equal(alone, batched)
+    # (u = 0 exactly, probability 2**-53 per draw, may land on a massless first column.)
+    assert np.isfinite(logits[np.arange(5, 400), batched[5:]]).all()

@@ -99,21 +99,26 @@ def test_actions_change_the_future(small_data):
 
 
 def test_observation_is_the_encoders_embedding_of_the_simulated_history(small_data):
-    e = MovieRecSimEnv(dataset=small_data, max_episode_steps=40)
+    from movierec_env.sim.defaults import default_world
+
+    world = default_world(small_data, "train").with_dynamics(leave=False)
+    e = MovieRecSimEnv(dataset=small_data, world=world, max_episode_steps=1_000)
     enc = e.encoder
+    steps = 2 * enc.window + 12  # past 2W simulated steps: the segment swaps are exercised
     obs, info = e.reset(seed=3)
     d = small_data
     u = d.user_to_index(info["user_id"])
     sl = slice(int(d.offsets[u]), int(d.train_end[u]))
     items, ratings, stamps = list(d.items[sl]), list(d.ratings[sl]), list(d.timestamps[sl])
-    for _ in range(12):
+    for t in range(steps):
         a = int(_first_allowed(e.action_masks())[0])
         obs, _, term, trunc, info = e.step(a)
         items.append(info["watched"] + 1)
         ratings.append(info["rating"])
         stamps.append(stamps[-1] + 3_600)
-        ref = enc.embed(np.array(items), np.array(ratings, np.float32), np.array(stamps))
-        np.testing.assert_allclose(obs, ref, atol=2e-5)
+        if t < 12 or t % 7 == 0 or t == steps - 1:
+            ref = enc.embed(np.array(items), np.array(ratings, np.float32), np.array(stamps))
+            np.testing.assert_allclose(obs, ref, atol=2e-5)
         assert not e.action_masks()[info["watched"]]  # watched movies are masked
         if term or trunc:
             break
@@ -198,3 +203,82 @@ def test_sb3_ppo_and_maskable_ppo_train_a_few_hundred_steps(small_data):
     e = MovieRecSimEnv(dataset=small_data)
     PPO("MlpPolicy", e, n_steps=64, batch_size=32, n_epochs=1, seed=0).learn(256)
     MaskablePPO("MlpPolicy", e, n_steps=64, batch_size=32, n_epochs=1, seed=0).learn(256)
+
+
+def _rollout(e, seed, steps):
+    """Observations and (watched, rating, reward, left) of ``steps`` steps, fixed actions."""
+    obs, _ = e.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    out_obs, out = [obs], []
+    for _ in range(steps):
+        acts = rng.integers(0, e.unwrapped.n_actions, np.shape(obs)[:-1] or None)
+        obs, r, term, trunc, info = e.step(acts)
+        out_obs.append(obs)
+        out.append(
+            (
+                np.asarray(info["watched"]).tolist(),
+                np.asarray(info["rating"]).tolist(),
+                np.asarray(r).tolist(),
+                np.asarray(term).tolist(),
+            )
+        )
+        if np.ndim(term) == 0 and (term or trunc):
+            obs, _ = e.reset()
+    return np.array(out_obs), out
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_numpy_encoder_step_equals_torch_over_long_episodes(small_data, n):
+    """The numpy encoder step (B small) gives the torch path's observations and trajectory."""
+    from movierec_env.sim.defaults import default_world
+
+    world = default_world(small_data, "train").with_dynamics(leave=False)  # long episodes
+    kwargs = {"dataset": small_data, "world": world, "max_episode_steps": 1_000}
+    make = (
+        (lambda: MovieRecSimEnv(**kwargs))
+        if n == 1
+        else (lambda: MovieRecSimVectorEnv(num_envs=n, **kwargs))
+    )
+    fast, slow = make(), make()
+    assert rec_env(fast)._core.numpy_advance is not None
+    rec_env(slow)._core.numpy_advance = None  # the torch path: encoder.advance
+    window = rec_env(fast).encoder.window
+    steps = 2 * window + 40  # past 2W simulated steps: segment swaps happen
+    o1, t1 = _rollout(fast, 7, steps)
+    o2, t2 = _rollout(slow, 7, steps)
+    assert t1 == t2  # draws depend on the world only, never on the observations
+    np.testing.assert_allclose(o1, o2, atol=1e-5)
+
+
+def test_idle_rows_keep_their_state_and_active_rows_step_as_a_sub_batch(small_data):
+    from dataclasses import fields
+
+    from movierec_env.sim.world import WorldState
+    from movierec_env.sim_core import SimBatch, SimCore
+
+    core = SimCore(small_data)
+    batch, sub = SimBatch(core, 5), SimBatch(core, 3)
+    users = core.users[:5]
+    batch.reset_rows(np.arange(5), users)
+    live = np.array([0, 2, 4])
+    sub.reset_rows(np.arange(3), users[live])
+    batch.ep.active[[1, 3]] = False
+    before = batch.world_state.take(np.array([1, 3]))
+    obs_before = batch.obs[[1, 3]].copy()
+    draws = np.random.default_rng(0).random((5, 4))
+    acts = np.arange(5) * 7
+    out = batch.step(acts, draws)
+    ref = sub.step(acts[live], draws[live])
+    for f in fields(WorldState):
+        np.testing.assert_array_equal(
+            getattr(batch.world_state, f.name)[[1, 3]], getattr(before, f.name)
+        )
+        np.testing.assert_array_equal(
+            getattr(batch.world_state, f.name)[live], getattr(sub.world_state, f.name)
+        )
+    np.testing.assert_array_equal(batch.obs[[1, 3]], obs_before)
+    np.testing.assert_allclose(batch.obs[live], sub.obs, atol=1e-6)
+    for x, y in zip(out, ref, strict=True):
+        np.testing.assert_array_equal(x[live], y)
+    assert (out.reward[[1, 3]] == 0).all() and not out.accepted[[1, 3]].any()
+    np.testing.assert_array_equal(out.watched[[1, 3]], 1)
