@@ -478,6 +478,21 @@ class World:
         mu += (f["rating_drift"] * state.satisfaction)[:, None]
         return np.clip(mu, f["rating_min"], f["rating_max"], out=mu)
 
+    def _checked_recs(self, rec: NDArray[np.int64], batch_size: int) -> NDArray[np.int64]:
+        """``rec`` as a ``(B, k)`` slate array; a clear error on a bad shape or item.
+
+        Raises:
+            ValueError: If ``rec`` is not ``(B,)`` or ``(B, k)``, or an item is out of range.
+        """
+        rec2 = rec[:, None] if rec.ndim == 1 else rec
+        if rec2.ndim != 2 or rec2.shape[0] != batch_size:
+            raise ValueError(
+                f"rec_items must have shape (B,) or (B, k) with B={batch_size}, got {rec.shape}"
+            )
+        if rec2.size and (rec2.min() < 0 or rec2.max() > self.n_items):
+            raise ValueError(f"rec_items must be in [0, {self.n_items}] (0 = none)")
+        return rec2
+
     def accept_prob(
         self,
         state: WorldState,
@@ -501,14 +516,7 @@ class World:
         """
         rec = np.asarray(rec_items, dtype=np.int64)
         single = rec.ndim == 1
-        rec2 = rec[:, None] if single else rec
-        if rec2.ndim != 2 or rec2.shape[0] != state.batch_size:
-            raise ValueError(
-                f"rec_items must have shape (B,) or (B, k) with B={state.batch_size}, "
-                f"got {rec.shape}"
-            )
-        if rec2.size and (rec2.min() < 0 or rec2.max() > self.n_items):
-            raise ValueError(f"rec_items must be in [0, {self.n_items}] (0 = none)")
+        rec2 = self._checked_recs(rec, state.batch_size)
         s = self.organic_scores(state) if scores is None else scores
         p = self._accept_prob(state, rec2, s, s.max(axis=1, keepdims=True))
         return p[:, 0] if single else p
@@ -695,14 +703,7 @@ class World:
         if u.shape != (state.batch_size, 4):
             raise ValueError(f"draws must have shape ({state.batch_size}, 4), got {u.shape}")
         rec = np.asarray(rec_items, dtype=np.int64)
-        rec2 = rec[:, None] if rec.ndim == 1 else rec
-        if rec2.ndim != 2 or rec2.shape[0] != state.batch_size:
-            raise ValueError(
-                f"rec_items must have shape (B,) or (B, k) with B={state.batch_size}, "
-                f"got {rec.shape}"
-            )
-        if rec2.size and (rec2.min() < 0 or rec2.max() > self.n_items):
-            raise ValueError(f"rec_items must be in [0, {self.n_items}] (0 = none)")
+        rec2 = self._checked_recs(rec, state.batch_size)
         if scores is None:
             scores = self.organic_scores(state)
         s_max = scores.max(axis=1, keepdims=True)  # shared by the choice model and the draw
