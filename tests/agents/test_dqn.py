@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -383,16 +384,17 @@ def test_item_embedding_head_scores_selected_actions() -> None:
         ItemEmbeddingQNetwork(8, 30, embed_dim=4, item_embeddings=np.zeros((30, 5)))
 
 
-def test_encoder_head_terms_match_a_numpy_reference() -> None:
-    rng = np.random.default_rng(0)
-    n, d, k = 30, 8, 5
+def _encoder_head_net(
+    seed: int, n: int, d: int, k: int, **kwargs: Any
+) -> tuple[ItemEmbeddingQNetwork, np.ndarray, np.ndarray, np.ndarray]:
+    """A frozen-table encoder-head Q-network on random features, encoder matrix and bias."""
+    rng = np.random.default_rng(seed)
     feats = rng.random((n, k)).astype(np.float32)
     mat = rng.normal(size=(n, d)).astype(np.float32)
     bias = rng.normal(size=n).astype(np.float32)
     net = ItemEmbeddingQNetwork(
         d,
         n,
-        net_arch=[16],
         embed_dim=0,
         freeze_items=True,
         n_item_features=k,
@@ -400,7 +402,15 @@ def test_encoder_head_terms_match_a_numpy_reference() -> None:
         encoder_head=True,
         encoder_matrix=mat,
         encoder_bias=bias,
+        **kwargs,
     )
+    return net, feats, mat, bias
+
+
+def test_encoder_head_terms_match_a_numpy_reference() -> None:
+    rng = np.random.default_rng(100)
+    n, d, k = 30, 8, 5
+    net, feats, mat, bias = _encoder_head_net(0, n, d, k, net_arch=[16])
     # A frozen table starts Q at v(s): the zero-initialised head adds nothing yet.
     assert not net.head.weight.any() and not net.item_bias.requires_grad
     with torch.no_grad():
@@ -425,24 +435,9 @@ def test_encoder_head_terms_match_a_numpy_reference() -> None:
 
 @pytest.mark.parametrize("mode", ["relative", "log"])
 def test_encoder_prob_modes_score_p_against_its_top_movie(mode: str) -> None:
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(101)
     n, d, k = 20, 6, 3
-    feats = rng.random((n, k)).astype(np.float32)
-    mat = rng.normal(size=(n, d)).astype(np.float32)
-    bias = rng.normal(size=n).astype(np.float32)
-    net = ItemEmbeddingQNetwork(
-        d,
-        n,
-        net_arch=[8],
-        embed_dim=0,
-        freeze_items=True,
-        n_item_features=k,
-        item_features=feats,
-        encoder_head=True,
-        encoder_matrix=mat,
-        encoder_bias=bias,
-        encoder_prob=mode,
-    )
+    net, _, mat, bias = _encoder_head_net(1, n, d, k, net_arch=[8], encoder_prob=mode)
     with torch.no_grad():
         net.enc_scales.copy_(torch.tensor([0.0, 1.5]))
         net.value.weight.zero_()
