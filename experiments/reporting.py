@@ -486,7 +486,7 @@ def plot_return_vs_length(
             xerr=results[a]["mean_length"]["std"],
             yerr=results[a]["mean_return"]["std"],
             fmt="s" if a.startswith("oracle") else "o",
-            color=f"C{i % 10}",
+            color=plt.get_cmap("tab20")(i % 20),  # 20 distinct colours: one per agent
             capsize=2,
             label=f"{a} (ORACLE)" if a.startswith("oracle") else a,
         )
