@@ -38,6 +38,7 @@ HYPERPARAMETERS = (
     "exploration_initial_eps",
     "exploration_final_eps",
     "max_grad_norm",
+    "double_q",
     "residual_decay",
     "mask_storage",
     "stats_window_size",

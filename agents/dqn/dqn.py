@@ -38,7 +38,7 @@ from agents.common.envs import ActionMaskSource, as_vector_env, info_positions
 from agents.common.spaces import same_space
 from agents.dqn.checkpoint import CheckpointMixin
 from agents.dqn.heads import DEFAULT_POLICY_KWARGS, ENCODER_HEAD_DEFAULTS, build_policy_kwargs
-from agents.dqn.policies import POLICY_ALIASES, DQNPolicy, masked_max
+from agents.dqn.policies import POLICY_ALIASES, DQNPolicy, masked_argmax, masked_max
 from agents.dqn.rollout import VectorRollout
 from movierec_env.contract import is_rec_env, rec_env
 
@@ -117,6 +117,9 @@ class DQN(VectorRollout, CheckpointMixin):
         exploration_initial_eps: Initial epsilon.
         exploration_final_eps: Final epsilon.
         max_grad_norm: Gradient norm clip.
+        double_q: Double Q-learning (van Hasselt et al., AAAI 2016): the online network
+            chooses the next action, the target network values it, which removes the
+            max's upward bias over many noisy Q-values (default off).
         residual_decay: With the encoder head: decoupled (AdamW) weight decay of the
             residual head ``f(s)`` only (ignored otherwise).
         mask_storage: How next-state masks are kept: ``"auto"`` (position when the env can
@@ -159,6 +162,7 @@ class DQN(VectorRollout, CheckpointMixin):
         exploration_initial_eps: float = 1.0,
         exploration_final_eps: float = 0.05,
         max_grad_norm: float = 10.0,
+        double_q: bool = False,
         residual_decay: float = 1.0,
         mask_storage: str = "auto",
         stats_window_size: int = 100,
@@ -201,6 +205,7 @@ class DQN(VectorRollout, CheckpointMixin):
         self.exploration_initial_eps = float(exploration_initial_eps)
         self.exploration_final_eps = float(exploration_final_eps)
         self.max_grad_norm = float(max_grad_norm)
+        self.double_q = bool(double_q)
         self.residual_decay = float(residual_decay)
         self.mask_storage = mask_storage
         self.stats_window_size = int(stats_window_size)
@@ -455,7 +460,10 @@ class DQN(VectorRollout, CheckpointMixin):
 
     @torch.no_grad()
     def _td_target(self, batch: ReplaySamples) -> torch.Tensor:
-        """``r + gamma * (1 - terminated) * max_{a' allowed in s'} Q_target(s', a')``."""
+        """``r + gamma * (1 - terminated) * max_{a' allowed in s'} Q_target(s', a')``.
+
+        With ``double_q`` the max is ``Q_target(s', argmax_{a' allowed} Q(s', a'))``.
+        """
         rewards = torch.as_tensor(batch.rewards, device=self.device)
         if self.gamma == 0:
             return rewards
@@ -463,7 +471,13 @@ class DQN(VectorRollout, CheckpointMixin):
         masks = None
         if batch.next_masks is not None:
             masks = torch.as_tensor(batch.next_masks, device=self.device)
-        next_q = masked_max(self.policy.q_net_target(next_obs), masks)
+        if self.double_q:
+            best = masked_argmax(self.policy.q_net(next_obs), masks)
+            next_q = self.policy.q_net_target(next_obs).gather(1, best[:, None])[:, 0]
+            if masks is not None:  # nothing allowed in s': no future value (as masked_max)
+                next_q = torch.where(masks.any(dim=1), next_q, torch.zeros_like(next_q))
+        else:
+            next_q = masked_max(self.policy.q_net_target(next_obs), masks)
         term = torch.as_tensor(batch.terminated, device=self.device)
         return rewards + (1.0 - term) * self.gamma * next_q
 

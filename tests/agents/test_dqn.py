@@ -157,6 +157,33 @@ def test_td_target_max_ranges_over_allowed_actions_only() -> None:
     np.testing.assert_allclose(target, [1.0 + 0.5 * 2.0, 1.0])  # not 100: action 0 is masked
 
 
+def test_double_q_target_values_the_online_choice_with_the_target_net() -> None:
+    model = DQN("MlpPolicy", ToyRecEnv(n_actions=4), gamma=0.5, double_q=True, **SMALL)
+    with torch.no_grad():
+        for net, bias in (
+            (model.q_net, [100.0, 1.0, 5.0, 3.0]),  # online: best allowed action is 2
+            (model.q_net_target, [100.0, 7.0, 2.0, 9.0]),  # target: its own max would be 9
+        ):
+            net.item_bias.copy_(torch.tensor(bias))
+            net.item_embeddings.zero_()
+            net.value.weight.zero_()
+            net.value.bias.zero_()
+    obs = np.zeros((3, 8), dtype=np.float32)
+    batch = ReplaySamples(
+        observations=obs,
+        actions=np.zeros(3, dtype=np.int64),
+        rewards=np.ones(3, dtype=np.float32),
+        next_observations=obs,
+        terminated=np.zeros(3, dtype=np.float32),
+        next_masks=np.array([[False, True, True, True], [False, True, False, False], [False] * 4]),
+    )
+    target = model._td_target(batch).numpy()
+    # Q_target at the online argmax (2 -> 2.0; only 1 allowed -> 7.0); nothing allowed -> 0.
+    np.testing.assert_allclose(target, [1.0 + 0.5 * 2.0, 1.0 + 0.5 * 7.0, 1.0])
+    model.double_q = False
+    np.testing.assert_allclose(model._td_target(batch).numpy(), [1.0 + 0.5 * 9.0, 4.5, 1.0])
+
+
 def test_packed_buffer_roundtrip() -> None:
     buf = MaskedReplayBuffer(10, (2,), np.float32, 13, mask_storage="packed")
     masks = np.random.default_rng(0).random((4, 13)) < 0.5
