@@ -62,6 +62,7 @@ __all__ = [
     "EncoderRankerAgent",
     "GenreAgent",
     "MarkovAgent",
+    "OneGenreAgent",
     "PopularityAgent",
     "RandomAgent",
     "RewardGreedyAgent",
@@ -536,6 +537,46 @@ class ConstantAgent(BaselineAgent):
 
     def item_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Mean training reward of every movie (the same for every observation)."""
+        batch = np.atleast_2d(np.asarray(obs)).shape[0]
+        return np.broadcast_to(self._scores, (batch, self.n_items)).copy()
+
+
+class OneGenreAgent(BaselineAgent):
+    """One genre forever: its most popular unseen movies, for everyone (``one-genre``).
+
+    The second degenerate policy of the ladder (after ``constant``). The genre is the one
+    with the largest share of the reward's genre mass over the training targets (the sum
+    of the targets' unit genre rows, the reward's own normalisation): on ml-latest-small,
+    Drama. Movies of that genre rank by training popularity above every other movie (which
+    follow by popularity), so the agent recommends that genre's most popular unseen movie
+    at every step, to every user, whatever the observation.
+
+    Attributes:
+        genre: Index of the chosen genre (a column of ``item_features.genre_matrix``).
+        genre_name: Its name, when the dataset has genre names.
+    """
+
+    name = "one-genre"
+
+    def __init__(self, env: Any, seed: int | None = None, verbose: int = 0) -> None:
+        super().__init__(env, seed, verbose)
+        feats = self.contract.item_features
+        tables = self.contract.reward_tables
+        user = np.repeat(np.arange(self.dataset.n_users), self.dataset.lengths)
+        train = np.arange(self.dataset.n_interactions) < self.dataset.train_end[user]
+        targets = np.asarray(tables.target_action[np.flatnonzero(train)], dtype=np.int64)
+        mass = np.asarray(feats.genres, dtype=np.float64)[targets].sum(axis=0)
+        self.genre = int(np.argmax(mass))
+        names = list(getattr(self.dataset, "genre_names", []) or [])
+        self.genre_name = names[self.genre] if self.genre < len(names) else str(self.genre)
+        pop = np.asarray(feats.popularity[1:], dtype=np.float64)
+        in_genre = np.asarray(feats.genre_matrix[1:, self.genre]) > 0
+        # Popularity ranks within [0, 1); the genre's movies are lifted above all others.
+        ranks = np.argsort(np.argsort(pop, kind="stable"), kind="stable") / max(pop.size, 1)
+        self._scores = ranks + in_genre.astype(np.float64)
+
+    def item_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
+        """The same order for every observation: the genre's movies first, by popularity."""
         batch = np.atleast_2d(np.asarray(obs)).shape[0]
         return np.broadcast_to(self._scores, (batch, self.n_items)).copy()
 

@@ -6,6 +6,7 @@ name                 agent
 ``random``           :class:`~agents.baselines.RandomAgent`
 ``popular``          :class:`~agents.baselines.PopularityAgent`
 ``constant``         :class:`~agents.baselines.ConstantAgent` (one movie for everyone)
+``one-genre``        :class:`~agents.baselines.OneGenreAgent` (one genre forever)
 ``markov``           :class:`~agents.baselines.MarkovAgent`
 ``genre``            :class:`~agents.baselines.GenreAgent`
 ``encoder-greedy``   :class:`~agents.baselines.EncoderGreedyAgent` (frozen hybrid encoder)
@@ -66,6 +67,7 @@ BASELINE_NAMES: tuple[str, ...] = (
     "random",
     "popular",
     "constant",
+    "one-genre",
     "markov",
     "genre",
     "encoder-greedy",
@@ -129,6 +131,7 @@ def make_agent(name: str, env: Any, seed: int | None = None, **kwargs: Any) -> A
         "random": b.RandomAgent,
         "popular": b.PopularityAgent,
         "constant": b.ConstantAgent,
+        "one-genre": b.OneGenreAgent,
         "markov": b.MarkovAgent,
         "genre": b.GenreAgent,
         "encoder-greedy": b.EncoderGreedyAgent,

@@ -18,7 +18,17 @@ def env():
 
 @pytest.mark.parametrize(
     "name",
-    ["random", "popular", "markov", "genre", "encoder-greedy", "reward-greedy", "oracle-greedy"],
+    [
+        "random",
+        "popular",
+        "constant",
+        "one-genre",
+        "markov",
+        "genre",
+        "encoder-greedy",
+        "reward-greedy",
+        "oracle-greedy",
+    ],
 )
 def test_every_baseline_runs_episodes(env, name):
     res = evaluate_episodes(make_agent(name, env, seed=0), env, max_users=8)
@@ -102,3 +112,23 @@ def test_dqn_on_the_simulator_gets_its_simulator_defaults(env):
     assert mine.policy.net_kwargs["encoder_prob"] == "log"
     ablation = make_agent("dqn-gamma0", env, num_envs=2)
     assert ablation.gamma == 0.0 and ablation.policy.net_kwargs["encoder_prob"] == "relative"
+
+
+def test_one_genre_recommends_its_genre_to_everyone_forever(env):
+    from movierec_env import rec_env
+
+    agent = make_agent("one-genre", env)
+    c = rec_env(env)
+    in_genre = c.item_features.genre_matrix[1:, agent.genre] > 0
+    assert agent.genre_name == "Drama"  # the largest genre mass in ml-latest-small's targets
+    obs, _ = env.reset(seed=3)
+    for _ in range(10):
+        a = int(agent.predict(obs, action_masks=c.action_masks(), deterministic=True)[0])
+        assert in_genre[a] and c.action_masks()[a]
+        # The most popular allowed movie of the genre: the order ignores the observation.
+        allowed = np.flatnonzero(c.action_masks() & in_genre)
+        pop = c.item_features.popularity[1:]
+        assert pop[a] == pop[allowed].max()
+        obs, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            break
