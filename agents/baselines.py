@@ -49,6 +49,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from numpy.typing import NDArray
 
+from agents.common.fixed import FixedAgentMixin
 from movierec_env.candidates import user_part
 from movierec_env.contract import RecEnv, rec_env
 from movierec_env.data.types import PreparedDataset
@@ -244,7 +245,7 @@ def expected_reward_scores(
 
 
 # --------------------------------------------------------------------------- base class
-class BaselineAgent:
+class BaselineAgent(FixedAgentMixin):
     """Common SB3-style plumbing of the baselines.
 
     Args:
@@ -258,6 +259,7 @@ class BaselineAgent:
 
     #: The CLI / registry name.
     name: ClassVar[str] = "baseline"
+    checkpoint_class: ClassVar[str] = "BaselineAgent"
     #: Whether ``action_scores`` needs ``info["position"]``.
     needs_context: ClassVar[bool] = False
 
@@ -286,17 +288,6 @@ class BaselineAgent:
         self._rng = np.random.default_rng(seed)
 
     # -- SB3 API ---------------------------------------------------------------------
-    def learn(
-        self, total_timesteps: int = 0, callback: Any = None, progress_bar: bool = False
-    ) -> BaselineAgent:
-        """Nothing to learn: the statistics come from the training split. Returns self."""
-        return self
-
-    def set_random_seed(self, seed: int | None = None) -> None:
-        """Reseed the agent's generator (SB3 name)."""
-        self.seed = seed
-        self._rng = np.random.default_rng(seed)
-
     def item_scores(self, obs: NDArray[np.floating], info: Info | None) -> NDArray[np.floating]:
         """Scores of every movie of the catalogue, shape ``(B, n_items)``; higher is better.
 
@@ -380,32 +371,6 @@ class BaselineAgent:
         return actions, state
 
     # -- persistence ----------------------------------------------------------------
-    def _config(self) -> dict[str, Any]:
-        return {}
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the agent as a data-only checkpoint (atomically), like :meth:`DQN.save`.
-
-        The zip holds the name, seed, settings and the random generator's state as JSON;
-        the statistics are refit from the env's dataset on :meth:`load`.
-
-        Args:
-            path: Destination; ``.zip`` is appended when missing (as SB3).
-
-        Returns:
-            The path written.
-        """
-        from agents.common.serialization import save_checkpoint
-
-        data = {
-            "class": "BaselineAgent",
-            "agent": self.name,
-            "seed": self.seed,
-            "config": self._config(),
-            "rng_state": self._rng.bit_generator.state,
-        }
-        return save_checkpoint(path, data, {})
-
     @classmethod
     def _read(cls, path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
         """The saved payload (zip checkpoint, or the JSON files of earlier versions)."""
@@ -442,10 +407,6 @@ class BaselineAgent:
         if env is None:
             raise ValueError(f"{cls.__name__}.load needs env= (the statistics come from its data)")
         return cls._restore(payload, env)
-
-    def __repr__(self) -> str:
-        cfg = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
-        return f"{type(self).__name__}({cfg})"
 
 
 def _masked_argmax(

@@ -38,13 +38,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr
 
+from agents.common.fixed import FixedAgentMixin
 from movierec_env.contract import ItemFeatures
 from movierec_env.reward import RewardConfig, rating_term
 from movierec_env.sim.world import World, WorldState
@@ -382,7 +382,7 @@ def _sim_env(env: Any) -> Any:
     return base
 
 
-class OracleAgent:
+class OracleAgent(FixedAgentMixin):
     """SB3-style plumbing of the ORACLES (read the true world; see the module docstring).
 
     Args:
@@ -396,6 +396,7 @@ class OracleAgent:
 
     #: The registry name.
     name: ClassVar[str] = "oracle"
+    checkpoint_class: ClassVar[str] = "OracleAgent"
     #: Labelled as an oracle in every table.
     is_oracle: ClassVar[bool] = True
 
@@ -420,17 +421,6 @@ class OracleAgent:
         before = self.env
         self.env, self._base = env, _sim_env(env)
         return before
-
-    def learn(
-        self, total_timesteps: int = 0, callback: Any = None, progress_bar: bool = False
-    ) -> OracleAgent:
-        """Nothing to learn: an oracle reads the true model. Returns self."""
-        return self
-
-    def set_random_seed(self, seed: int | None = None) -> None:
-        """Reseed the oracle's generator (SB3 name)."""
-        self.seed = seed
-        self._rng = np.random.default_rng(seed)
 
     def decide(
         self, world: World, state: WorldState, allowed: NDArray[np.bool_] | None
@@ -482,26 +472,6 @@ class OracleAgent:
             return np.int64(actions[0]), state
         return actions, state
 
-    def _config(self) -> dict[str, Any]:
-        return {}
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write a data-only checkpoint (name, seed, settings, generator state; atomic).
-
-        Args:
-            path: Destination; ``.zip`` is appended when missing (as SB3).
-        """
-        from agents.common.serialization import save_checkpoint
-
-        data = {
-            "class": "OracleAgent",
-            "agent": self.name,
-            "seed": self.seed,
-            "config": self._config(),
-            "rng_state": self._rng.bit_generator.state,
-        }
-        return save_checkpoint(path, data, {})
-
     @classmethod
     def load(cls, path: str | os.PathLike[str], env: Any = None) -> OracleAgent:
         """Rebuild an oracle saved with :meth:`save` on ``env`` (a ``MovieRecSim-v0`` env).
@@ -521,10 +491,6 @@ class OracleAgent:
         agent = cls(env, seed=data.get("seed"), **data.get("config", {}))
         agent._rng.bit_generator.state = data["rng_state"]
         return agent
-
-    def __repr__(self) -> str:
-        cfg = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
-        return f"{type(self).__name__}({cfg})"
 
 
 class GreedyOracle(OracleAgent):
