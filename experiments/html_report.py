@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.reporting import Block, Table
+from experiments.reporting import Block, Table, oracle_mark
 
 __all__ = ["REPORT_NAME", "render_html", "write_html_report"]
 
@@ -60,6 +60,7 @@ def _table(table: Table, css_class: str = "results", code_first: bool = True) ->
     body = []
     for first, *rest in table.rows:
         first_cell = f"<code>{html.escape(first)}</code>" if code_first else html.escape(first)
+        first_cell += html.escape(oracle_mark(first)) if code_first else ""
         cells = [f"<td>{first_cell}</td>"]
         cells += [f"<td>{html.escape(c)}</td>" for c in rest]
         body.append("<tr>" + "".join(cells) + "</tr>")

@@ -29,6 +29,7 @@ __all__ = [
     "blocks_markdown",
     "markdown_table",
     "mean_std_ci",
+    "oracle_mark",
     "paired_test",
     "per_user_mean",
     "plot_bars",
@@ -223,11 +224,19 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
 
     def markdown(self) -> str:
-        """The table as Markdown (agent names as code)."""
+        """The table as Markdown (agent names as code, oracles labelled as such)."""
         lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
         for first, *rest in self.rows:
-            lines.append("| " + " | ".join([f"`{first}`", *rest]) + " |")
+            lines.append("| " + " | ".join([f"`{first}`{oracle_mark(first)}", *rest]) + " |")
         return "\n".join(lines)
+
+
+def oracle_mark(agent: str) -> str:
+    """``" (ORACLE)"`` for an oracle's row name (it reads the true simulated user), else ``""``.
+
+    Every table row of an oracle carries the label, not only a note under one table.
+    """
+    return " (ORACLE)" if agent.startswith("oracle-") else ""
 
 
 #: A report block: a paragraph or a table.

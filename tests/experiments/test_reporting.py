@@ -124,3 +124,9 @@ def test_return_vs_length_plot(tmp_path) -> None:
     }
     path = reporting.plot_return_vs_length(results, tmp_path / "rl.png")
     assert path.stat().st_size > 1000
+
+
+def test_every_table_row_of_an_oracle_is_labelled() -> None:
+    table = reporting.Table(("agent", "x"), (("oracle-greedy", "1"), ("dqn", "2")))
+    text = table.markdown()
+    assert "| `oracle-greedy` (ORACLE) | 1 |" in text and "| `dqn` | 2 |" in text
