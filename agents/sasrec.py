@@ -392,7 +392,7 @@ def _train(
 ) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     rng = np.random.default_rng(seed)
     opt, sched = make_optimizer(model.parameters(), cfg.lr, cfg.weight_decay, cfg.epochs)
     n_batches = -(-starts.size // cfg.batch_size)
@@ -447,6 +447,7 @@ def _train(
         "epochs_run": len(history),
         "history": history,
         "train_seconds": time.perf_counter() - t0,
+        "train_cpu_seconds": time.process_time() - c0,  # this process (see train_encoder)
     }
     if cfg.patience is not None:
         record["val"] = _val_metrics(model, data)

@@ -429,6 +429,5 @@ def _train_one(
 
 
 #: Default training settings (chosen on ml-latest-small validation, docs/encoders.md).
-#: The LSTM takes larger batches: its cost is dominated by sequential steps, not the head.
-LSTM_TRAIN = TrainConfig(batch_size=32)
+LSTM_TRAIN = TrainConfig(batch_size=16)
 CONTENT_TRAIN = TrainConfig(batch_size=16)

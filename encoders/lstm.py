@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from encoders.base import Dropout, SequenceEncoder, init_parameters, isolated_rng
 from encoders.features import N_STEP_FEATURES
@@ -80,13 +79,18 @@ class TimeRatingAwareLSTM(SequenceEncoder):
     def step_embeddings(
         self, items: Tensor, features: Tensor, lengths: Tensor, select: Tensor | None = None
     ) -> Tensor:
-        """Embedding after each step (see the base class); padding is never read."""
+        """Embedding after each step (see the base class); padding is never read.
+
+        The LSTM runs over the padded batch, not a packed one: histories are right-padded
+        and the recurrence is causal, so the output at a valid step never depends on the
+        padding after it (``lengths`` is unused; tested against per-history runs). On one
+        CPU thread this is ~8x faster than ``pack_padded_sequence`` (forward + backward,
+        16 x 100 steps: 8 ms against 61 ms), which made the LSTM, not the softmax head,
+        the larger cost of a training batch.
+        """
+        del lengths  # right padding after the valid steps is never read (causal)
         x = torch.cat([self.drop(self.item_emb(items)), features], dim=-1)
-        packed = pack_padded_sequence(
-            x, lengths.to("cpu", torch.long), batch_first=True, enforce_sorted=False
-        )
-        h, _ = self.rnn(packed)
-        out, _ = pad_packed_sequence(h, batch_first=True, total_length=items.shape[1])
+        out, _ = self.rnn(x)
         if select is not None:
             out = out[select]
         return torch.tanh(self.proj(self.drop(out)))

@@ -187,6 +187,30 @@ def _check_or_write_config(run_dir: Path, cfg: BenchmarkConfig) -> None:
     )
 
 
+def _check_or_record_encoders(run_dir: Path, enc_source: str | None) -> None:
+    """Record the encoder checkpoint's digest in ``config.json``; refuse to resume on another.
+
+    The settings name the checkpoint's folder, not its weights: retrained encoders in the
+    same folder (a new shipped checkpoint, say) would otherwise mix two observations in
+    one table. Runs recorded before the digest existed resume unchecked.
+    """
+    from movierec_env.checkpoints import checkpoint_digest, shipped_checkpoint
+
+    folder = Path(enc_source) if enc_source is not None else shipped_checkpoint()
+    digest = checkpoint_digest(folder)
+    path = run_dir / "config.json"
+    cfg_json = json.loads(path.read_text())
+    old = cfg_json.get("encoder_digest")
+    if old is not None and digest is not None and old != digest:
+        raise ValueError(
+            f"{run_dir} holds results made with other encoders than {folder} now holds "
+            f"(checkpoint digest {old[:12]} then, {digest[:12]} now: new weights or new "
+            "encoder code); choose another --out"
+        )
+    if old is None and digest is not None:
+        write_json_atomic(path, {**cfg_json, "encoder_digest": digest})
+
+
 def load_per_seed(run_dir: Path) -> dict[str, dict[int, dict[str, Any]]]:
     """All finished (agent, seed) results of a run directory."""
     out: dict[str, dict[int, dict[str, Any]]] = {}
@@ -619,6 +643,7 @@ def run_benchmark(
 
     data = load_dataset(cfg.dataset)
     enc_source = _encoder_source(cfg, data, run_dir, say)
+    _check_or_record_encoders(run_dir, enc_source)
     done = load_per_seed(run_dir)
     seeds = [cfg.base_seed + i for i in range(cfg.seeds)]
     jobs = [(s, a) for s in seeds for a in cfg.agents if s not in done.get(a, {})]

@@ -165,12 +165,20 @@ def aggregate(per_seed: PerSeed) -> dict[str, dict[str, dict[str, float]]]:
 
 
 def per_user_mean(seeds: Mapping[int, Mapping[str, Any]], key: str) -> NDArray[np.float64]:
-    """Per-user value averaged over seeds (``key`` = ``"rewards"`` or ``"hits@10"``)."""
+    """Per-user value averaged over seeds.
+
+    ``key``: ``"rewards"`` (or any per-user array), or a metric of the per-user
+    ``"ranks"``: ``"hits@10"`` (hit in the top 10) or ``"ndcg@10"`` (``1 / log2(rank + 1)``
+    in the top 10, else 0).
+    """
     arrays = []
     for s in sorted(seeds):
         pu = seeds[s]["per_user"]
         if key == "hits@10":
             arrays.append((np.asarray(pu["ranks"]) <= 10).astype(np.float64))
+        elif key == "ndcg@10":
+            r = np.asarray(pu["ranks"], dtype=np.float64)
+            arrays.append(np.where(r <= 10, 1.0 / np.log2(r + 1.0), 0.0))
         else:
             arrays.append(np.asarray(pu[key], dtype=np.float64))
     return np.mean(arrays, axis=0)

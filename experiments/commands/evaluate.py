@@ -30,6 +30,7 @@ __all__ = [
     "evaluate_scorer",
     "load_encoder",
     "register_agent",
+    "scorer_ranks",
 ]
 
 Scorer = Callable[["PreparedDataset", "NDArray[np.int64]"], "NDArray[np.floating]"]
@@ -134,9 +135,21 @@ def evaluate_scorer(
     data: PreparedDataset, scorer: Scorer, split: str = "test", batch_size: int = 512
 ) -> dict[str, float]:
     """PROTOCOL.md metrics of ``scorer`` on the targets of ``split`` (batched)."""
+    from movierec_env.metrics import metrics_from_ranks
+
+    return metrics_from_ranks(scorer_ranks(data, scorer, split, batch_size))
+
+
+def scorer_ranks(
+    data: PreparedDataset, scorer: Scorer, split: str = "test", batch_size: int = 512
+) -> NDArray[np.int64]:
+    """Rank of each target of ``split`` under ``scorer`` (PROTOCOL.md), in target order.
+
+    The per-user values behind :func:`evaluate_scorer`, for paired tests over users.
+    """
     import numpy as np
 
-    from movierec_env.metrics import history_mask, metrics_from_ranks, ranks_from_scores
+    from movierec_env.metrics import history_mask, ranks_from_scores
 
     pos = data.target_indices(split)
     ranks = []
@@ -144,7 +157,7 @@ def evaluate_scorer(
         p = pos[b : b + batch_size]
         s = np.asarray(scorer(data, p))
         ranks.append(ranks_from_scores(s, data.items[p], history_mask(data, p)))
-    return metrics_from_ranks(np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64))
+    return np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
 
 
 def encoder_test_metrics(enc: HybridEncoder, data: PreparedDataset) -> dict[str, dict[str, float]]:

@@ -61,6 +61,29 @@ def test_benchmark_refuses_other_settings_in_same_dir(tmp_path) -> None:
     assert "other settings" in str(res.exception) or "other settings" in res.output
 
 
+def test_benchmark_refuses_to_resume_on_other_encoder_weights(tmp_path) -> None:
+    import shutil
+
+    from movierec_env.checkpoints import shipped_checkpoint
+
+    enc = tmp_path / "enc"
+    shutil.copytree(shipped_checkpoint(), enc)
+    out = tmp_path / "run"
+    args = ["benchmark", "--quick", "--agents", "popular", "--seeds", "1"]
+    args += ["--encoders", str(enc), "--out", str(out)]
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    digest = json.loads((out / "config.json").read_text())["encoder_digest"]
+    assert len(digest) == 64
+    again = CliRunner().invoke(cli, args, catch_exceptions=False)  # same weights: resumes
+    assert again.exit_code == 0 and "resuming: 1 evaluations already done" in again.output
+    cfg = json.loads((enc / "config.json").read_text())  # "retrained": other contents
+    (enc / "config.json").write_text(json.dumps({**cfg, "note": "retrained"}))
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code != 0
+    assert "other encoders" in str(res.exception) and digest[:12] in str(res.exception)
+
+
 def test_benchmark_unknown_agent_is_a_clear_error(tmp_path) -> None:
     res = CliRunner().invoke(cli, ["benchmark", "--agents", "nope", "--out", str(tmp_path / "r")])
     assert res.exit_code != 0

@@ -66,6 +66,23 @@ def test_paired_test_on_hits_is_mcnemar() -> None:
     assert t["p"] == pytest.approx(stats.binomtest(30, 40, 0.5).pvalue)
 
 
+def test_per_user_ndcg_is_averaged_over_seeds_and_tested_with_wilcoxon() -> None:
+    seeds = {0: {"per_user": {"ranks": [1, 3, 11]}}, 1: {"per_user": {"ranks": [1, 1, 11]}}}
+    got = reporting.per_user_mean(seeds, "ndcg@10")
+    np.testing.assert_allclose(got, [1.0, (0.5 + 1.0) / 2, 0.0])
+    rng = np.random.default_rng(1)
+    ra = rng.integers(1, 6, 300)  # a ranks every target in the top 5, b lower
+    rb = ra + rng.integers(1, 8, 300)
+    per_seed = {
+        "a": {0: {"per_user": {"ranks": ra}}, 1: {"per_user": {"ranks": ra}}},
+        "b": {0: {"per_user": {"ranks": rb}}, 1: {"per_user": {"ranks": rb}}},
+    }
+    t = reporting.paired_test(per_seed, "a", "b", "ndcg@10")
+    assert t["diff"] > 0 and t["p"] < 1e-10
+    xa, xb = 1 / np.log2(ra + 1), np.where(rb <= 10, 1 / np.log2(rb + 1), 0.0)
+    assert t["p"] == pytest.approx(stats.wilcoxon(xa, xb).pvalue)
+
+
 def test_markdown_table_sorted_by_reward_with_tests() -> None:
     per_seed = {
         "dqn": {0: _row(0.3, [1, 2, 30], [0.3, 0.3, 0.3]), 1: _row(0.3, [1, 2, 30], [0.3] * 3)},
