@@ -58,20 +58,7 @@ def synthetic_raw(
     start = rng.integers(800_000_000, 1_500_000_000, n_users)
     ts = start[users] + rng.integers(0, 50_000_000, n_ratings) // 60 * 60
     ratings = (rng.integers(1, 11, n_ratings) / 2.0).astype(np.float32)
-    return RawDataset(
-        name=name,
-        source="<synthetic>",
-        layout="synthetic",
-        movie_ids=movie_ids,
-        titles=titles,
-        genre_names=list(GENRES),
-        genres=genres,
-        user_ids=users + 1,
-        rating_movie_ids=movie_ids[movie_rows],
-        ratings=ratings,
-        timestamps=ts.astype(np.int64),
-        rating_scale=(0.5, 5.0),
-    )
+    return _raw(name, movie_ids, titles, genres, users, movie_rows, ratings, ts)
 
 
 #: ml-1m's published shape: users, movies, ratings (every user has >= 20 ratings).
@@ -188,6 +175,20 @@ def synthetic_sequential_raw(
 
     movie_ids = np.arange(1, n_movies + 1, dtype=np.int64) * 2  # non-contiguous ids
     titles = np.array([f"Movie {m} ({1930 + m % 70})" for m in movie_ids], dtype=object)
+    return _raw(name, movie_ids, titles, genres, users, movie_rows, ratings, ts)
+
+
+def _raw(
+    name: str,
+    movie_ids: NDArray[np.int64],
+    titles: NDArray[np.object_],
+    genres: NDArray[np.uint8],
+    users: NDArray[np.int64],
+    movie_rows: NDArray[np.int64],
+    ratings: NDArray[np.float32],
+    ts: NDArray[np.int64],
+) -> RawDataset:
+    """A synthetic :class:`RawDataset` from 0-based users and movie rows."""
     return RawDataset(
         name=name,
         source="<synthetic>",
