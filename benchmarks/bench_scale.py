@@ -389,8 +389,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for dtype in args.dtypes if phase == "env" else ["float16"]:
                 results.setdefault(phase, {})[dtype] = _child(phase, args, ["--dtype", dtype])
                 save()
-        elif phase == "table":
-            results["table"] = _child(phase, args, ["--dtypes", *args.dtypes])
+        elif phase == "table":  # merged per dtype: one dtype can be rebuilt alone
+            res = _child(phase, args, ["--dtypes", *args.dtypes])
+            for dtype in args.dtypes:
+                res[dtype]["load"] = res["load"]
+            results["table"] = {**results.get("table", {}), **res}
         else:
             results[phase] = _child(phase, args, [])
         save()
@@ -451,7 +454,7 @@ def render(r: dict[str, Any], command: str) -> str:
         if x:
             rate = f"{x['seconds']:.0f} s ({_f(x['rows_per_s'])} rows/s)"
             what = f"build the {dtype} table (encoder pass, streamed to disk)"
-            lines.append(_row("table", what, rate, {**t, "peak_gib": x["peak_gib_after"]}))
+            lines.append(_row("table", what, rate, {**t, **x, "peak_gib": x["peak_gib_after"]}))
             lines.append(_row("table", f"{dtype} table file", f"{x['file_gib']:.2f} GiB"))
     for dtype, x in r.get("env", {}).items():
         e = f"env {dtype}"
@@ -528,7 +531,7 @@ def main() -> None:
     )
     p.add_argument("--keep", action="store_true", help="keep the data and caches for reruns")
     p.add_argument("--cold-data", action="store_true", help="also time a cold load_dataset")
-    p.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
+    p.add_argument("--phases", nargs="*", choices=PHASES, default=list(PHASES))
     p.add_argument("--dtypes", nargs="+", choices=DTYPES, default=list(DTYPES))
     p.add_argument("--steps", type=int, default=100_000, help="single-env steps per round")
     p.add_argument("--vector-batches", type=int, default=200)
