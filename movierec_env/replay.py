@@ -41,6 +41,7 @@ __all__ = [
     "clear_caches",
     "draw_episode",
     "encoder_digest",
+    "exhaustible_users",
     "item_features",
     "observation_table",
     "resolve_dataset",
@@ -528,6 +529,20 @@ def draw_episode(
     return user, first
 
 
+def exhaustible_users(data: PreparedDataset) -> NDArray[np.bool_]:
+    """Per user: whether the user's history holds every movie of the catalogue.
+
+    Only a user with at least ``n_items`` interactions can; only those users' distinct
+    movies are counted (a sort of the whole log took 26 s at 25M interactions, on the
+    first ``action_masks()`` call; with no such user this is O(n_users)).
+    """
+    out = np.zeros(data.n_users, dtype=bool)
+    for user in np.flatnonzero(data.lengths >= data.n_items).tolist():
+        items = data.items[data.offsets[user] : data.offsets[user + 1]]
+        out[user] = np.unique(items).size >= data.n_items
+    return out
+
+
 class ReplayCore:
     """Everything the single and the vector env share: arguments, data and tables.
 
@@ -654,10 +669,7 @@ class ReplayCore:
         Only such users can ever have every action masked (then the mask allows everything).
         """
         if self._exhaustible is None:
-            data = self.data
-            pairs = np.unique(data.user_index * (data.n_items + 1) + data.items)
-            distinct = np.bincount(pairs // (data.n_items + 1), minlength=data.n_users)
-            self._exhaustible = distinct >= data.n_items
+            self._exhaustible = exhaustible_users(self.data)
         return self._exhaustible
 
     def user_index(self, user_id: Any) -> int:

@@ -190,3 +190,22 @@ def test_cached_table_by_digest_respects_dtype(tiny_data, cache):
     assert replay.cached_observation_table("digest-x", tiny_data) is None
     table = replay.cached_observation_table("digest-x", tiny_data, "float16")
     assert table is not None and table.dtype == np.float16
+
+
+def test_exhaustible_users_match_the_definition(tiny_data):
+    from movierec_env.data import PrepareConfig, prepare
+    from movierec_env.data.synthetic import synthetic_raw
+
+    dense = prepare(
+        synthetic_raw(n_users=8, n_movies=6, n_ratings=150, seed=1),
+        PrepareConfig(min_user_ratings=1, min_item_ratings=1),
+    )
+    seen_all = []
+    for data in (tiny_data, dense):
+        want = [
+            np.unique(data.items[data.offsets[u] : data.offsets[u + 1]]).size >= data.n_items
+            for u in range(data.n_users)
+        ]
+        np.testing.assert_array_equal(replay.exhaustible_users(data), want)
+        seen_all += want
+    assert any(seen_all) and not all(seen_all)  # both cases occur
