@@ -331,6 +331,18 @@ def phase_precision(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
             out.setdefault(name, {})[dtype] = {
                 k: float(res[k]) for k in ("mean_reward", "HR@10", "NDCG@10")
             }
+        # The DQN, same seed and steps on each table: only the observations' rounding differs.
+        from agents.dqn import DQN
+
+        venv = gym.make_vec(
+            "MovieRec-v0", num_envs=64, vectorization_mode="vector_entry_point", obs_dtype=dtype
+        )
+        model = DQN("MlpPolicy", venv, seed=0).learn(args.precision_dqn_steps)
+        res = evaluate_agent(model, env, split="test")
+        out.setdefault("dqn", {})[dtype] = {
+            k: float(res[k]) for k in ("mean_reward", "HR@10", "NDCG@10")
+        }
+    out["dqn_steps"] = args.precision_dqn_steps
     diff = np.abs(tables["float16"].astype(np.float32) - tables["float32"])
     out["max_abs_diff"] = float(diff.max())
     out["mean_abs_diff"] = float(diff.mean())
@@ -359,6 +371,8 @@ def _child(phase: str, args: argparse.Namespace, extra: list[str]) -> dict[str, 
         str(args.dqn_envs),
         "--sim-steps",
         str(args.sim_steps),
+        "--precision-dqn-steps",
+        str(args.precision_dqn_steps),
         *extra,
     ]
     env = dict(os.environ)
@@ -566,11 +580,14 @@ def render(r: dict[str, Any], command: str) -> str:
             "| agent | table | mean reward | HR@10 | NDCG@10 |",
             "|---|---|---|---|---|",
         ]
-        for name in ("encoder-greedy", "reward-greedy"):
-            for dtype in DTYPES:
+        for name in ("encoder-greedy", "reward-greedy", "dqn"):
+            for dtype in DTYPES if name in p else ():
                 x = p[name][dtype]
+                label = name
+                if name == "dqn":
+                    label = f"DQN, default settings, {p['dqn_steps']:,} steps, 64 envs, seed 0"
                 lines.append(
-                    f"| {name} | {dtype} | {x['mean_reward']:.6f} | {x['HR@10']:.6f} "
+                    f"| {label} | {dtype} | {x['mean_reward']:.6f} | {x['HR@10']:.6f} "
                     f"| {x['NDCG@10']:.6f} |"
                 )
     return "\n".join(lines)
@@ -604,6 +621,7 @@ def main() -> None:
     p.add_argument("--dqn-steps", type=int, default=640, help="env steps timed")
     p.add_argument("--dqn-envs", type=int, default=64)
     p.add_argument("--sim-steps", type=int, default=2_000)
+    p.add_argument("--precision-dqn-steps", type=int, default=6_400)
     p.add_argument("--doc", type=Path, default=DOC)
     p.add_argument("--no-doc", action="store_true")
     p.add_argument("--child", choices=PHASES, help=argparse.SUPPRESS)
