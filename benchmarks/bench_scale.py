@@ -337,10 +337,14 @@ def phase_precision(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
         venv = gym.make_vec(
             "MovieRec-v0", num_envs=64, vectorization_mode="vector_entry_point", obs_dtype=dtype
         )
-        model = DQN("MlpPolicy", venv, seed=0).learn(args.precision_dqn_steps)
-        res = evaluate_agent(model, env, split="test")
+        runs = []
+        for seed in range(args.precision_seeds):
+            model = DQN("MlpPolicy", venv, seed=seed).learn(args.precision_dqn_steps)
+            res = evaluate_agent(model, env, split="test")
+            runs.append({k: float(res[k]) for k in ("mean_reward", "HR@10", "NDCG@10")})
+        out.setdefault("dqn_runs", {})[dtype] = runs
         out.setdefault("dqn", {})[dtype] = {
-            k: float(res[k]) for k in ("mean_reward", "HR@10", "NDCG@10")
+            k: float(np.mean([r[k] for r in runs])) for k in ("mean_reward", "HR@10", "NDCG@10")
         }
     out["dqn_steps"] = args.precision_dqn_steps
     diff = np.abs(tables["float16"].astype(np.float32) - tables["float32"])
@@ -373,6 +377,8 @@ def _child(phase: str, args: argparse.Namespace, extra: list[str]) -> dict[str, 
         str(args.sim_steps),
         "--precision-dqn-steps",
         str(args.precision_dqn_steps),
+        "--precision-seeds",
+        str(args.precision_seeds),
         *extra,
     ]
     env = dict(os.environ)
@@ -585,11 +591,26 @@ def render(r: dict[str, Any], command: str) -> str:
                 x = p[name][dtype]
                 label = name
                 if name == "dqn":
-                    label = f"DQN, default settings, {p['dqn_steps']:,} steps, 64 envs, seed 0"
+                    seeds = len(p["dqn_runs"][dtype])
+                    label = (
+                        f"DQN, default settings, {p['dqn_steps']:,} steps, 64 envs, "
+                        f"mean of seeds 0-{seeds - 1}"
+                    )
                 lines.append(
                     f"| {label} | {dtype} | {x['mean_reward']:.6f} | {x['HR@10']:.6f} "
                     f"| {x['NDCG@10']:.6f} |"
                 )
+        if "dqn_runs" in p:
+            per_seed = [
+                f"seed {i}: {a['mean_reward']:.4f} vs {b['mean_reward']:.4f}"
+                for i, (a, b) in enumerate(
+                    zip(p["dqn_runs"]["float32"], p["dqn_runs"]["float16"], strict=True)
+                )
+            ]
+            lines += [
+                "",
+                "DQN mean reward per seed, float32 vs float16: " + "; ".join(per_seed) + ".",
+            ]
     return "\n".join(lines)
 
 
@@ -621,7 +642,8 @@ def main() -> None:
     p.add_argument("--dqn-steps", type=int, default=640, help="env steps timed")
     p.add_argument("--dqn-envs", type=int, default=64)
     p.add_argument("--sim-steps", type=int, default=2_000)
-    p.add_argument("--precision-dqn-steps", type=int, default=6_400)
+    p.add_argument("--precision-dqn-steps", type=int, default=30_000)
+    p.add_argument("--precision-seeds", type=int, default=3)
     p.add_argument("--doc", type=Path, default=DOC)
     p.add_argument("--no-doc", action="store_true")
     p.add_argument("--child", choices=PHASES, help=argparse.SUPPRESS)
