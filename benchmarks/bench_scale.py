@@ -138,7 +138,8 @@ def phase_table(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.perf_counter()
         table = replay.observation_table(enc, data, digest, obs_dtype=dtype)
         seconds = time.perf_counter() - t0
-        rec = json.loads((workdir / "results.json").read_text()) if reused else {}
+        saved = workdir / "results.json"
+        rec = json.loads(saved.read_text()) if reused and saved.is_file() else {}
         before = rec.get("table", {}).get(dtype, {})
         out_seconds = before.get("seconds", seconds) if reused else seconds
         out[dtype] = {
@@ -616,7 +617,7 @@ def render(r: dict[str, Any], command: str) -> str:
 
 def write_block(path: Path, text: str) -> None:
     """Replace the marked block of ``path`` (appended when absent)."""
-    doc = path.read_text()
+    doc = path.read_text() if path.is_file() else ""
     block = f"{START}\n{text}\n{END}"
     if START in doc and END in doc:
         head, rest = doc.split(START, 1)
