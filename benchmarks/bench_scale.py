@@ -523,7 +523,7 @@ def render(r: dict[str, Any], command: str) -> str:
             lines += [
                 _row(
                     e,
-                    "same run, ml-latest-small unwrapped, fast path (steps/s; ratio to 25M)",
+                    "same run, ml-latest-small unwrapped, fast path (steps/s; ratio to the above)",
                     f"{_f(x['small'])} ({ratio:.2f}x)",
                 ),
             ]
@@ -532,7 +532,7 @@ def render(r: dict[str, Any], command: str) -> str:
             lines += [
                 _row(
                     e,
-                    "same run, ml-latest-small, the same numpy path (steps/s; ratio to 25M)",
+                    "same run, ml-latest-small, the same numpy path (steps/s; ratio to the above)",
                     f"{_f(x['small_numpy'])} ({ratio:.2f}x)",
                 ),
             ]
