@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,9 @@ from encoders.training import (
     TrainConfig,
     model_scores,
     ranking_metrics,
-    row_embeddings,
     target_embeddings,
     train_encoder,
+    user_row_embeddings,
 )
 from movierec_env.cache import replace_dir
 from movierec_env.data.types import PreparedDataset
@@ -138,11 +139,50 @@ class HybridEncoder(RawHistoryMixin):
             ValueError: If ``data`` is not the dataset the encoders were trained on.
         """
         self.check_data(data)
+        return self._user_rows(data, 0, data.n_users, step_features(data))
+
+    def observation_blocks(
+        self, data: PreparedDataset, max_rows: int = 1 << 18
+    ) -> Iterator[tuple[int, NDArray[np.float32]]]:
+        """:meth:`observations` in consecutive blocks of whole users, in bounded memory.
+
+        Yields ``(first_row, rows)``: the blocks cover rows ``0 .. n_interactions - 1`` in
+        order and equal the matching rows of :meth:`observations` (each user's rows are
+        computed the same way; float rounding may differ in the last bit with the batch
+        composition). A block holds at most ``max_rows`` rows, or one user's rows when that
+        user alone has more. ``movierec_env.replay.observation_table`` streams them into
+        the cached table, so the ``(n_interactions, obs_dim)`` array is never held twice.
+
+        Raises:
+            ValueError: If ``data`` is not the dataset the encoders were trained on, or
+                ``max_rows < 1``.
+        """
+        self.check_data(data)
+        if max_rows < 1:
+            raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+        return self._blocks(data, int(max_rows))
+
+    def _blocks(
+        self, data: PreparedDataset, max_rows: int
+    ) -> Iterator[tuple[int, NDArray[np.float32]]]:
         feats = step_features(data)
+        offsets = data.offsets
+        u = 0
+        while u < data.n_users:
+            # The last user whose rows still fit, at least one user.
+            end = int(np.searchsorted(offsets, offsets[u] + max_rows, side="right")) - 1
+            end = min(max(end, u + 1), data.n_users)
+            yield int(offsets[u]), self._user_rows(data, u, end, feats)
+            u = end
+
+    def _user_rows(
+        self, data: PreparedDataset, first_user: int, end_user: int, feats: NDArray[np.float32]
+    ) -> NDArray[np.float32]:
+        """Observation rows of users ``first_user .. end_user - 1``."""
 
         def rows(model: SequenceEncoder) -> NDArray[np.float32]:
             with torch.inference_mode():
-                return row_embeddings(model, data, self.window, feats)
+                return user_row_embeddings(model, data, self.window, first_user, end_user, feats)
 
         # The two encoders are independent: on >= 2 CPUs run them side by side in two
         # threads with one torch thread each (torch ops release the GIL), which measured

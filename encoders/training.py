@@ -41,6 +41,7 @@ __all__ = [
     "segment_embeddings",
     "target_embeddings",
     "train_encoder",
+    "user_row_embeddings",
 ]
 
 
@@ -122,12 +123,30 @@ def row_embeddings(
     Row ``g`` embeds the (windowed) history strictly before ``g``; a user's first row is
     zeros. The model is causal, so reading whole sequences never leaks row ``g``'s future.
     """
-    seg = make_segments(data.offsets[:-1], data.offsets[1:], window)
+    return user_row_embeddings(model, data, window, 0, data.n_users, feats)
+
+
+def user_row_embeddings(
+    model: SequenceEncoder,
+    data: PreparedDataset,
+    window: int,
+    first_user: int,
+    end_user: int,
+    feats: NDArray[np.float32] | None = None,
+) -> NDArray[np.float32]:
+    """Rows ``offsets[first_user] .. offsets[end_user] - 1`` of :func:`row_embeddings`.
+
+    Users are independent (segments never cross two sequences), so a table can be built
+    block by block of whole users in bounded memory (``HybridEncoder.observation_blocks``).
+    """
+    lo, hi = int(data.offsets[first_user]), int(data.offsets[end_user])
+    ends = data.offsets[first_user + 1 : end_user + 1]
+    seg = make_segments(data.offsets[first_user:end_user], ends, window)
     rows, z = segment_embeddings(model, data, seg, feats)
-    out = np.zeros((data.n_interactions, model.dim), dtype=np.float32)
-    user_end = np.repeat(data.offsets[1:], data.lengths)  # user end of each interaction
-    keep = rows < user_end[rows - 1]  # the output after a user's last step has no row
-    out[rows[keep]] = z[keep]
+    out = np.zeros((hi - lo, model.dim), dtype=np.float32)
+    user_end = np.repeat(ends, data.lengths[first_user:end_user])  # user end of each row
+    keep = rows < user_end[rows - 1 - lo]  # the output after a user's last step has no row
+    out[rows[keep] - lo] = z[keep]
     return out
 
 

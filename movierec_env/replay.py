@@ -11,6 +11,7 @@ import hashlib
 import os
 import threading
 import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,18 @@ from movierec_env.properties import CoreEnvProperties
 from movierec_env.reward import RewardConfig, RewardTables
 
 __all__ = [
+    "BLOCK_ROWS",
+    "OBS_DTYPES",
     "SPLITS",
     "Episodes",
     "ReplayCore",
     "ReplayEnvProperties",
     "cached_observation_table",
+    "check_obs_dtype",
     "clear_caches",
     "draw_episode",
     "encoder_digest",
+    "exhaustible_users",
     "item_features",
     "observation_table",
     "resolve_dataset",
@@ -50,8 +55,8 @@ SPLITS = ("train", "val", "test")
 _LOCK = threading.RLock()
 _DEFAULT_ENCODERS: dict[str, Any] = {}
 _PATH_ENCODERS: dict[tuple[str, int, str], Any] = {}
-_OBS_CACHE: dict[tuple[int, str], tuple[Any, NDArray[np.float32]]] = {}
-_DIGEST_CACHE: dict[Path, NDArray[np.float32]] = {}  # by disk-cache file
+_OBS_CACHE: dict[tuple[int, str, str], tuple[Any, NDArray[Any]]] = {}
+_DIGEST_CACHE: dict[Path, NDArray[Any]] = {}  # by disk-cache file
 _REWARD_CACHE: dict[tuple[str, RewardConfig], RewardTables] = {}
 _FEATURE_CACHE: dict[str, ItemFeatures] = {}
 
@@ -159,18 +164,41 @@ def encoder_digest(encoder: Any) -> str | None:
     return h.hexdigest()
 
 
-def _disk_path(digest: str | None, data: PreparedDataset) -> Path | None:
+#: Storage dtypes of the observation table (``obs_dtype``); observations are float32.
+OBS_DTYPES = ("float32", "float16")
+#: Rows per block when a table is built (bounds the build's memory, docs/env.md "Memory").
+BLOCK_ROWS = 1 << 18
+
+
+def check_obs_dtype(obs_dtype: Any) -> str:
+    """``obs_dtype`` as one of :data:`OBS_DTYPES`.
+
+    Raises:
+        ValueError: If it is another value.
+    """
+    if not isinstance(obs_dtype, str) or obs_dtype not in OBS_DTYPES:
+        raise ValueError(f"obs_dtype must be one of {OBS_DTYPES}, got {obs_dtype!r}")
+    return obs_dtype
+
+
+def _disk_path(
+    digest: str | None, data: PreparedDataset, obs_dtype: str = "float32"
+) -> Path | None:
     if digest is None or os.environ.get("MOVIEREC_OBS_CACHE", "1") in ("0", "false", "no", "off"):
         return None
-    return cache_root() / "observations" / f"{data.fingerprint[:16]}-{digest[:24]}.npy"
+    # float32 keeps its historical name, so existing caches stay valid.
+    suffix = "" if obs_dtype == "float32" else f"-{obs_dtype}"
+    return cache_root() / "observations" / f"{data.fingerprint[:16]}-{digest[:24]}{suffix}.npy"
 
 
-def _load_disk(path: Path | None, n_rows: int, obs_dim: int | None) -> NDArray[np.float32] | None:
-    """The table at ``path`` if it is whole and has the expected shape, else ``None``.
+def _load_disk(
+    path: Path | None, n_rows: int, obs_dim: int | None, obs_dtype: str = "float32"
+) -> NDArray[Any] | None:
+    """The table at ``path`` if it is whole and has the expected shape and dtype, else ``None``.
 
-    A missing, truncated (shorter than its header says), unparsable or other-shaped file
-    gives ``None``, and the caller rebuilds and replaces it; files are only ever written
-    whole (:func:`_save_disk`).
+    A missing, truncated (shorter than its header says), unparsable, other-shaped or
+    other-dtype file gives ``None``, and the caller rebuilds and replaces it; files are
+    only ever renamed into place whole (:func:`_build_table`).
     """
     if path is None or not path.is_file():
         return None
@@ -183,7 +211,7 @@ def _load_disk(path: Path | None, n_rows: int, obs_dim: int | None) -> NDArray[n
         or table.ndim != 2
         or table.shape[0] != n_rows
         or (obs_dim is not None and table.shape[1] != obs_dim)
-        or table.dtype != np.float32
+        or table.dtype != np.dtype(obs_dtype)
     ):
         return None
     # A plain ndarray view of the mapping (it keeps the mapping alive): rows of an
@@ -192,21 +220,124 @@ def _load_disk(path: Path | None, n_rows: int, obs_dim: int | None) -> NDArray[n
     return np.asarray(table)
 
 
-def _save_disk(path: Path | None, table: NDArray[np.float32]) -> None:
-    if path is None:
-        return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            np.save(fh, table, allow_pickle=False)
-        os.replace(tmp, path)  # atomic: readers never see a partial table
-    except OSError:  # a read-only or full cache only costs speed
-        tmp.unlink(missing_ok=True)
-        return
+def _encoder_blocks(encoder: Any, data: PreparedDataset) -> Iterator[tuple[int, NDArray[Any]]]:
+    """``(first_row, rows)`` blocks of ``encoder.observations(data)``, in order.
+
+    Encoders with ``observation_blocks(data, max_rows)`` (``encoders.HybridEncoder``) give
+    bounded blocks; any other encoder gives one block, its whole ``observations(data)``.
+    """
+    blocks = getattr(encoder, "observation_blocks", None)
+    if callable(blocks):
+        yield from blocks(data, BLOCK_ROWS)
+    else:
+        yield 0, np.asarray(encoder.observations(data))
 
 
-def cached_observation_table(digest: str, data: PreparedDataset) -> NDArray[np.float32] | None:
+def _release_freed_memory() -> None:
+    """Give freed heap memory back to the OS (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Building a 25M-row table block by block frees about as much as it allocates, but in
+    sizes that fragment glibc's heaps (two encoder threads): measured without this, the
+    resident set grew by ~0.1 GB a block to 7.7 GB; with it, it stays near 2.5 GB.
+    """
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        try:
+            import ctypes
+
+            _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _MALLOC_TRIM = False
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM: Any = None
+
+
+def _fill(
+    write: Callable[[int, NDArray[Any]], object], encoder: Any, data: PreparedDataset, obs_dim: int
+) -> None:
+    """Pass the encoder's observations block by block to ``write(row, block)``, checked.
+
+    Raises:
+        ValueError: If the blocks do not tile the rows in order, have the wrong width, or
+            hold values that are not finite or outside [-1, 1].
+    """
+    n = data.n_interactions
+    row = 0
+    for first, block in _encoder_blocks(encoder, data):
+        block = np.asarray(block)
+        if first != row or block.ndim != 2 or block.shape[1] != obs_dim or row + len(block) > n:
+            raise ValueError(
+                f"encoder.observations returned shape {block.shape} at row {first}, expected "
+                f"rows from {row} of {(n, obs_dim)}"
+            )
+        if not np.isfinite(block).all() or (block.size and float(np.abs(block).max()) > 1.0):
+            raise ValueError("encoder observations must be finite and within [-1, 1]")
+        write(row, block)
+        row += len(block)
+        del block
+        _release_freed_memory()
+    if row != n:
+        raise ValueError(
+            f"encoder.observations returned shape {(row, obs_dim)}, expected {(n, obs_dim)}"
+        )
+
+
+def _build_table(
+    encoder: Any, data: PreparedDataset, shape: tuple[int, int], obs_dtype: str, path: Path | None
+) -> NDArray[Any]:
+    """Compute the table; with a disk cache, stream it into a file renamed into place.
+
+    On disk the ``.npy`` header and then each block (cast to ``obs_dtype``) are written
+    to a temporary file with plain writes (the page cache, not this process, holds them),
+    which is renamed over ``path`` when whole (atomic: readers never see a partial table)
+    and memory-mapped back: building never holds the table in memory, let alone twice.
+    Without a cache, or when it cannot be written (read-only, full), it is built in memory.
+    """
+    dtype = np.dtype(obs_dtype)
+    if path is not None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(tmp, "wb")
+        except OSError:  # a read-only or full cache only costs speed
+            fh = None
+        if fh is not None:
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
+            try:
+                with fh:
+                    np.lib.format.write_array_header_1_0(fh, {**header, "shape": shape})
+                    _fill(
+                        lambda _row, b: fh.write(np.ascontiguousarray(b, dtype=dtype).data),
+                        encoder,
+                        data,
+                        shape[1],
+                    )
+                    fh.write(np.zeros(shape[1], dtype=dtype).data)  # the final zero row
+                os.replace(tmp, path)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            table = _load_disk(path, shape[0], shape[1], obs_dtype)
+            if table is not None:
+                return table
+    table = np.zeros(shape, dtype=dtype)
+
+    def put(row: int, block: NDArray[Any]) -> None:
+        table[row : row + len(block)] = block
+
+    _fill(put, encoder, data, shape[1])
+    table.flags.writeable = False
+    return table
+
+
+def cached_observation_table(
+    digest: str, data: PreparedDataset, obs_dtype: str = "float32"
+) -> NDArray[Any] | None:
     """The observation table stored for an encoder digest, without the encoder; or ``None``.
 
     What :func:`observation_table` keeps for an encoder whose content hash is ``digest``
@@ -214,45 +345,54 @@ def cached_observation_table(digest: str, data: PreparedDataset) -> NDArray[np.f
     it with :func:`movierec_env.checkpoints.checkpoint_digest` to start without loading
     the encoder (and importing torch).
     """
-    disk = _disk_path(digest, data)
+    disk = _disk_path(digest, data, check_obs_dtype(obs_dtype))
     if disk is None:
         return None
     with _LOCK:
         hit = _DIGEST_CACHE.get(disk)
         if hit is not None:
             return hit
-        table = _load_disk(disk, data.n_interactions + 1, None)
+        table = _load_disk(disk, data.n_interactions + 1, None, obs_dtype)
         if table is not None:
             _DIGEST_CACHE[disk] = table
         return table
 
 
 def observation_table(
-    encoder: Any, data: PreparedDataset, digest: str | None = None
-) -> NDArray[np.float32]:
+    encoder: Any,
+    data: PreparedDataset,
+    digest: str | None = None,
+    obs_dtype: str = "float32",
+) -> NDArray[Any]:
     """Observations of every position plus one zero row, shared and read-only.
 
     Row ``g`` is the encoder's embedding of the history strictly before position ``g``; the
     extra last row (index ``n_interactions``) is zeros and serves as the final observation
     of an episode that ends at the very last interaction.
 
-    Memoised per (encoder object, dataset) in the process and, for encoders with a content
-    hash (``digest``, else :func:`encoder_digest`), on disk under
-    ``$MOVIEREC_CACHE/observations/<dataset>-<encoder>.npy`` (memory-mapped, so parallel
-    worker processes share one copy; written to a temporary file and renamed, so never
-    read half-written; a truncated or other-shaped file is rebuilt); ``MOVIEREC_OBS_CACHE=0``
-    turns the disk cache off.
+    Memoised per (encoder object, dataset, dtype) in the process and, for encoders with a
+    content hash (``digest``, else :func:`encoder_digest`), on disk under
+    ``$MOVIEREC_CACHE/observations/<dataset>-<encoder>[-float16].npy`` (memory-mapped, so
+    parallel worker processes share one copy; built block by block into a temporary file
+    and renamed, so never read half-written and never held in memory twice; a truncated,
+    other-shaped or other-dtype file is rebuilt); ``MOVIEREC_OBS_CACHE=0`` turns the disk
+    cache off.
 
     Args:
         encoder: The encoder.
         data: Its dataset.
         digest: The encoder's content hash when the caller knows it (the env passes its
             checkpoint's :func:`~movierec_env.checkpoints.checkpoint_digest`).
+        obs_dtype: ``"float32"`` (default) or ``"float16"``: the table's storage (half
+            the memory; values rounded to float16, at most ``2**-12`` off in [-1, 1]). The
+            envs cast each row they return to float32.
 
     Raises:
-        ValueError: If the encoder returns the wrong shape or values outside [-1, 1].
+        ValueError: If the encoder returns the wrong shape or values outside [-1, 1], or
+            ``obs_dtype`` is not allowed.
     """
-    key = (id(encoder), data.fingerprint)
+    obs_dtype = check_obs_dtype(obs_dtype)
+    key = (id(encoder), data.fingerprint, obs_dtype)
     with _LOCK:
         hit = _OBS_CACHE.get(key)
         if hit is not None:
@@ -261,35 +401,20 @@ def observation_table(
                 return table
         shape = (data.n_interactions + 1, int(encoder.obs_dim))
         digest = digest if digest is not None else encoder_digest(encoder)
-        disk = _disk_path(digest, data)
+        disk = _disk_path(digest, data, obs_dtype)
         # Tables known by digest are shared in-process only while the disk cache is on.
         cached = None if disk is None else _DIGEST_CACHE.get(disk)
         if cached is None or cached.shape != shape:
-            cached = _load_disk(disk, shape[0], shape[1])
-        if cached is not None:
-            _remember(encoder, key, cached)
-            if disk is not None:
-                _DIGEST_CACHE[disk] = cached
-            return cached
-        obs = np.asarray(encoder.observations(data))
-        expected = (data.n_interactions, int(encoder.obs_dim))
-        if obs.shape != expected:
-            raise ValueError(
-                f"encoder.observations returned shape {obs.shape}, expected {expected}"
-            )
-        if not np.isfinite(obs).all() or (obs.size and float(np.abs(obs).max()) > 1.0):
-            raise ValueError("encoder observations must be finite and within [-1, 1]")
-        table = np.zeros(shape, dtype=np.float32)
-        table[:-1] = obs
-        table.flags.writeable = False
-        _save_disk(disk, table)
-        _remember(encoder, key, table)
+            cached = _load_disk(disk, shape[0], shape[1], obs_dtype)
+        if cached is None:
+            cached = _build_table(encoder, data, shape, obs_dtype, disk)
+        _remember(encoder, key, cached)
         if disk is not None:
-            _DIGEST_CACHE[disk] = table
-        return table
+            _DIGEST_CACHE[disk] = cached
+        return cached
 
 
-def _remember(encoder: Any, key: tuple[int, str], table: NDArray[np.float32]) -> None:
+def _remember(encoder: Any, key: tuple[int, str, str], table: NDArray[Any]) -> None:
     holder: Any
     try:
         holder = weakref.ref(encoder)
@@ -404,6 +529,20 @@ def draw_episode(
     return user, first
 
 
+def exhaustible_users(data: PreparedDataset) -> NDArray[np.bool_]:
+    """Per user: whether the user's history holds every movie of the catalogue.
+
+    Only a user with at least ``n_items`` interactions can; only those users' distinct
+    movies are counted (a sort of the whole log took 26 s at 25M interactions, on the
+    first ``action_masks()`` call; with no such user this is O(n_users)).
+    """
+    out = np.zeros(data.n_users, dtype=bool)
+    for user in np.flatnonzero(data.lengths >= data.n_items).tolist():
+        items = data.items[data.offsets[user] : data.offsets[user + 1]]
+        out[user] = np.unique(items).size >= data.n_items
+    return out
+
+
 class ReplayCore:
     """Everything the single and the vector env share: arguments, data and tables.
 
@@ -419,6 +558,8 @@ class ReplayCore:
         mask_seen: Whether ``action_masks()`` hides movies already in the history.
         candidates: ``None`` (full-catalogue actions), ``K`` or a dict of
             :class:`~movierec_env.candidates.CandidateConfig` fields (candidate mode).
+        obs_dtype: Storage of the shared observation table, ``"float32"`` or
+            ``"float16"`` (half the memory; observations are still returned as float32).
 
     Raises:
         ValueError: On invalid arguments (naming the argument and what is allowed).
@@ -435,7 +576,9 @@ class ReplayCore:
         reward: Any = None,
         mask_seen: bool = True,
         candidates: Any = None,
+        obs_dtype: str = "float32",
     ) -> None:
+        self.obs_dtype = check_obs_dtype(obs_dtype)
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if isinstance(min_history, bool) or not isinstance(min_history, int | np.integer):
@@ -479,7 +622,7 @@ class ReplayCore:
             self.generator = CandidateGenerator(self.data, self.encoder, self.candidate_config)
             self.generator.check_feasible(self.episodes.first, self.episodes.end)
 
-    def _observations(self, encoders: Any) -> NDArray[np.float32]:
+    def _observations(self, encoders: Any) -> NDArray[Any]:
         """The observation table; without loading the encoder when a cached one fits.
 
         When ``encoders`` names a checkpoint (``None``: the default one) whose table is
@@ -493,14 +636,14 @@ class ReplayCore:
         if digest is not None and self.candidate_config is None:
             meta = checkpoint_config(checkpoint)  # type: ignore[arg-type]
             if meta is not None and meta.get("fingerprint") == data.fingerprint:
-                table = cached_observation_table(digest, data)
+                table = cached_observation_table(digest, data, self.obs_dtype)
                 if table is not None:
                     return table
         self._encoder = resolve_encoder(encoders, data)
         if digest is None and encoders is None:  # trained just now: its checkpoint is saved
             checkpoint = checkpoint_of(encoders, data)
             digest = None if checkpoint is None else checkpoint_digest(checkpoint)
-        return observation_table(self._encoder, data, digest)
+        return observation_table(self._encoder, data, digest, self.obs_dtype)
 
     @property
     def encoder(self) -> Any:
@@ -526,10 +669,7 @@ class ReplayCore:
         Only such users can ever have every action masked (then the mask allows everything).
         """
         if self._exhaustible is None:
-            data = self.data
-            pairs = np.unique(data.user_index * (data.n_items + 1) + data.items)
-            distinct = np.bincount(pairs // (data.n_items + 1), minlength=data.n_users)
-            self._exhaustible = distinct >= data.n_items
+            self._exhaustible = exhaustible_users(self.data)
         return self._exhaustible
 
     def user_index(self, user_id: Any) -> int:
@@ -598,7 +738,7 @@ class ReplayEnvProperties(CoreEnvProperties):
         observation's user part (:meth:`candidate_observations_at` gives all of it).
         """
         pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
-        return np.array(self._core.obs[pos])
+        return np.array(self._core.obs[pos], dtype=np.float32)
 
     @property
     def candidates(self) -> int | None:
@@ -669,7 +809,7 @@ class ReplayEnvProperties(CoreEnvProperties):
         cands = np.asarray(candidates, dtype=np.int64).reshape(pos.size, -1)
         if cands.shape[1] != gen.k:
             raise ValueError(f"candidates have shape {cands.shape}, expected ({pos.size}, {gen.k})")
-        user = np.array(self._core.obs[pos])
+        user = np.array(self._core.obs[pos], dtype=np.float32)
         feats = np.empty((pos.size, gen.k, gen.n_features), dtype=np.float32)
         for i, g in enumerate(pos.tolist()):
             feats[i] = gen.features(g, user[i], cands[i])

@@ -56,6 +56,8 @@ class MovieRecVectorEnv(ReplayEnvProperties, NativeVectorEnv):
         candidates: As for :class:`~movierec_env.env.MovieRecEnv` (candidate mode: each
             sub-env draws its candidates from its own generator, in the single env's
             order, so transitions stay those of single envs seeded alike).
+        obs_dtype: As for :class:`~movierec_env.env.MovieRecEnv` (observations are
+            float32 either way).
         render_mode: ``None`` or ``"ansi"`` (``render()`` returns one text per sub-env).
     """
 
@@ -76,6 +78,7 @@ class MovieRecVectorEnv(ReplayEnvProperties, NativeVectorEnv):
         reward: dict[str, Any] | RewardConfig | None = None,
         mask_seen: bool = True,
         candidates: int | dict[str, Any] | None = None,
+        obs_dtype: str = "float32",
         render_mode: str | None = None,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
@@ -91,6 +94,7 @@ class MovieRecVectorEnv(ReplayEnvProperties, NativeVectorEnv):
             reward=reward,
             mask_seen=mask_seen,
             candidates=candidates,
+            obs_dtype=obs_dtype,
         )
         self._core = core
         n = self.num_envs = int(num_envs)
@@ -215,7 +219,8 @@ class MovieRecVectorEnv(ReplayEnvProperties, NativeVectorEnv):
 
     def _observations(self, positions: NDArray[np.int64]) -> Any:
         if self._gen is None:
-            return self._obs[positions]
+            rows = self._obs[positions]
+            return rows if rows.dtype == np.float32 else rows.astype(np.float32)
         return self._gen.observation(self._obs[positions], self._feats)
 
     def _propose(self, idx: Any) -> None:

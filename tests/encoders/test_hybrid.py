@@ -194,3 +194,26 @@ def test_parallel_training_matches_sequential(tiny_data):
     b = train_hybrid(tiny_data, parallel=True, **kw)
     np.testing.assert_array_equal(a.item_matrix(), b.item_matrix())
     np.testing.assert_array_equal(a.observations(tiny_data), b.observations(tiny_data))
+
+
+@pytest.mark.parametrize("max_rows", [1, 37, 10**9])
+def test_observation_blocks_tile_observations(tiny_hybrid, tiny_data, max_rows):
+    """Blocks of whole users, in order, with the rows observations() gives."""
+    want = tiny_hybrid.observations(tiny_data)
+    row = 0
+    firsts = set(tiny_data.offsets.tolist())
+    for first, block in tiny_hybrid.observation_blocks(tiny_data, max_rows):
+        assert first == row and first in firsts  # a block starts where a user starts
+        assert block.dtype == np.float32 and block.shape[1] == tiny_hybrid.obs_dim
+        users = np.searchsorted(tiny_data.offsets, [first, first + len(block)], "right") - 1
+        assert len(block) <= max_rows or users[1] - users[0] == 1  # or one user alone
+        np.testing.assert_allclose(block, want[first : first + len(block)], rtol=0, atol=1e-6)
+        row += len(block)
+    assert row == tiny_data.n_interactions
+
+
+def test_observation_blocks_check_arguments(tiny_hybrid, tiny_data, small_data):
+    with pytest.raises(ValueError, match="max_rows"):
+        tiny_hybrid.observation_blocks(tiny_data, 0)
+    with pytest.raises(ValueError, match="fingerprint"):
+        tiny_hybrid.observation_blocks(small_data)

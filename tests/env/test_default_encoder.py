@@ -124,3 +124,23 @@ def test_warm_start_does_not_import_torch(tmp_path):
     assert runs[0].stdout.split() == ["True", "True", "True"]  # cold: computed the table
     assert runs[1].stdout.split() == ["False", "True", "True"]  # warm: torch only for .encoder
     assert len(list((tmp_path / "observations").glob("*.npy"))) == 1
+
+
+@needs_checkpoint
+def test_table_storage_on_ml_latest_small(small_data, monkeypatch, tmp_path):
+    """The streamed table equals observations(); float16 is within its rounding error."""
+    from encoders import HybridEncoder, shipped_checkpoint
+    from movierec_env import replay
+
+    monkeypatch.setenv("MOVIEREC_CACHE", str(tmp_path))
+    monkeypatch.setattr(replay, "BLOCK_ROWS", 10_000)  # several blocks on 90k rows
+    replay.clear_caches()
+    enc = HybridEncoder.load(shipped_checkpoint(), small_data)
+    whole = enc.observations(small_data)  # the previous way: one piece
+    t32 = replay.observation_table(enc, small_data)  # now: blocks streamed to disk
+    t16 = replay.observation_table(enc, small_data, obs_dtype="float16")
+    assert t32.shape == (small_data.n_interactions + 1, enc.obs_dim) and not t32[-1].any()
+    np.testing.assert_allclose(t32[:-1], whole, rtol=0, atol=1e-6)
+    diff = np.abs(t16.astype(np.float32) - t32)
+    assert 0 < diff.max() <= 2.0**-12
+    replay.clear_caches()

@@ -406,7 +406,8 @@ def test_damaged_table_cache_is_rebuilt(tiny_data, monkeypatch, tmp_path, damage
     from movierec_env import replay
 
     monkeypatch.setenv("MOVIEREC_CACHE", str(tmp_path))
-    want = replay.observation_table(_Keyed(tiny_data, seed=9), tiny_data)
+    # A copy: the table is a mapping of the file, which this test damages in place.
+    want = np.array(replay.observation_table(_Keyed(tiny_data, seed=9), tiny_data))
     (path,) = (tmp_path / "observations").glob("*.npy")
     raw = path.read_bytes()
     if damage == "truncated":  # e.g. a copy cut short: the header promises more rows
