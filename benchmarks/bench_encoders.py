@@ -322,9 +322,9 @@ def scale_block(data: Any, args: argparse.Namespace, seed: int, run: dict[str, A
     if args.sasrec_epochs is not None:
         sas_note = (
             f" (a timing run: {args.sasrec_epochs} epochs, no early stopping; on "
-            "ml-latest-small early stopping ends it after 12-13 epochs, so its full run "
-            f"would take about {12 * run['epoch_s']['sasrec']:.0f}-"
-            f"{13 * run['epoch_s']['sasrec']:.0f} s at this speed)"
+            "ml-latest-small early stopping ended it after 9-15 epochs (5 seeds), so its full run "
+            f"would take about {9 * run['epoch_s']['sasrec']:.0f}-"
+            f"{15 * run['epoch_s']['sasrec']:.0f} s at this speed)"
         )
     lines += [
         "",
