@@ -350,15 +350,9 @@ def scale_block(data: Any, args: argparse.Namespace, seed: int, run: dict[str, A
 
 def write_block(which: str, table: str) -> None:
     """Replace the ``which`` block of docs/encoders.md atomically."""
-    start, end = MARKERS[which]
-    text = DOC.read_text() if DOC.exists() else "# Encoders\n"
-    if start not in text or end not in text:
-        text += f"\n{start}\n{end}\n"
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    tmp = DOC.with_name(f".{DOC.name}.tmp")
-    tmp.write_text(f"{head}{start}\n{table}\n{end}{tail}")
-    os.replace(tmp, DOC)  # atomic: an interrupted run never leaves half a page
+    from docblock import write_marked_block
+
+    write_marked_block(DOC, *MARKERS[which], table)
     print(f"wrote {DOC}")
 
 

@@ -450,15 +450,10 @@ def render(results: dict[str, Any]) -> str:
 
 
 def write_block(path: Path, text: str) -> None:
-    """Replace the benchmark block in ``path`` (append one if missing)."""
-    doc = path.read_text() if path.exists() else ""
-    block = f"{START}\n{text}\n{END}"
-    if START in doc and END in doc:
-        head, rest = doc.split(START, 1)
-        doc = head + block + rest.split(END, 1)[1]
-    else:
-        doc = doc.rstrip() + "\n\n" + block + "\n"
-    path.write_text(doc)
+    """Replace this benchmark's block in ``path`` (appended when absent), atomically."""
+    from docblock import write_marked_block
+
+    write_marked_block(path, START, END, text)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

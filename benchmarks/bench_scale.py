@@ -616,15 +616,10 @@ def render(r: dict[str, Any], command: str) -> str:
 
 
 def write_block(path: Path, text: str) -> None:
-    """Replace the marked block of ``path`` (appended when absent)."""
-    doc = path.read_text() if path.is_file() else ""
-    block = f"{START}\n{text}\n{END}"
-    if START in doc and END in doc:
-        head, rest = doc.split(START, 1)
-        doc = head + block + rest.split(END, 1)[1]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(doc)
+    """Replace this benchmark's block in ``path`` (appended when absent), atomically."""
+    from docblock import write_marked_block
+
+    write_marked_block(path, START, END, text)
 
 
 def main() -> None:
