@@ -18,6 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
+from movierec_env.metrics import ndcg_at_10
+
 __all__ = [
     "REPLAY_REPORT",
     "SIM_REPORT",
@@ -177,8 +179,7 @@ def per_user_mean(seeds: Mapping[int, Mapping[str, Any]], key: str) -> NDArray[n
         if key == "hits@10":
             arrays.append((np.asarray(pu["ranks"]) <= 10).astype(np.float64))
         elif key == "ndcg@10":
-            r = np.asarray(pu["ranks"], dtype=np.float64)
-            arrays.append(np.where(r <= 10, 1.0 / np.log2(r + 1.0), 0.0))
+            arrays.append(ndcg_at_10(np.asarray(pu["ranks"])))
         else:
             arrays.append(np.asarray(pu[key], dtype=np.float64))
     return np.mean(arrays, axis=0)

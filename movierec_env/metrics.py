@@ -7,7 +7,7 @@ from numpy.typing import NDArray
 
 from movierec_env.data.types import PreparedDataset
 
-__all__ = ["METRIC_NAMES", "history_mask", "metrics_from_ranks", "ranks_from_scores"]
+__all__ = ["METRIC_NAMES", "history_mask", "metrics_from_ranks", "ndcg_at_10", "ranks_from_scores"]
 
 #: Metric names in reporting order.
 METRIC_NAMES = ("HR@1", "HR@5", "HR@10", "NDCG@10", "MRR")
@@ -37,6 +37,12 @@ def ranks_from_scores(
     return (1 + beats.sum(axis=1)).astype(np.int64)
 
 
+def ndcg_at_10(ranks: NDArray[np.integer] | NDArray[np.floating]) -> NDArray[np.float64]:
+    """Per-target NDCG@10 with one relevant item: ``1 / log2(rank + 1)`` in the top 10, else 0."""
+    r = np.asarray(ranks, dtype=np.float64)
+    return np.where(r <= 10, 1.0 / np.log2(r + 1.0), 0.0)
+
+
 def metrics_from_ranks(ranks: NDArray[np.integer]) -> dict[str, float]:
     """HR@1/5/10, NDCG@10, MRR and ``n_users`` from an array of ranks."""
     r = np.asarray(ranks, dtype=np.float64)
@@ -46,7 +52,7 @@ def metrics_from_ranks(ranks: NDArray[np.integer]) -> dict[str, float]:
         "HR@1": float((r <= 1).mean()),
         "HR@5": float((r <= 5).mean()),
         "HR@10": float((r <= 10).mean()),
-        "NDCG@10": float(np.where(r <= 10, 1.0 / np.log2(r + 1.0), 0.0).mean()),
+        "NDCG@10": float(ndcg_at_10(r).mean()),
         "MRR": float((1.0 / r).mean()),
         "n_users": int(r.size),
     }
