@@ -41,7 +41,14 @@ import numpy as np
 
 LEARNERS = ("sb3-ppo", "sb3-dqn")
 BASELINES = ("random", "popular", "constant")
-MODES = ("candidates", "full")
+#: Candidate modes also get ``first-slot`` (slot 0 every time): what the slot order alone
+#: earns. It is reported beside the learners, not one of the three bars they must beat.
+FIRST = "first-slot"
+#: ``coursework``: K candidates sorted by genre affinity, one-step bandit episodes (the
+#: documented classroom task); ``candidates``: K shuffled candidates, whole-sequence
+#: episodes; ``full``: full-catalogue actions.
+MODES = ("coursework", "candidates", "full")
+DEFAULT_MODES = ("coursework", "full")
 BUDGET_S = 300.0
 #: Validation checkpoints per training run (the learning curve).
 CURVE_POINTS = 6
@@ -49,7 +56,19 @@ CURVE_POINTS = 6
 
 def env_kwargs(mode: str, k: int) -> dict[str, Any]:
     """``gym.make`` keyword arguments of a mode."""
+    if mode == "coursework":
+        return {"candidates": {"k": k, "order": "genre_affinity"}, "bandit": True}
     return {"candidates": k} if mode == "candidates" else {}
+
+
+class FirstSlot:
+    """Ranks the K candidates in their slot order (slot 0 first): the order's own value."""
+
+    def action_scores(self, obs: Any, info: Any = None) -> np.ndarray:
+        """``(B, K)`` scores ``0, -1, ..., 1 - K``: slot 0 first."""
+        k = int(np.asarray(info["candidates"]).shape[-1])
+        n = len(np.atleast_2d(np.asarray(info["candidates"])))
+        return np.tile(-np.arange(k, dtype=np.float64), (n, 1))
 
 
 def _evaluate_summary(res: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +172,8 @@ def evaluate_baselines(mode: str, k: int, seeds: int) -> dict[str, dict[int, dic
         out[name] = {
             s: _evaluate_summary(evaluate_agent(make_agent(name, test, seed=s), test)) for s in runs
         }
+    if mode != "full":
+        out[FIRST] = {0: _evaluate_summary(evaluate_agent(FirstSlot(), test))}
     return out
 
 
@@ -190,20 +211,28 @@ def report(
     """Markdown tables (one per mode) and a verdict per learner."""
     lines: list[str] = []
     verdicts: dict[str, Any] = {}
+    titles = {
+        "coursework": f"coursework: K = {meta['k']} candidates sorted by genre affinity, "
+        "one-step bandit episodes",
+        "candidates": f"candidate mode, K = {meta['k']} shuffled candidates, whole-sequence "
+        "episodes",
+        "full": "full catalogue",
+    }
     for mode in MODES:
         per_seed = results.get(mode)
         if not per_seed:
             continue
-        title = f"candidate mode, K = {meta['k']}" if mode == "candidates" else "full catalogue"
+        has_first = FIRST in per_seed
         lines += [
-            f"### {title}",
+            f"### {titles[mode]}",
             "",
             "| agent | mean reward (± std over seeds) | 95% interval | HR@10 | NDCG@10 | "
             "candidate recall | Δ / p vs random | Δ / p vs popular | Δ / p vs constant | "
-            "train steps | train wall (s) | beats all three |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            + ("Δ / p vs first-slot | " if has_first else "")
+            + "train steps | train wall (s) | beats all three |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if has_first else ""),
         ]
-        for name in (*LEARNERS, *BASELINES):
+        for name in (*LEARNERS, *BASELINES, FIRST):
             seeds = per_seed.get(name)
             if not seeds:
                 continue
@@ -216,6 +245,12 @@ def report(
                 diff, p = _p(per_seed, name, base)
                 tests.append(f"{diff:+.4f} / {p:.2g}")
                 beats &= diff > 0 and p < 0.05
+            if has_first:
+                if name == FIRST:
+                    tests.append("–")
+                else:
+                    diff, p = _p(per_seed, name, FIRST)
+                    tests.append(f"{diff:+.4f} / {p:.2g}")
             recall = [r["candidate_recall"] for r in rows if "candidate_recall" in r]
             learner = name in LEARNERS
             verdict = ("**yes**" if beats else "no") if learner else "–"
@@ -258,8 +293,9 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    for ax, mode in zip(axes, MODES, strict=True):
+    modes = [m for m in MODES if m in results]
+    fig, axes = plt.subplots(1, len(modes), figsize=(5 * len(modes), 3.6), sharey=True)
+    for ax, mode in zip(np.atleast_1d(axes), modes, strict=True):
         for name, color in zip(LEARNERS, ("tab:blue", "tab:orange"), strict=True):
             for s, r in sorted(results.get(mode, {}).get(name, {}).items()):
                 c = r.get("curve") or []
@@ -271,14 +307,14 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
                         alpha=0.8,
                         label=name if s == 0 else None,
                     )
-        for name, style in zip(BASELINES, (":", "--", "-."), strict=True):
+        for name, style in zip((*BASELINES, FIRST), (":", "--", "-.", (0, (1, 4))), strict=True):
             seeds = results.get(mode, {}).get(f"val:{name}")
             if seeds:
                 ax.axhline(seeds, color="gray", linestyle=style, label=f"{name} (val)")
         ax.set_title(mode)
         ax.set_xlabel("env steps")
         ax.legend(fontsize=7)
-    axes[0].set_ylabel("validation mean reward")
+    np.atleast_1d(axes)[0].set_ylabel("validation mean reward")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -292,10 +328,13 @@ def _val_baselines(mode: str, k: int) -> dict[str, float]:
     from agents.registry import make_agent
 
     val = gym.make("MovieRec-v0", split="val", **env_kwargs(mode, k))
-    return {
+    out = {
         f"val:{n}": evaluate_agent(make_agent(n, val, seed=0), val)["mean_reward"]
         for n in BASELINES
     }
+    if mode != "full":
+        out[f"val:{FIRST}"] = evaluate_agent(FirstSlot(), val)["mean_reward"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -304,7 +343,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--k", type=int, default=20, help="candidates per step")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--jobs", type=int, default=2, help="parallel training processes (<= 2)")
-    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"comma-separated, of {MODES}")
     p.add_argument("--steps", type=int, default=None, help="fixed budget (skips calibration)")
     p.add_argument("--calibrate-s", type=float, default=20.0)
     p.add_argument("--run-dir", default="runs/bench_candidates")
@@ -314,6 +353,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.quick:
         args.seeds, args.steps = 1, args.steps or 600
     modes = [m for m in args.modes.split(",") if m]
+    bad = sorted(set(modes) - set(MODES))
+    if bad:
+        p.error(f"--modes: unknown mode(s) {bad}; choose from {MODES}")
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -388,16 +430,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"stable-baselines3 {stable_baselines3.__version__}, gymnasium {gym.__version__}, "
         f"numpy {np_.__version__}); {args.seeds} seeds; whole benchmark "
         f"{(time.perf_counter() - t_start) / 60:.0f} min. Reproduce: "
-        f"`python benchmarks/bench_candidates.py --k {args.k} --seeds {args.seeds}`."
+        f"`python benchmarks/bench_candidates.py --k {args.k} --seeds {args.seeds} "
+        f"--modes {','.join(modes)}`."
     )
-    block = f"{START}\n{meta}\n\n{table}\n![learning curves]({plot.name})\n{END}"
-    text = out.read_text() if out.is_file() else f"# Candidate mode\n\n{START}\n{END}\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text += "\n" + block + "\n"
-    out.write_text(text)
+    from docblock import write_marked_block
+
+    write_marked_block(out, START, END, f"{meta}\n\n{table}\n![learning curves]({plot.name})")
     (run_dir / "verdicts.json").write_text(json.dumps(verdicts, indent=1))
     print(table)
     print(f"wrote {out} and {plot}")

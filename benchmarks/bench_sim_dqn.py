@@ -1,4 +1,4 @@
-"""Choose the DQN's encoder-head reading on MovieRecSim-v0, on validation only.
+"""Choose the DQN's encoder-head reading (or its gamma) on MovieRecSim-v0, on validation only.
 
 Trains the registry's DQN (``make_agent("dqn", ...)``: gamma ``SIM_GAMMA``) in the train
 world on the training users once per ``encoder_prob`` value, and judges each by episodes of
@@ -10,6 +10,7 @@ Usage::
 
     python benchmarks/bench_sim_dqn.py                       # 30k steps, seed 0
     python benchmarks/bench_sim_dqn.py --timesteps 50000 --seed 1 --users 300
+    python benchmarks/bench_sim_dqn.py --gammas 0,0.5,0.7,0.9   # the discount instead
 
 Prints a markdown table (docs/dqn.md holds the run it was chosen on).
 """
@@ -38,16 +39,38 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--users", type=int, default=300, help="validation episodes")
     ap.add_argument("--eval-seed", type=int, default=12345, help="seed of the episodes")
+    ap.add_argument(
+        "--gammas",
+        default=None,
+        help="comma-separated discounts: compare the DQN's gamma (registry encoder head) "
+        "instead of its encoder_prob readings",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
 
     runs: list[tuple[str, str, int]] = [("encoder-greedy", "-", 0), ("linucb", "-", args.timesteps)]
-    runs += [("dqn", mode, args.timesteps) for mode in ENCODER_PROBS]
-    print("| agent | `encoder_prob` | steps | mean return | episode length | take rate | train s |")
+    if args.gammas:
+        try:
+            gammas = [float(g) for g in args.gammas.split(",") if g.strip()]
+        except ValueError:
+            ap.error(f"--gammas must be comma-separated numbers, got {args.gammas!r}")
+        if not gammas or any(not 0.0 <= g <= 1.0 for g in gammas):
+            ap.error(f"--gammas must be numbers in [0, 1], got {args.gammas!r}")
+        runs += [("dqn", f"gamma={g:g}", args.timesteps) for g in gammas]
+        column = "setting"
+    else:
+        runs += [("dqn", mode, args.timesteps) for mode in ENCODER_PROBS]
+        column = "`encoder_prob`"
+    print(f"| agent | {column} | steps | mean return | episode length | take rate | train s |")
     print("|---|---|---|---|---|---|---|")
     for name, mode, steps in runs:
         env = gym.make("MovieRecSim-v0", split="train", world="train")
-        kwargs = {} if mode == "-" else {"policy_kwargs": {"encoder_prob": mode}}
+        if mode == "-":
+            kwargs: dict[str, object] = {}
+        elif mode.startswith("gamma="):
+            kwargs = {"gamma": float(mode.split("=", 1)[1])}
+        else:
+            kwargs = {"policy_kwargs": {"encoder_prob": mode}}
         t0 = time.perf_counter()
         agent = make_agent(name, env, seed=args.seed, **kwargs)
         if steps:

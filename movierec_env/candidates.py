@@ -18,7 +18,13 @@ validation or test target, never the logged next movie):
    (inverse-CDF draws with rejection: exact sequential sampling, a few microseconds);
 3. the remaining ``n_random = K - n_encoder - n_popular`` slots: uniformly among the unseen
    movies not yet proposed (rejection sampling);
-4. the K movies are shuffled, so a slot index says nothing about the source.
+4. the K movies are shuffled, so a slot index says nothing about the source;
+5. with ``order="genre_affinity"`` (or ``"encoder_score"``) they are then sorted by that
+   feature, best first (a stable sort of the shuffled set: ties stay in random order), the
+   way a production ranker receives candidates in a first-stage order. Slot 0 is then
+   always the best match by that one feature, which a plain MLP can learn to use far
+   sooner than 20 unordered slots (docs/candidates.md); ``"shuffle"`` (the default) keeps
+   step 4's order.
 
 Every random draw comes from the generator passed in (the env's ``np_random``; each
 sub-env's own generator in the vector env), in this order, so seeding works as Gymnasium
@@ -66,6 +72,7 @@ from movierec_env.reward import rating_term, unit_rows
 __all__ = [
     "FEATURE_NAMES",
     "OBSERVATION_MODES",
+    "ORDERS",
     "CandidateConfig",
     "CandidateGenerator",
     "popularity_percentile",
@@ -76,6 +83,8 @@ __all__ = [
 FEATURE_NAMES = ("encoder_score", "popularity", "rating", "genre_affinity")
 #: Observation formats of candidate mode.
 OBSERVATION_MODES = ("flat", "dict")
+#: Slot orders of candidate mode (module docstring, step 5).
+ORDERS = ("shuffle", "genre_affinity", "encoder_score")
 
 
 def popularity_percentile(data: PreparedDataset) -> NDArray[np.float64]:
@@ -118,6 +127,9 @@ class CandidateConfig:
             ``"candidates"`` entries).
         genre_window: Number of most recent movies whose genres form the profile of the
             ``genre_affinity`` feature.
+        order: Slot order: ``"shuffle"`` (random: a slot says nothing about its source or
+            features), ``"genre_affinity"`` or ``"encoder_score"`` (sorted by that feature,
+            best first; ties in random order).
     """
 
     k: int = 20
@@ -126,6 +138,7 @@ class CandidateConfig:
     random: float = 0.25
     observation: str = "flat"
     genre_window: int = 30
+    order: str = "shuffle"
 
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int | np.integer) or self.k < 1:
@@ -158,6 +171,8 @@ class CandidateConfig:
                 f"candidates genre_window must be an int >= 1, got {self.genre_window!r}"
             )
         object.__setattr__(self, "genre_window", int(self.genre_window))
+        if self.order not in ORDERS:
+            raise ValueError(f"candidates order must be one of {ORDERS}, got {self.order!r}")
 
     @classmethod
     def from_value(cls, value: Any) -> CandidateConfig | None:
@@ -323,7 +338,15 @@ class CandidateGenerator:
             n += self.n_popular
         if self.n_random:
             chosen[n:] = self._draw_uniform(rng, allowed, self.n_random)
-        return chosen[rng.permutation(self.k)]
+        chosen = chosen[rng.permutation(self.k)]
+        order = self.config.order
+        if order == "shuffle":
+            return chosen
+        if order == "genre_affinity":
+            key = self._affinity(self.history(position), chosen)
+        else:  # "encoder_score": the rank feature is monotone in the score
+            key = np.asarray(self.scores(user_obs) if scores is None else scores)[chosen]
+        return chosen[np.argsort(-key, kind="stable")]
 
     def unseen(self, position: int) -> NDArray[np.bool_]:
         """``(n_items,)`` bool: the movies not in the history of ``position``."""
@@ -395,21 +418,29 @@ class CandidateGenerator:
             enc = 1.0 - np.log(rank.astype(np.float64)) / math.log(n_free)
         else:
             enc = np.ones(acts.size)
-        recent = hist[-self.config.genre_window :]
-        profile = self.genres[recent].sum(axis=0, dtype=np.float32)
-        norm = np.float32(np.sqrt((profile * profile).sum()))
-        g = self.genres[acts]
-        if norm > 0:
-            affinity = np.clip(g @ (profile / norm), np.float32(0), np.float32(1))
-        else:
-            affinity = np.zeros(acts.size, dtype=np.float32)
         out = np.empty((acts.size, self.n_features), dtype=np.float32)
-        out[:, : self.n_genres] = g
+        out[:, : self.n_genres] = self.genres[acts]
         out[:, self.n_genres] = np.clip(enc, 0.0, 1.0)
         out[:, self.n_genres + 1] = self.popularity[acts]
         out[:, self.n_genres + 2] = self.rating[acts]
-        out[:, self.n_genres + 3] = affinity
+        out[:, self.n_genres + 3] = self._affinity(hist, acts)
         return out
+
+    def _affinity(self, hist: NDArray[np.int64], acts: NDArray[np.int64]) -> NDArray[np.float32]:
+        """``genre_affinity`` ``(K,)``: cosine of each candidate's genres with the profile.
+
+        The one computation behind both the feature and ``order="genre_affinity"``, so the
+        slot order always agrees with the feature the agent sees.
+        """
+        recent = hist[-self.config.genre_window :]
+        profile = self.genres[recent].sum(axis=0, dtype=np.float32)
+        norm = np.float32(np.sqrt((profile * profile).sum()))
+        if norm > 0:
+            out: NDArray[np.float32] = np.clip(
+                self.genres[acts] @ (profile / norm), np.float32(0), np.float32(1)
+            )
+            return out
+        return np.zeros(acts.size, dtype=np.float32)
 
     def propose(
         self, rng: np.random.Generator, position: int, user_obs: NDArray[np.float32]

@@ -114,16 +114,19 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
 
     ## Episode End
 
-    Never terminated. Truncated when the judged position reaches the end of the split's
-    range (train: the user's last training interaction; val/test: after the one step) or
-    after ``max_episode_steps`` steps. Stepping a finished episode raises ``RuntimeError``.
+    Never terminated by default. Truncated when the judged position reaches the end of the
+    split's range (train: the user's last training interaction; val/test: after the one
+    step) or after ``max_episode_steps`` steps. With ``bandit=True`` every episode is one
+    step at a random judged position and ends with ``terminated=True`` (the contextual-bandit
+    reading of the logged replay: its future does not depend on the action, so there is
+    nothing to bootstrap). Stepping a finished episode raises ``RuntimeError``.
 
     ## Arguments
 
     ```python
     gym.make("MovieRec-v0", dataset=None, encoders=None, split="train", min_history=5,
              max_episode_steps=None, random_start=False, reward=None, mask_seen=True,
-             candidates=None, obs_dtype="float32", render_mode=None)
+             candidates=None, obs_dtype="float32", bandit=False, render_mode=None)
     ```
 
     * ``dataset``: ``None`` (embedded ml-latest-small), a MovieLens folder, or a ready
@@ -139,11 +142,16 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
     * ``mask_seen``: whether ``action_masks()`` hides already seen movies.
     * ``candidates``: ``None`` (full-catalogue actions, the default), ``K`` (e.g. ``20``) or
       a dict of :class:`~movierec_env.candidates.CandidateConfig` fields, e.g.
-      ``{"k": 20, "encoder": 0.5, "popular": 0.25, "random": 0.25, "observation": "dict"}``.
+      ``{"k": 20, "encoder": 0.5, "popular": 0.25, "random": 0.25, "observation": "dict",
+      "order": "genre_affinity"}``.
     * ``obs_dtype``: ``"float32"`` (default) or ``"float16"``: how the shared observation
       table is stored (float16 halves its memory, e.g. 6.4 GB instead of 12.8 GB for a
       25M-interaction dataset at obs_dim 128, for values at most ``2**-12`` off); every
       observation is still returned as float32, so the observation space is the same.
+    * ``bandit``: one-step episodes ended by ``terminated=True`` (see Episode End; implies
+      ``random_start=True``, ``max_episode_steps`` must be ``None`` or 1). With
+      ``candidates={"k": 20, "order": "genre_affinity"}`` it is the coursework task that
+      Stable-Baselines3 with library defaults learns in minutes (docs/candidates.md).
     * ``render_mode``: ``None`` or ``"ansi"`` (text: recent movies with titles, genres and
       ratings, the recommendation and what was actually watched next).
 
@@ -152,8 +160,9 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
 
     ## Version History
 
-    * v0: Initial version; candidate mode (``candidates=K``) added as an option (the
-      default, full-catalogue actions, is unchanged).
+    * v0: Initial version; candidate mode (``candidates=K``), its slot ``order`` and
+      one-step ``bandit`` episodes added as options (the defaults, full-catalogue actions
+      and whole-sequence episodes, are unchanged).
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (Gymnasium API)
@@ -170,6 +179,7 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
         mask_seen: bool = True,
         candidates: int | dict[str, Any] | None = None,
         obs_dtype: str = "float32",
+        bandit: bool = False,
         render_mode: str | None = None,
     ) -> None:
         self.render_mode = self._checked_render_mode(render_mode)
@@ -184,6 +194,7 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
             mask_seen=mask_seen,
             candidates=candidates,
             obs_dtype=obs_dtype,
+            bandit=bandit,
         )
         self._core = core
         gen = self._gen = core.generator
@@ -202,7 +213,10 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
         self._tables = tables = core.tables
         # The hot path's tables, as memoryviews (indexing one gives a Python int or float).
         code, genre_values, rating_w = tables.scalar_terms
-        self._slow = gen is not None or code is None
+        # bandit=True ends each step with terminated=True: off the hot path, which stays
+        # branch-free for the default episodes.
+        self._bandit = core.bandit
+        self._slow = gen is not None or code is None or core.bandit
         self._mv_target = tables.target_action.data
         self._mv_target_combo = tables.target_combo.data
         self._mv_combo = tables.genre_combo_scaled.data
@@ -291,7 +305,8 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
             action: Action index in ``[0, n_items)`` (candidate mode: ``[0, K)``).
 
         Returns:
-            ``(observation, reward, terminated=False, truncated, info)``.
+            ``(observation, reward, terminated, truncated, info)`` (``terminated`` only with
+            ``bandit=True``).
 
         Raises:
             ValueError: If the action is out of range.
@@ -361,7 +376,7 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
     def _slow_step(
         self, a: int, pos: int, truncated: bool
     ) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        """Candidate mode, or a dataset without a pairwise genre table: through numpy."""
+        """Candidate mode, bandit episodes, or no pairwise genre table: through numpy."""
         item = a if self._gen is None else int(self._cands[a])
         r, h, g, q, target = compute_reward(self._tables, item, pos)
         reward, hit, genre, rating, t = float(r), bool(h), float(g), float(q), int(target)
@@ -379,12 +394,14 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
             "target_movie_id": self._movie_ids[t],
             "hit": hit,
         }
+        terminated = self._bandit  # bandit episodes are one step: it ends them
+        truncated = truncated and not terminated
         if self._gen is None:
-            return self._row(nxt), reward, False, truncated, info
+            return self._row(nxt), reward, terminated, truncated, info
         info["item_action"] = item
         info["movie_id"] = self._movie_ids[item]
         info["target_in_candidates"] = bool((self._cands == t).any())
-        return self._propose(nxt, info), reward, False, truncated, info
+        return self._propose(nxt, info), reward, terminated, truncated, info
 
     def _coerce_action(self, action: Any) -> int:
         if isinstance(action, np.integer | int) and not isinstance(action, bool | np.bool_):

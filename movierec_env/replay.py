@@ -560,6 +560,10 @@ class ReplayCore:
             :class:`~movierec_env.candidates.CandidateConfig` fields (candidate mode).
         obs_dtype: Storage of the shared observation table, ``"float32"`` or
             ``"float16"`` (half the memory; observations are still returned as float32).
+        bandit: Contextual-bandit episodes: one step each, at a random judged position
+            (implies ``random_start``; ``max_episode_steps`` must be ``None`` or 1), ended
+            by ``terminated=True`` (the logged future does not depend on the action, so
+            nothing is lost by not bootstrapping it).
 
     Raises:
         ValueError: On invalid arguments (naming the argument and what is allowed).
@@ -577,8 +581,19 @@ class ReplayCore:
         mask_seen: bool = True,
         candidates: Any = None,
         obs_dtype: str = "float32",
+        bandit: bool = False,
     ) -> None:
         self.obs_dtype = check_obs_dtype(obs_dtype)
+        if not isinstance(bandit, bool | np.bool_):
+            raise TypeError(f"bandit must be True or False, got {bandit!r}")
+        if bandit and max_episode_steps not in (None, 1):
+            raise ValueError(
+                f"bandit=True episodes are one step long: max_episode_steps must be None or 1, "
+                f"got {max_episode_steps!r}"
+            )
+        self.bandit = bool(bandit)
+        if self.bandit:
+            max_episode_steps, random_start = 1, True
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if isinstance(min_history, bool) or not isinstance(min_history, int | np.integer):

@@ -58,6 +58,8 @@ class MovieRecVectorEnv(ReplayEnvProperties, NativeVectorEnv):
             order, so transitions stay those of single envs seeded alike).
         obs_dtype: As for :class:`~movierec_env.env.MovieRecEnv` (observations are
             float32 either way).
+        bandit: As for :class:`~movierec_env.env.MovieRecEnv` (every sub-episode is one
+            step, ended by ``terminated``).
         render_mode: ``None`` or ``"ansi"`` (``render()`` returns one text per sub-env).
     """
 
@@ -79,6 +81,7 @@ class MovieRecVectorEnv(ReplayEnvProperties, NativeVectorEnv):
         mask_seen: bool = True,
         candidates: int | dict[str, Any] | None = None,
         obs_dtype: str = "float32",
+        bandit: bool = False,
         render_mode: str | None = None,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
@@ -95,6 +98,7 @@ class MovieRecVectorEnv(ReplayEnvProperties, NativeVectorEnv):
             mask_seen=mask_seen,
             candidates=candidates,
             obs_dtype=obs_dtype,
+            bandit=bandit,
         )
         self._core = core
         n = self.num_envs = int(num_envs)
@@ -348,6 +352,14 @@ class MovieRecVectorEnv(ReplayEnvProperties, NativeVectorEnv):
             info["_" + key] = step_mask
         if self._gen is not None:
             self._candidate_step(info, items, target, step_mask, any_reset, ar)
+        if self._core.bandit:  # one-step episodes end by termination (ReplayCore)
+            return (
+                self._observations(nxt),
+                reward.astype(np.float64),
+                truncated.copy(),
+                self._terminated.copy(),
+                info,
+            )
         return (
             self._observations(nxt),
             reward.astype(np.float64),

@@ -209,3 +209,84 @@ def test_render_shows_the_chosen_candidate(make_cand):
     _, info = env.reset(seed=0)
     env.step(2)
     assert str(env.catalogue[int(info["candidates"][2])].title) in env.render()
+
+
+@pytest.mark.parametrize("order", ["genre_affinity", "encoder_score"])
+def test_ordered_slots_are_the_same_set_sorted_by_the_feature(cand_data, cand_encoder, order):
+    """``order`` only sorts the shuffled set: same movies, same draws, best first."""
+    shuffled = CandidateGenerator(cand_data, cand_encoder, CandidateConfig(k=K))
+    ordered = CandidateGenerator(cand_data, cand_encoder, CandidateConfig(k=K, order=order))
+    obs_table = np.asarray(cand_encoder.observations(cand_data))
+    G = shuffled.n_genres
+    column = G + 3 if order == "genre_affinity" else G
+    for g in cand_data.target_indices("test")[:15].tolist():
+        a, fa = shuffled.propose(np.random.default_rng(g), g, obs_table[g])
+        b, fb = ordered.propose(np.random.default_rng(g), g, obs_table[g])
+        assert sorted(a.tolist()) == sorted(b.tolist())
+        assert np.all(np.diff(fb[:, column]) <= 0)  # best first
+        # The features follow their movie: the same rows, permuted.
+        perm = [int(np.flatnonzero(a == m)[0]) for m in b.tolist()]
+        np.testing.assert_array_equal(fb, fa[perm])
+    with pytest.raises(ValueError, match="order must be one of"):
+        CandidateConfig(order="alphabetical")
+
+
+def test_bandit_episodes_are_one_terminated_step(make_cand, cand_data, cand_encoder):
+    env = make_cand(candidates={"k": K, "order": "genre_affinity"}, bandit=True)
+    _, info = env.reset(seed=3)
+    starts = set()
+    for _ in range(40):
+        starts.add(info["position"])
+        pos, cands = info["position"], info["candidates"]
+        _, reward, terminated, truncated, _ = env.step(1)
+        assert terminated and not truncated
+        assert reward == float(compute_reward(env.reward_tables, int(cands[1]), pos)[0])
+        with pytest.raises(RuntimeError, match="reset"):
+            env.step(0)
+        _, info = env.reset()
+    assert len(starts) > 20  # random judged positions, not each user's first one
+    # Full-catalogue bandit episodes too, and the default episodes are unchanged.
+    full = MovieRecEnv(dataset=cand_data, encoders=cand_encoder, bandit=True)
+    full.reset(seed=0)
+    assert full.step(0)[2:4] == (True, False)
+    plain = MovieRecEnv(dataset=cand_data, encoders=cand_encoder)
+    plain.reset(seed=0)
+    assert plain.step(0)[2] is False
+    with pytest.raises(ValueError, match="max_episode_steps must be None or 1"):
+        MovieRecEnv(dataset=cand_data, encoders=cand_encoder, bandit=True, max_episode_steps=3)
+    with pytest.raises(TypeError, match="bandit must be True or False"):
+        MovieRecEnv(dataset=cand_data, encoders=cand_encoder, bandit="yes")
+
+
+def test_bandit_vector_env_equals_single_envs_and_checkers_pass(cand_data, cand_encoder):
+    from gymnasium.utils.env_checker import check_env as gym_check
+    from stable_baselines3.common.env_checker import check_env as sb3_check
+
+    kw = {
+        "dataset": cand_data,
+        "encoders": cand_encoder,
+        "candidates": {"k": K, "order": "genre_affinity"},
+        "bandit": True,
+    }
+    venv = make_vec("MovieRec-v0", num_envs=3, **kw)
+    singles = [MovieRecEnv(**kw) for _ in range(3)]
+    obs, _ = venv.reset(seed=7)
+    single_obs = [e.reset(seed=7 + i)[0] for i, e in enumerate(singles)]
+    np.testing.assert_array_equal(obs, np.stack(single_obs))
+    for t in range(6):
+        acts = np.array([t % K, (t + 1) % K, (t + 2) % K])
+        obs, rew, term, trunc, _ = venv.step(acts)
+        if t % 2 == 0:  # a live step: every sub-episode ends by termination
+            assert term.all() and not trunc.any()
+            for i, e in enumerate(singles):
+                o, r, te, tr, _ = e.step(int(acts[i]))
+                assert (te, tr) == (True, False) and r == pytest.approx(rew[i], abs=1e-6)
+                np.testing.assert_array_equal(obs[i], o)
+        else:  # NEXT_STEP autoreset: the reset step
+            assert not term.any() and not trunc.any()
+            for i, e in enumerate(singles):
+                np.testing.assert_array_equal(obs[i], e.reset()[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gym_check(gym.make("MovieRec-v0", **kw).unwrapped)
+        sb3_check(MovieRecEnv(**kw), warn=True)
