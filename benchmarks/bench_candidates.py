@@ -307,10 +307,11 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
                         alpha=0.8,
                         label=name if s == 0 else None,
                     )
-        for name, style in zip((*BASELINES, FIRST), (":", "--", "-.", (0, (1, 4))), strict=True):
+        styles = ((":", "gray"), ("--", "gray"), ("-.", "gray"), ("--", "tab:green"))
+        for name, (style, color) in zip((*BASELINES, FIRST), styles, strict=True):
             seeds = results.get(mode, {}).get(f"val:{name}")
             if seeds:
-                ax.axhline(seeds, color="gray", linestyle=style, label=f"{name} (val)")
+                ax.axhline(seeds, color=color, linestyle=style, label=f"{name} (val)")
         ax.set_title(mode)
         ax.set_xlabel("env steps")
         ax.legend(fontsize=7)
@@ -414,6 +415,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 s: json.loads((run_dir / f"{m}__{a}__{s}__{steps}.json").read_text())
                 for s in range(args.seeds)
             }
+    # Wall time over every invocation of this run directory (a resumed run adds to it).
+    elapsed_path = run_dir / "elapsed.json"
+    elapsed = json.loads(elapsed_path.read_text()) if elapsed_path.is_file() else {}
+    elapsed = {
+        "seconds": float(elapsed.get("seconds", 0.0)) + time.perf_counter() - t_start,
+        "invocations": int(elapsed.get("invocations", 0)) + 1,
+    }
+    elapsed_path.write_text(json.dumps(elapsed))
     table, verdicts = report(results, calibration, {"k": args.k})
     curves = {m: {**results[m], **_val_baselines(m, args.k)} for m in modes}
     out = Path(args.out)
@@ -429,7 +438,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"shared with other jobs (Python {platform.python_version()}, torch {torch.__version__}, "
         f"stable-baselines3 {stable_baselines3.__version__}, gymnasium {gym.__version__}, "
         f"numpy {np_.__version__}); {args.seeds} seeds; whole benchmark "
-        f"{(time.perf_counter() - t_start) / 60:.0f} min. Reproduce: "
+        f"{elapsed['seconds'] / 60:.0f} min over {elapsed['invocations']} invocation(s) of "
+        "the run directory. Reproduce: "
         f"`python benchmarks/bench_candidates.py --k {args.k} --seeds {args.seeds} "
         f"--modes {','.join(modes)}`."
     )
