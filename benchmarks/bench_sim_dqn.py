@@ -45,10 +45,17 @@ def main() -> None:
         help="comma-separated discounts: compare the DQN's gamma (registry encoder head) "
         "instead of its encoder_prob readings",
     )
+    ap.add_argument(
+        "--no-references",
+        action="store_true",
+        help="skip the encoder-greedy and linucb reference rows (e.g. a second seed)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    runs: list[tuple[str, str, int]] = [("encoder-greedy", "-", 0), ("linucb", "-", args.timesteps)]
+    runs: list[tuple[str, str, int]] = []
+    if not args.no_references:
+        runs += [("encoder-greedy", "-", 0), ("linucb", "-", args.timesteps)]
     if args.gammas:
         try:
             gammas = [float(g) for g in args.gammas.split(",") if g.strip()]
