@@ -2,12 +2,15 @@
 
 What it measures (issue 15, "coursework mode"): Stable-Baselines3 ``PPO("MlpPolicy")`` and
 ``DQN("MlpPolicy")`` with their library defaults, trained for "5 minutes" on the train split
-of ``MovieRec-v0`` in candidate mode (``candidates=K``, K = 20 by default) and with
-full-catalogue actions, over 3 seeds, evaluated with :func:`agents.evaluate_agent` on the
-test split (610 users, one step each; PROTOCOL.md ranking over the full catalogue,
-candidates first, everything else tied last) and compared with ``random``, ``popular`` and
-``constant`` in the same mode by paired Wilcoxon signed-rank tests over test users (each
-user's reward averaged over seeds first, ``experiments.reporting.paired_test``).
+of ``MovieRec-v0`` in the coursework task (``candidates={"k": K, "order":
+"genre_affinity"}, bandit=True``, K = 10 by default), in plain candidate mode
+(``candidates=K``: shuffled slots, whole-sequence episodes) and with full-catalogue
+actions, over 3 seeds, evaluated with :func:`agents.evaluate_agent` on the test split (610
+users, one step each; PROTOCOL.md ranking over the full catalogue, candidates first,
+everything else tied last) and compared with ``random``, ``popular``, ``constant`` (and,
+with candidates, ``first-slot``) in the same mode by paired Wilcoxon signed-rank tests
+over test users (each user's reward averaged over seeds first,
+``experiments.reporting.paired_test``).
 
 "5 minutes" is a fixed number of env steps, not a timer: the machine is shared, so
 wall-clock budgets would make runs incomparable. Before training, each (mode, agent) trains
@@ -18,7 +21,8 @@ the measured rates, budgets and the wall time each run actually took.
 
 Usage::
 
-    python benchmarks/bench_candidates.py                  # 3 seeds, both modes, 2 processes
+    python benchmarks/bench_candidates.py                  # coursework + full, 3 seeds
+    python benchmarks/bench_candidates.py --modes candidates,coursework,full
     python benchmarks/bench_candidates.py --quick          # smoke run (tiny budgets)
     python benchmarks/bench_candidates.py --steps 60000    # skip calibration
 
@@ -341,7 +345,7 @@ def _val_baselines(mode: str, k: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Calibrate, train (resumable), evaluate, and write the tables (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--k", type=int, default=20, help="candidates per step")
+    p.add_argument("--k", type=int, default=10, help="candidates per step (coursework: 10)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--jobs", type=int, default=2, help="parallel training processes (<= 2)")
     p.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"comma-separated, of {MODES}")

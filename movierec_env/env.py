@@ -150,7 +150,7 @@ class MovieRecEnv(ReplayEnvProperties, gym.Env[Any, np.int64]):
       observation is still returned as float32, so the observation space is the same.
     * ``bandit``: one-step episodes ended by ``terminated=True`` (see Episode End; implies
       ``random_start=True``, ``max_episode_steps`` must be ``None`` or 1). With
-      ``candidates={"k": 20, "order": "genre_affinity"}`` it is the coursework task that
+      ``candidates={"k": 10, "order": "genre_affinity"}`` it is the coursework task that
       Stable-Baselines3 with library defaults learns in minutes (docs/candidates.md).
     * ``render_mode``: ``None`` or ``"ansi"`` (text: recent movies with titles, genres and
       ratings, the recommendation and what was actually watched next).

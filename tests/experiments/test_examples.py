@@ -227,7 +227,8 @@ class TestExamplesOnTheShippedDataset:
         assert set(res) == {"random", "popular", "constant", "sb3-ppo", "sb3-dqn", "genre-match"}
         for name, r in res.items():
             # Candidate mode: every agent judged on the same 610 users and candidates.
-            assert r["n_users"] == 610 and r["candidates"] == 20, name
+            k = coursework.ENV_KWARGS["candidates"]["k"]
+            assert r["n_users"] == 610 and r["candidates"] == k, name
             np.testing.assert_array_equal(
                 r["per_user"]["candidates"], res["random"]["per_user"]["candidates"]
             )
@@ -241,7 +242,7 @@ class TestExamplesOnTheShippedDataset:
         c = rec_env(gym.make("MovieRec-v0", split="test", **coursework.ENV_KWARGS))
         cands = np.asarray(pu["candidates"])
         obs = c.candidate_observations_at(np.asarray(pu["positions"]), cands)
-        aff = obs[:, c.encoder.obs_dim :].reshape(len(cands), 20, -1)[:, :, -1]
+        aff = obs[:, c.encoder.obs_dim :].reshape(len(cands), k, -1)[:, :, -1]
         slot = (cands == np.asarray(pu["actions"])[:, None]).argmax(axis=1)
         assert np.all(np.diff(aff, axis=1) <= 0)
         np.testing.assert_array_equal(aff[np.arange(len(cands)), slot], aff[:, 0])
