@@ -352,21 +352,10 @@ class MovieRecVectorEnv(ReplayEnvProperties, NativeVectorEnv):
             info["_" + key] = step_mask
         if self._gen is not None:
             self._candidate_step(info, items, target, step_mask, any_reset, ar)
+        ended, never = truncated.copy(), self._terminated.copy()
         if self._core.bandit:  # one-step episodes end by termination (ReplayCore)
-            return (
-                self._observations(nxt),
-                reward.astype(np.float64),
-                truncated.copy(),
-                self._terminated.copy(),
-                info,
-            )
-        return (
-            self._observations(nxt),
-            reward.astype(np.float64),
-            self._terminated.copy(),
-            truncated.copy(),
-            info,
-        )
+            return self._observations(nxt), reward.astype(np.float64), ended, never, info
+        return self._observations(nxt), reward.astype(np.float64), never, ended, info
 
     def _candidate_step(
         self,
