@@ -700,8 +700,10 @@ class RewardGreedyAgent(BaselineAgent):
         obs2 = np.atleast_2d(np.asarray(obs, dtype=np.float32))
         logits = np.asarray(self.encoder.scores(obs2))[:, 1:]
         recent = _recent_items(info, obs2.shape[0])
-        if recent is not None:  # a simulated user: seen movies come as action masks
-            masks = None if info is None else info.get("action_masks")
+        if recent is not None:  # a simulated user: seen movies come as (item) masks
+            masks = None if info is None else info.get("item_masks", info.get("action_masks"))
+            if masks is not None and np.shape(masks)[-1] != logits.shape[1]:
+                masks = None  # candidate mode's (B, K) action masks say nothing of the rest
             seen = None if masks is None else ~np.atleast_2d(np.asarray(masks, dtype=bool))
             return expected_reward_scores(logits, seen, self.tables, None)
         pos = _as_positions(info, obs2.shape[0])

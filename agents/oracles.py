@@ -439,14 +439,17 @@ class OracleAgent(FixedAgentMixin):
         """The oracle's action for the env's current simulated users (SB3 ``predict``).
 
         The observation only fixes the batch shape: the decision reads the true world
-        state (``oracle_state()``) of the env the oracle was built on.
+        state (``oracle_state()``) of the env the oracle was built on. In candidate mode
+        the decision is restricted to the K movies the env proposes (``current_candidates``)
+        and the action is the chosen slot.
 
         Args:
             observation: ``(obs_dim,)`` or ``(num_envs, obs_dim)``.
             state: Unused; returned unchanged.
             episode_start: Unused.
             deterministic: Unused (the planner draws from its own seeded generator).
-            action_masks: Optional allowed actions ``(n_items,)`` or ``(B, n_items)``.
+            action_masks: Optional allowed actions ``(n_items,)`` or ``(B, n_items)``
+                (candidate mode: ``(K,)`` or ``(B, K)``).
 
         Returns:
             ``(actions, state)``: an int for a single observation, else ``(B,)``.
@@ -467,7 +470,15 @@ class OracleAgent(FixedAgentMixin):
         if action_masks is not None:
             am = np.atleast_2d(np.asarray(action_masks, dtype=bool))
             allowed = np.concatenate([np.zeros((am.shape[0], 1), dtype=bool), am], axis=1)
+        cands = None
+        if self._base.candidates is not None:  # choose among the K proposed movies
+            cands = self._base.current_candidates()
+            ok = np.ones(cands.shape, dtype=bool) if allowed is None else allowed[:, 1:]
+            allowed = np.zeros((batch, self.n_actions + 1), dtype=bool)
+            np.put_along_axis(allowed, cands + 1, ok, axis=1)
         actions = self.decide(self._base.world, ws, allowed) - 1
+        if cands is not None:
+            actions = np.argmax(cands == actions[:, None], axis=1).astype(np.int64)
         if single:
             return np.int64(actions[0]), state
         return actions, state

@@ -12,6 +12,12 @@ recommended); context baselines (Markov, genre) get the simulated user's recent 
 ``info["recent_items"]``: what a deployed recommender knows of its user. The ORACLES
 (:mod:`agents.oracles`) are attached to the batch being stepped, so they read the true
 state of the very users they are judged on.
+
+**Candidate mode** (an env made with ``candidates=K``): the evaluation batches use the
+env's candidate settings, the agent chooses among the K movies proposed to each simulated
+user (``info["candidates"]``, drawn from each user's own seeded stream, so every agent sees
+the same first candidates and paired tests stay paired), and diversity and coverage count
+the movies recommended, not the slots. The oracles choose among the K too.
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ def evaluate_episodes(
         agent: Any agent :func:`agents.evaluate_agent` accepts (ranking agents, SB3 models,
             anything with ``predict``).
         env: A ``MovieRecSim-v0`` env (single or vector, wrapped or not): its world, split,
-            episode length, slate size and reward are used.
+            episode length, reward and candidate mode are used (slates: the first slot).
         max_users: Only the first ``max_users`` users of the split.
         seed: Seed of the episodes (user ``k`` of a batch starting at ``s`` is seeded
             ``seed + s + k``), the same for every agent.
@@ -112,6 +118,7 @@ def evaluate_episodes(
             reward=core.reward_config,
             mask_seen=core.mask_seen,
             step_seconds=core.step_seconds,
+            candidates=core.candidate_config,
         )
         obs, _ = venv.reset(seed=seed + s, options={"user_id": data.user_ids[batch].tolist()})
         previous = agent.attach(venv) if isinstance(agent, OracleAgent) else None
@@ -119,7 +126,15 @@ def evaluate_episodes(
         while alive.any():
             masks = venv.action_masks()
             info = {"recent_items": venv.recent_items(CONTEXT_WINDOW), "action_masks": masks}
+            if core.generator is not None:
+                info["candidates"] = venv.current_candidates()
+                info["item_masks"] = venv.watched_masks()
             acts = _actions(agent, obs, masks, info)
+            items = (
+                acts
+                if core.generator is None
+                else info["candidates"][np.arange(acts.size), acts]
+            )
             obs, reward, term, trunc, info = venv.step(acts)
             rows = np.flatnonzero(alive)
             returns[s + rows] += reward[rows]
@@ -133,7 +148,7 @@ def evaluate_episodes(
             rating_sum += float(info["rating"][rows].sum())
             steps_total += rows.size
             for r in rows:
-                recommended[s + r].add(int(acts[r]))
+                recommended[s + r].add(int(items[r]))
             alive &= ~(term | trunc)
         if previous is not None:
             agent.attach(previous)

@@ -314,12 +314,44 @@ class CandidateGenerator:
         Raises:
             ValueError: If fewer than K movies are unseen at ``position``.
         """
-        allowed = self.unseen(position)
+        hist = self.history(position)
+        return self.draw_for(rng, hist, self._unseen(hist), user_obs, scores, where=position)
+
+    def draw_for(
+        self,
+        rng: np.random.Generator,
+        history: NDArray[np.int64],
+        allowed: NDArray[np.bool_],
+        user_obs: NDArray[np.float32],
+        scores: NDArray[np.float32] | None = None,
+        where: Any = None,
+    ) -> NDArray[np.int64]:
+        """:meth:`draw` for any history: what the simulator's users have watched.
+
+        Args:
+            rng: The generator to draw from.
+            history: Item actions watched so far, oldest first (the ``genre_affinity``
+                profile reads the last ``genre_window``).
+            allowed: ``(n_items,)`` bool, the movies that may be proposed (unseen); not
+                modified.
+            user_obs: The user embedding of this history.
+            scores: ``self.scores(user_obs)`` if already computed.
+            where: What the error message calls this history (a position, a user).
+
+        Raises:
+            ValueError: If fewer than K movies are allowed.
+        """
+        allowed = np.array(allowed, dtype=bool)
         n_free = int(allowed.sum())
         if n_free < self.k:
+            if where is None:
+                at = ""
+            elif isinstance(where, int | np.integer):
+                at = f" at position {where}"
+            else:
+                at = f" for {where}"
             raise ValueError(
-                f"only {n_free} unseen movies at position {position}: candidates k={self.k} "
-                "needs at least k"
+                f"only {n_free} unseen movies{at}: candidates k={self.k} needs at least k"
             )
         chosen = np.empty(self.k, dtype=np.int64)
         n = 0
@@ -343,15 +375,55 @@ class CandidateGenerator:
         if order == "shuffle":
             return chosen
         if order == "genre_affinity":
-            key = self._affinity(self.history(position), chosen)
+            key = self._affinity(np.asarray(history, dtype=np.int64), chosen)
         else:  # "encoder_score": the rank feature is monotone in the score
             key = np.asarray(self.scores(user_obs) if scores is None else scores)[chosen]
         return chosen[np.argsort(-key, kind="stable")]
 
+    def draw_at(
+        self,
+        rng: np.random.Generator,
+        positions: NDArray[np.integer],
+        user_obs: NDArray[np.float32],
+    ) -> NDArray[np.int64]:
+        """:meth:`draw` for each of ``positions`` in order, ``(B, K)`` (``user_obs`` ``(B, D)``)."""
+        pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        obs = np.asarray(user_obs, dtype=np.float32).reshape(pos.size, -1)
+        out = np.empty((pos.size, self.k), dtype=np.int64)
+        for i, g in enumerate(pos.tolist()):
+            out[i] = self.draw(rng, g, obs[i])
+        return out
+
+    def observations_at(
+        self,
+        positions: NDArray[np.integer],
+        user_obs: NDArray[np.float32],
+        candidates: NDArray[np.integer],
+    ) -> NDArray[np.float32] | dict[str, NDArray[np.float32]]:
+        """Observations of logged ``positions`` (embeddings ``(B, D)``) with ``candidates``.
+
+        Raises:
+            ValueError: If ``candidates`` is not ``(B, K)``.
+        """
+        pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        cands = np.asarray(candidates, dtype=np.int64).reshape(pos.size, -1)
+        if cands.shape[1] != self.k:
+            raise ValueError(
+                f"candidates have shape {cands.shape}, expected ({pos.size}, {self.k})"
+            )
+        user = np.array(user_obs, dtype=np.float32).reshape(pos.size, -1)
+        feats = np.empty((pos.size, self.k, self.n_features), dtype=np.float32)
+        for i, g in enumerate(pos.tolist()):
+            feats[i] = self.features(g, user[i], cands[i])
+        return self.observation(user, feats)
+
     def unseen(self, position: int) -> NDArray[np.bool_]:
         """``(n_items,)`` bool: the movies not in the history of ``position``."""
+        return self._unseen(self.history(position))
+
+    def _unseen(self, hist: NDArray[np.int64]) -> NDArray[np.bool_]:
         allowed = np.ones(self.n_items, dtype=bool)
-        allowed[self.history(position)] = False
+        allowed[hist] = False
         return allowed
 
     def _draw_uniform(
@@ -405,10 +477,19 @@ class CandidateGenerator:
         scores: NDArray[np.float32] | None = None,
     ) -> NDArray[np.float32]:
         """Features ``(K, F)`` float32 of the candidates ``actions`` at ``position``."""
-        acts = np.asarray(actions, dtype=np.int64)
         hist = self.history(position)
-        allowed = np.ones(self.n_items, dtype=bool)
-        allowed[hist] = False
+        return self.features_for(hist, self._unseen(hist), user_obs, actions, scores)
+
+    def features_for(
+        self,
+        history: NDArray[np.int64],
+        allowed: NDArray[np.bool_],
+        user_obs: NDArray[np.float32],
+        actions: NDArray[np.integer],
+        scores: NDArray[np.float32] | None = None,
+    ) -> NDArray[np.float32]:
+        """:meth:`features` for any history (``allowed``: its unseen movies, as in :meth:`draw_for`)."""
+        acts = np.asarray(actions, dtype=np.int64)
         n_free = int(allowed.sum())
         s = self.scores(user_obs) if scores is None else scores
         free = s[allowed]
@@ -423,7 +504,7 @@ class CandidateGenerator:
         out[:, self.n_genres] = np.clip(enc, 0.0, 1.0)
         out[:, self.n_genres + 1] = self.popularity[acts]
         out[:, self.n_genres + 2] = self.rating[acts]
-        out[:, self.n_genres + 3] = self._affinity(hist, acts)
+        out[:, self.n_genres + 3] = self._affinity(np.asarray(history, dtype=np.int64), acts)
         return out
 
     def _affinity(self, hist: NDArray[np.int64], acts: NDArray[np.int64]) -> NDArray[np.float32]:
@@ -446,9 +527,21 @@ class CandidateGenerator:
         self, rng: np.random.Generator, position: int, user_obs: NDArray[np.float32]
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """:meth:`draw` then :meth:`features`: ``(actions (K,), features (K, F))``."""
+        hist = self.history(position)
+        return self.propose_for(rng, hist, self._unseen(hist), user_obs, where=position)
+
+    def propose_for(
+        self,
+        rng: np.random.Generator,
+        history: NDArray[np.int64],
+        allowed: NDArray[np.bool_],
+        user_obs: NDArray[np.float32],
+        where: Any = None,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """:meth:`draw_for` then :meth:`features_for` (one scoring of the catalogue)."""
         s = self.scores(user_obs)
-        acts = self.draw(rng, position, user_obs, s)
-        return acts, self.features(position, user_obs, acts, s)
+        acts = self.draw_for(rng, history, allowed, user_obs, s, where=where)
+        return acts, self.features_for(history, allowed, user_obs, acts, s)
 
     # ------------------------------------------------------------------ checks
     def check_feasible(self, first: NDArray[np.int64], end: NDArray[np.int64]) -> None:

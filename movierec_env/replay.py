@@ -787,12 +787,8 @@ class ReplayEnvProperties(CoreEnvProperties):
         Raises:
             ValueError: In full-catalogue mode.
         """
-        gen = self._generator()
         pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
-        out = np.empty((pos.size, gen.k), dtype=np.int64)
-        for i, g in enumerate(pos.tolist()):
-            out[i] = gen.draw(rng, g, self._core.obs[g])
-        return out
+        return self._generator().draw_at(rng, pos, self._core.obs[pos])
 
     def current_candidates(self) -> NDArray[np.int64]:
         """``(num_envs, K)`` item actions proposed now (``info["candidates"]``).
@@ -819,16 +815,8 @@ class ReplayEnvProperties(CoreEnvProperties):
         Raises:
             ValueError: In full-catalogue mode or on mismatched shapes.
         """
-        gen = self._generator()
         pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
-        cands = np.asarray(candidates, dtype=np.int64).reshape(pos.size, -1)
-        if cands.shape[1] != gen.k:
-            raise ValueError(f"candidates have shape {cands.shape}, expected ({pos.size}, {gen.k})")
-        user = np.array(self._core.obs[pos], dtype=np.float32)
-        feats = np.empty((pos.size, gen.k, gen.n_features), dtype=np.float32)
-        for i, g in enumerate(pos.tolist()):
-            feats[i] = gen.features(g, user[i], cands[i])
-        return gen.observation(user, feats)
+        return self._generator().observations_at(pos, self._core.obs[pos], candidates)
 
     @property
     def eligible_user_ids(self) -> NDArray[np.int64]:

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from movierec_env.candidates import CandidateConfig, CandidateGenerator
 from movierec_env.contract import HistoryEncoder, ItemFeatures
 from movierec_env.data import PreparedDataset
 from movierec_env.replay import item_features, resolve_dataset, resolve_encoder, reward_tables
@@ -24,7 +25,7 @@ from movierec_env.reward import RewardConfig, RewardTables
 from movierec_env.sim.params import WORLD_NAMES
 from movierec_env.sim.world import World, WorldState
 
-__all__ = ["SIM_SPLITS", "SimBatch", "SimCore", "SimStep", "resolve_world"]
+__all__ = ["SIM_SPLITS", "SimBatch", "SimCore", "SimStep", "child_generator", "resolve_world"]
 
 #: Episode splits: users of the train world's half, or of the eval world's (held out).
 SIM_SPLITS = ("train", "test")
@@ -61,6 +62,22 @@ def resolve_world(world: Any, data: PreparedDataset, overrides: dict[str, Any]) 
         raise ValueError(f"unknown world parameter(s) {unknown}; allowed: {list(WORLD_OVERRIDES)}")
     changes = {k: v for k, v in overrides.items() if v is not None}
     return w.with_params(**changes) if changes else w
+
+
+def child_generator(rng: np.random.Generator) -> np.random.Generator:
+    """An independent generator spawned from ``rng``'s seed sequence, without drawing from it.
+
+    Candidate mode draws its candidates from such a child of the env's ``np_random``
+    (spawned at every reset), so the world's own draws are those of full-catalogue mode:
+    recommending candidate ``c`` gives exactly the transition of full-catalogue action
+    ``candidates[c]`` under the same seed (common random numbers across the two modes).
+    A generator without a seed sequence gets a child seeded by one draw from it.
+    """
+    bg = rng.bit_generator
+    seq = getattr(bg, "seed_seq", None) or getattr(bg, "_seed_seq", None)
+    if isinstance(seq, np.random.SeedSequence):
+        return np.random.Generator(type(bg)(seq.spawn(1)[0]))
+    return np.random.default_rng(int(rng.integers(2**63)))
 
 
 #: Largest batch stepped by the numpy encoder step: at B = 1 it is ~7-10x faster than
@@ -120,6 +137,9 @@ class SimCore:
         step_seconds: Simulated time between two watched movies (the encoder's time
             features read gaps).
         world_params: Overrides of the world's declared parameters (:data:`WORLD_OVERRIDES`).
+        candidates: ``None`` (full-catalogue actions), ``K`` or a dict of
+            :class:`~movierec_env.candidates.CandidateConfig` fields: candidate mode, the
+            generator of ``MovieRec-v0`` run on the *simulated* history (:meth:`propose`).
 
     Raises:
         ValueError: On invalid arguments (naming the argument).
@@ -138,6 +158,7 @@ class SimCore:
         mask_seen: bool = True,
         step_seconds: int = 3_600,
         world_params: dict[str, Any] | None = None,
+        candidates: Any = None,
     ) -> None:
         if split not in SIM_SPLITS:
             raise ValueError(f"split must be one of {SIM_SPLITS}, got {split!r}")
@@ -191,6 +212,72 @@ class SimCore:
         self.weights = self.reward_config.weights
         cfg = self.reward_config
         self._w = (np.float32(cfg.w_hit), np.float32(cfg.w_genre), np.float32(cfg.w_rating))
+        self.candidate_config = CandidateConfig.from_value(candidates)
+        self.generator: CandidateGenerator | None = None
+        if self.candidate_config is not None:
+            if self.slate_size > 1:
+                raise ValueError(
+                    f"candidates={self.candidate_config.k} and slate_size={self.slate_size} "
+                    "cannot be combined: candidate mode recommends one of the K candidates"
+                )
+            self.generator = CandidateGenerator(self.data, self.encoder, self.candidate_config)
+            self._check_candidates()
+        #: Size of the action space: ``K`` in candidate mode, else the catalogue.
+        self.n_choices = self.n_actions if self.generator is None else self.generator.k
+
+    def _check_candidates(self) -> None:
+        """Raise unless every episode of the split leaves K unseen movies to propose.
+
+        Bound: the distinct movies of the logged prefix plus one per step (a movie is
+        watched once).
+        """
+        d, k = self.data, self.generator.k  # type: ignore[union-attr]
+        users = self.users
+        longest = int((d.train_end[users] - d.offsets[users]).max()) + self.max_episode_steps
+        if d.n_items - longest >= k:
+            return
+        free = np.array(
+            [
+                d.n_items
+                - np.unique(d.items[d.offsets[u] : d.train_end[u]]).size
+                - self.max_episode_steps
+                for u in users.tolist()
+            ]
+        )
+        worst = int(np.argmin(free))
+        if free[worst] < k:
+            raise ValueError(
+                f"candidates k={k} needs {k} unseen movies at every step, but user "
+                f"{int(d.user_ids[users[worst]])} of split {self.split!r} may have only "
+                f"{int(free[worst])} left after max_episode_steps={self.max_episode_steps}; "
+                f"use k <= {max(int(free[worst]), 0)}"
+            )
+
+    def propose(
+        self,
+        rng: np.random.Generator,
+        history: list[int],
+        seen: NDArray[np.bool_],
+        user_obs: NDArray[np.float32],
+        user: int,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Candidate mode: K unseen movies for a simulated history, and their features.
+
+        Args:
+            rng: The user's candidate generator (:func:`child_generator`).
+            history: Watched items (1-based, the logged prefix then this episode's).
+            seen: The world's ``seen`` row ``(n_items + 1,)`` (column 0 is padding).
+            user_obs: The embedding of that history.
+            user: User index (for error messages).
+
+        Returns:
+            ``(actions (K,), features (K, F))`` as :meth:`CandidateGenerator.propose`.
+        """
+        gen = self.generator
+        assert gen is not None
+        hist = np.asarray(history, dtype=np.int64) - 1
+        where = f"user {int(self.data.user_ids[user])}"
+        return gen.propose_for(rng, hist, ~seen[1:], user_obs, where=where)
 
     def user_index(self, user_id: Any) -> int:
         """User index of a raw userId of this split.

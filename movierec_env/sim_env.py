@@ -9,11 +9,12 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from movierec_env.candidates import CandidateConfig, CandidateGenerator
 from movierec_env.catalogue import Catalogue
 from movierec_env.metrics import history_mask
 from movierec_env.properties import CoreEnvProperties
 from movierec_env.reward import RewardConfig
-from movierec_env.sim_core import SimBatch, SimCore, SimStep
+from movierec_env.sim_core import SimBatch, SimCore, SimStep, child_generator
 
 __all__ = ["SIM_ENV_ID", "MovieRecSimEnv", "SimEnvProperties", "check_slate", "step_info"]
 
@@ -82,27 +83,79 @@ class SimEnvProperties(CoreEnvProperties):
 
     @property
     def candidates(self) -> int | None:
-        """``None``: candidate mode is not available on the simulator yet."""
-        return None
+        """``K`` in candidate mode (the action space is ``Discrete(K)``), else ``None``."""
+        gen = self._core.generator
+        return None if gen is None else gen.k
 
-    def _no_candidates(self) -> Any:
-        raise ValueError(f"{SIM_ENV_ID} has full-catalogue actions only (no candidate mode yet)")
+    @property
+    def candidate_config(self) -> CandidateConfig | None:
+        """The candidate settings (``None`` with full-catalogue actions)."""
+        return self._core.candidate_config
+
+    def _generator(self) -> CandidateGenerator:
+        gen = self._core.generator
+        if gen is None:
+            raise ValueError(
+                f"this {SIM_ENV_ID} env has full-catalogue actions; make it with candidates=K "
+                "for candidate mode"
+            )
+        return gen
 
     def current_candidates(self) -> NDArray[np.int64]:
-        """Raises: ValueError (no candidate mode on the simulator yet)."""
-        return self._no_candidates()
+        """``(num_envs, K)`` item actions proposed now to each simulated user.
+
+        What ``info["candidates"]`` holds (for agents called without ``info``).
+
+        Raises:
+            ValueError: With full-catalogue actions, or before the first reset.
+        """
+        self._generator()
+        if self._cands is None:
+            raise ValueError("no candidates yet: call reset() first")
+        return np.atleast_2d(self._cands).copy()
 
     def candidates_at(
         self, positions: NDArray[np.integer], rng: np.random.Generator
     ) -> NDArray[np.int64]:
-        """Raises: ValueError (no candidate mode on the simulator yet)."""
-        return self._no_candidates()
+        """Item actions ``(B, K)`` the generator proposes at *logged* positions.
+
+        As ``MovieRec-v0``'s (rows drawn in order from ``rng``), on the logged history.
+
+        Raises:
+            ValueError: With full-catalogue actions.
+        """
+        pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        return self._generator().draw_at(rng, pos, self.observations_at(pos))
 
     def candidate_observations_at(
         self, positions: NDArray[np.integer], candidates: NDArray[np.integer]
     ) -> Any:
-        """Raises: ValueError (no candidate mode on the simulator yet)."""
-        return self._no_candidates()
+        """Candidate-mode observations of *logged* positions with the given candidates.
+
+        Raises:
+            ValueError: With full-catalogue actions or on mismatched shapes.
+        """
+        pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        return self._generator().observations_at(pos, self.observations_at(pos), candidates)
+
+    def _propose_rows(self, rows: NDArray[np.int64] | range) -> Any:
+        """Candidate mode: draw the candidates of ``rows``; the whole batch's observation."""
+        core, batch, gen = self._core, self._batch, self._generator()
+        if self._cands is None:
+            self._cands = np.zeros((batch.n, gen.k), dtype=np.int64)
+            self._feats = np.zeros((batch.n, gen.k, gen.n_features), dtype=np.float32)
+        seen = batch.world_state.seen  # type: ignore[union-attr]
+        for i in rows:
+            i = int(i)
+            self._cands[i], self._feats[i] = core.propose(
+                self._cand_rngs[i], self._histories[i], seen[i], batch.obs[i],
+                int(batch.ep.user[i]),
+            )
+        return gen.observation(batch.obs, self._feats)
+
+    _cands: NDArray[np.int64] | None = None
+    _feats: NDArray[np.float32]
+    _cand_rngs: list[Any]
 
     def oracle_state(self) -> Any:
         """The simulated users' current ``WorldState`` (``(num_envs, ...)``): **oracle** only.
@@ -112,8 +165,13 @@ class SimEnvProperties(CoreEnvProperties):
         return self._batch.world_state
 
     def action_masks_at(self, positions: NDArray[np.integer]) -> NDArray[np.bool_]:
-        """Masks at *logged* positions (the history before them), as at an episode start."""
+        """Masks at *logged* positions (the history before them), as at an episode start.
+
+        Candidate mode: ``(B, K)`` all True (the generator never proposes a seen movie).
+        """
         pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
+        if self._core.generator is not None:
+            return np.ones((pos.size, self._core.generator.k), dtype=bool)
         if not self._core.mask_seen:
             return np.ones((pos.size, self._core.n_actions), dtype=bool)
         return ~history_mask(self._core.data, pos)[:, 1:]
@@ -134,6 +192,14 @@ class SimEnvProperties(CoreEnvProperties):
             [d.timestamps[h] for h in hist],
         )
         return np.asarray(out, dtype=np.float32).reshape(pos.size, -1)
+
+    def watched_masks(self) -> NDArray[np.bool_]:
+        """``(num_envs, n_items)`` True for the movies each simulated user has not watched.
+
+        ``action_masks()`` with full-catalogue actions, and what a deployed recommender
+        knows in candidate mode too (everything when nothing is left).
+        """
+        return self._batch.masks()
 
     def recent_items(self, window: int) -> NDArray[np.int64]:
         """The last ``window`` watched items per user, ``(num_envs, window)``, newest last.
@@ -237,6 +303,7 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
         accept_sensitivity: float | None = None,
         boredom_weight: float | None = None,
         ignore_leave_weight: float | None = None,
+        candidates: int | dict[str, Any] | None = None,
         render_mode: str | None = None,
     ) -> None:
         self.render_mode = self._checked_render_mode(render_mode)
@@ -256,17 +323,24 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
                 "boredom_weight": boredom_weight,
                 "ignore_leave_weight": ignore_leave_weight,
             },
+            candidates,
         )
         core = self._core
-        self.observation_space = spaces.Box(-1.0, 1.0, (core.obs_dim,), np.float32)
+        gen = core.generator
+        self.observation_space: spaces.Space[Any] = (
+            spaces.Box(-1.0, 1.0, (core.obs_dim,), np.float32)
+            if gen is None
+            else gen.observation_space()
+        )
         self.action_space: spaces.Space[Any] = (
-            spaces.Discrete(core.n_actions)
+            spaces.Discrete(core.n_choices)
             if core.slate_size == 1
             else spaces.MultiDiscrete(np.full(core.slate_size, core.n_actions))
         )
         self._batch = SimBatch(core, 1)
         self._histories = [[]]
         self._last: str | None = None
+        self._cand_rngs = [None]
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -286,7 +360,19 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
         d = self._core.data
         self._histories = [d.items[d.offsets[user] : d.train_end[user]].tolist()]
         self._last = None
-        return self._batch.obs[0].copy(), {"user_id": int(d.user_ids[user])}
+        info: dict[str, Any] = {"user_id": int(d.user_ids[user])}
+        if self._core.generator is None:
+            return self._batch.obs[0].copy(), info
+        self._cand_rngs[0] = child_generator(self.np_random)
+        return self._candidate_obs(info), info
+
+    def _candidate_obs(self, info: dict[str, Any]) -> Any:
+        """Candidate mode: draw the current user's candidates; the observation showing them."""
+        obs = self._propose_rows(range(1))
+        info["candidates"] = self._cands[0].copy()
+        if isinstance(obs, dict):
+            return {key: value[0] for key, value in obs.items()}
+        return obs[0]
 
     def step(
         self, action: Any
@@ -303,18 +389,21 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
             core.slate_size == 1
             and isinstance(action, int | np.integer)
             and not isinstance(action, bool)
-            and 0 <= action < core.n_actions
+            and 0 <= action < core.n_choices
         ):  # the common case, without the array checks below
             acts = np.array([[action]], dtype=np.int64)
         else:
             acts = np.asarray(action)
             if acts.dtype.kind not in "iu" or acts.size != core.slate_size:
                 what = "an integer" if core.slate_size == 1 else f"{core.slate_size} integers"
-                raise TypeError(f"action must be {what} in [0, {core.n_actions}), got {action!r}")
+                raise TypeError(f"action must be {what} in [0, {core.n_choices}), got {action!r}")
             acts = acts.astype(np.int64).reshape(1, core.slate_size)
-            check_slate(acts, core.n_actions, core.slate_size)
+            check_slate(acts, core.n_choices, core.slate_size)
         if not self._batch.ep.active[0]:
             raise RuntimeError("no episode is running: call reset() first")
+        gen = core.generator
+        if gen is not None:  # candidate mode: the chosen candidate's catalogue action
+            acts = self._cands[0][acts]
         draws = self.np_random.random((1, 4))
         out = self._batch.step(acts, draws)
         user = int(self._batch.ep.user[0])
@@ -322,17 +411,23 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
         info = step_info(core, out, 0, int(core.data.user_ids[user]))
         if self.render_mode is not None:
             self._last = self._describe(acts[0], info)
-        return (
-            self._batch.obs[0].copy(),
-            float(out.reward[0]),
-            bool(out.left[0]),
-            bool(out.truncated[0]),
-            info,
-        )
+        if gen is None:
+            obs = self._batch.obs[0].copy()
+        else:
+            item = int(acts[0, 0])
+            info["item_action"] = item
+            info["movie_id"] = int(core.data.item_movie_ids[item + 1])
+            obs = self._candidate_obs(info)
+        return obs, float(out.reward[0]), bool(out.left[0]), bool(out.truncated[0]), info
 
     def action_masks(self) -> NDArray[np.bool_]:
-        """Allowed actions ``(n_items,)`` (True = allowed): movies not yet watched."""
-        return self._batch.masks()[0]
+        """Allowed actions ``(n_items,)`` (True = allowed): movies not yet watched.
+
+        Candidate mode: ``(K,)`` all True (the generator never proposes a watched movie).
+        """
+        if self._core.generator is not None:
+            return np.ones(self._core.generator.k, dtype=bool)
+        return self.watched_masks()[0]
 
     def _describe(self, acts: NDArray[np.int64], info: dict[str, Any]) -> str:
         cat = self.catalogue

@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
+from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
 from movierec_env.gym_compat import AutoresetMode, NativeVectorEnv
 from movierec_env.reward import RewardConfig
-from movierec_env.sim_core import SimBatch, SimCore
+from movierec_env.sim_core import SimBatch, SimCore, child_generator
 from movierec_env.sim_env import SimEnvProperties, check_slate
 
 __all__ = ["MovieRecSimVectorEnv"]
@@ -41,6 +42,11 @@ class MovieRecSimVectorEnv(SimEnvProperties, NativeVectorEnv):
     Same arguments and semantics as :class:`~movierec_env.sim_env.MovieRecSimEnv`, plus
     ``num_envs``. ``info`` follows the vector convention (``(num_envs,)`` arrays with
     ``"_key"`` masks); ``action_masks()`` is ``(num_envs, n_items)``.
+
+    Candidate mode (``candidates=K``): sub-env ``i`` draws its candidates from a child of
+    its own generator (spawned at each of its resets, as the single env), so the vector env
+    still equals ``SyncVectorEnv`` of single envs; ``info["candidates"]`` is
+    ``(num_envs, K)``, ``action_masks()`` ``(num_envs, K)`` all True.
     """
 
     metadata = {  # noqa: RUF012 (Gymnasium API)
@@ -64,6 +70,7 @@ class MovieRecSimVectorEnv(SimEnvProperties, NativeVectorEnv):
         accept_sensitivity: float | None = None,
         boredom_weight: float | None = None,
         ignore_leave_weight: float | None = None,
+        candidates: int | dict[str, Any] | None = None,
         render_mode: str | None = None,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
@@ -85,22 +92,29 @@ class MovieRecSimVectorEnv(SimEnvProperties, NativeVectorEnv):
                 "boredom_weight": boredom_weight,
                 "ignore_leave_weight": ignore_leave_weight,
             },
+            candidates,
         )
         n = self.num_envs = int(num_envs)
-        self.single_observation_space = spaces.Box(-1.0, 1.0, (core.obs_dim,), np.float32)
+        gen = core.generator
+        self.single_observation_space: spaces.Space[Any] = (
+            spaces.Box(-1.0, 1.0, (core.obs_dim,), np.float32)
+            if gen is None
+            else gen.observation_space()
+        )
         self.single_action_space: spaces.Space[Any] = (
-            spaces.Discrete(core.n_actions)
+            spaces.Discrete(core.n_choices)
             if core.slate_size == 1
             else spaces.MultiDiscrete(np.full(core.slate_size, core.n_actions))
         )
-        self.observation_space = spaces.Box(-1.0, 1.0, (n, core.obs_dim), np.float32)
+        self.observation_space = batch_space(self.single_observation_space, n)
         self.action_space = (
-            spaces.MultiDiscrete(np.full(n, core.n_actions))
+            spaces.MultiDiscrete(np.full(n, core.n_choices))
             if core.slate_size == 1
             else spaces.MultiDiscrete(np.full((n, core.slate_size), core.n_actions))
         )
         self._batch = SimBatch(core, n)
         self._rngs: list[np.random.Generator | None] = [None] * n
+        self._cand_rngs = [None] * n
         self._autoreset = np.zeros(n, dtype=bool)
         self._histories = [[] for _ in range(n)]
         self._started = False
@@ -124,6 +138,9 @@ class MovieRecSimVectorEnv(SimEnvProperties, NativeVectorEnv):
         d = self._core.data
         for i, u in zip(rows, chosen, strict=True):
             self._histories[int(i)] = d.items[d.offsets[u] : d.train_end[u]].tolist()
+        if self._core.generator is not None:
+            for i in rows:
+                self._cand_rngs[int(i)] = child_generator(self._rng(int(i)))
 
     def reset(
         self,
@@ -163,7 +180,17 @@ class MovieRecSimVectorEnv(SimEnvProperties, NativeVectorEnv):
         self._started = True
         d = self._core.data
         uid = d.user_ids[self._batch.ep.user].astype(np.int64)
-        return self._batch.obs.copy(), {"user_id": uid, "_user_id": self._true.copy()}
+        info: dict[str, Any] = {"user_id": uid, "_user_id": self._true.copy()}
+        if self._core.generator is None:
+            return self._batch.obs.copy(), info
+        obs = self._propose_rows(range(n))
+        info["candidates"] = self._current()
+        info["_candidates"] = self._true.copy()
+        return obs, info
+
+    def _current(self) -> NDArray[np.int64]:
+        assert self._cands is not None
+        return self._cands.copy()
 
     def step(
         self, actions: Any
@@ -184,13 +211,17 @@ class MovieRecSimVectorEnv(SimEnvProperties, NativeVectorEnv):
         acts = acts.astype(np.int64).reshape(n, core.slate_size)
         reset_rows = np.flatnonzero(self._autoreset)
         live = ~self._autoreset
-        check_slate(acts[live], core.n_actions, core.slate_size)
+        check_slate(acts[live], core.n_choices, core.slate_size)
+        acts = np.where(live[:, None], acts, 0)
+        if core.generator is not None:  # candidate mode: the chosen candidates' movies
+            assert self._cands is not None
+            acts = np.take_along_axis(self._cands, acts, axis=1)
         draws = np.zeros((n, 4))
         rows = np.flatnonzero(live).tolist()
         if rows:
             draws[rows] = [self._rng(i).random(4) for i in rows]
         self._batch.ep.active &= live
-        out = self._batch.step(np.where(live[:, None], acts, 0), draws)
+        out = self._batch.step(acts, draws)
         watched = out.watched.tolist()
         for i in rows:
             self._histories[i].append(watched[i])
@@ -198,8 +229,21 @@ class MovieRecSimVectorEnv(SimEnvProperties, NativeVectorEnv):
             self._reset_rows(reset_rows)
         self._autoreset = live & (out.left | out.truncated)
         info = self._info(out, live)
+        if core.generator is None:
+            obs = self._batch.obs.copy()
+        else:
+            item = acts[:, 0]
+            info["item_action"] = np.where(live, item, -1)
+            info["movie_id"] = np.where(live, core.data.item_movie_ids[item + 1], -1).astype(
+                np.int64
+            )
+            info["_item_action"] = live.copy()
+            info["_movie_id"] = live.copy()
+            obs = self._propose_rows(range(n))
+            info["candidates"] = self._current()
+            info["_candidates"] = self._true.copy()
         return (
-            self._batch.obs.copy(),
+            obs,
             out.reward.astype(np.float64),
             out.left & live,
             out.truncated & live,
@@ -228,5 +272,10 @@ class MovieRecSimVectorEnv(SimEnvProperties, NativeVectorEnv):
         return info
 
     def action_masks(self) -> NDArray[np.bool_]:
-        """Allowed actions per sub-env, ``(num_envs, n_items)`` (True = allowed)."""
+        """Allowed actions per sub-env, ``(num_envs, n_items)`` (True = allowed).
+
+        Candidate mode: ``(num_envs, K)`` all True.
+        """
+        if self._core.generator is not None:
+            return np.ones((self.num_envs, self._core.generator.k), dtype=bool)
         return self._batch.masks()
