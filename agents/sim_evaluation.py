@@ -131,9 +131,7 @@ def evaluate_episodes(
                 info["item_masks"] = venv.watched_masks()
             acts = _actions(agent, obs, masks, info)
             items = (
-                acts
-                if core.generator is None
-                else info["candidates"][np.arange(acts.size), acts]
+                acts if core.generator is None else info["candidates"][np.arange(acts.size), acts]
             )
             obs, reward, term, trunc, info = venv.step(acts)
             rows = np.flatnonzero(alive)

@@ -79,8 +79,8 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from agents.sim_evaluation import evaluate_episodes
     from agents.registry import make_agent
+    from agents.sim_evaluation import evaluate_episodes
 
     torch.set_num_threads(1)
     env = _make(job, "train", "train")
@@ -138,8 +138,8 @@ def calibrate_one(job: dict[str, Any]) -> float:
 
 def evaluate_fixed(k: int, order: str, seeds: int) -> dict[str, dict[int, dict[str, Any]]]:
     """Baselines and references on the eval world's held-out users (``random``: every seed)."""
-    from agents.sim_evaluation import evaluate_episodes
     from agents.registry import make_agent
+    from agents.sim_evaluation import evaluate_episodes
 
     job = {"k": k, "order": order}
     test = _make(job, "eval", "test")
@@ -189,7 +189,9 @@ def report(
         learner = name in LEARNERS
         if learner:
             verdicts[name] = beats
-        label = f"`{name}`" + (" (ORACLE: reads the true world)" if name.startswith("oracle") else "")
+        oracle = name.startswith("oracle")
+        oracle = name.startswith("oracle")
+        label = f"`{name}`" + (" (ORACLE: reads the true world)" if oracle else "")
 
         def col(key: str, digits: int = 3, rows: list[dict[str, Any]] = rows) -> str:
             return _cell([r[key] for r in rows], digits)
@@ -327,7 +329,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} CPUs "
         f"(Python {platform.python_version()}, torch {torch.__version__}, stable-baselines3 "
         f"{stable_baselines3.__version__}, gymnasium {gym.__version__}); "
-        f"`candidates={{\"k\": {args.k}, \"order\": \"{args.order}\"}}`; trained in the train "
+        f'`candidates={{"k": {args.k}, "order": "{args.order}"}}`; trained in the train '
         f"world on training users, judged in the eval world on the held-out users; "
         f"{args.seeds} seeds; whole benchmark {elapsed['seconds'] / 60:.0f} min over "
         f"{elapsed['invocations']} invocation(s). Reproduce: `python "

@@ -488,7 +488,7 @@ class CandidateGenerator:
         actions: NDArray[np.integer],
         scores: NDArray[np.float32] | None = None,
     ) -> NDArray[np.float32]:
-        """:meth:`features` for any history (``allowed``: its unseen movies, as in :meth:`draw_for`)."""
+        """:meth:`features` for any history (``allowed``: its unseen movies, as in ``draw_for``)."""
         acts = np.asarray(actions, dtype=np.int64)
         n_free = int(allowed.sum())
         s = self.scores(user_obs) if scores is None else scores

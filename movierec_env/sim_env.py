@@ -148,7 +148,10 @@ class SimEnvProperties(CoreEnvProperties):
         for i in rows:
             i = int(i)
             self._cands[i], self._feats[i] = core.propose(
-                self._cand_rngs[i], self._histories[i], seen[i], batch.obs[i],
+                self._cand_rngs[i],
+                self._histories[i],
+                seen[i],
+                batch.obs[i],
                 int(batch.ep.user[i]),
             )
         return gen.observation(batch.obs, self._feats)
