@@ -243,11 +243,24 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
     ``slate_size=k > 1`` ``MultiDiscrete([n_items] * k)`` of distinct movies (a duplicate is
     a ``ValueError``). ``action_masks()`` hides the movies the simulated user has watched.
 
+    **Candidate mode** (``candidates=K`` or a dict of
+    :class:`~movierec_env.candidates.CandidateConfig` fields, e.g. ``{"k": 10, "order":
+    "genre_affinity"}``): ``Discrete(K)``, a choice among K movies the user has not watched,
+    proposed at every step by ``MovieRec-v0``'s generator (:mod:`movierec_env.candidates`:
+    the encoder's top movies, popular and random ones) run on the *simulated* history.
+    The candidates are drawn from a child stream of ``np_random`` spawned at each reset, so
+    the world's own draws are those of full-catalogue mode: choosing candidate ``c`` gives
+    the transition of full-catalogue action ``candidates[c]`` under the same seed.
+    ``info["candidates"]`` holds the K catalogue actions; ``action_masks()`` is ``(K,)``
+    all True. Not combinable with ``slate_size > 1``.
+
     ## Observation Space
 
     ``Box(-1, 1, (obs_dim,), float32)``: exactly ``MovieRec-v0``'s observation, the frozen
     ``HybridEncoder``'s embedding, of the *simulated* history, advanced incrementally
-    (``HybridEncoder.advance``) as the user watches.
+    (``HybridEncoder.advance``) as the user watches. In candidate mode, that embedding
+    followed by the candidates' features (``MovieRec-v0``'s layout: a bounded ``Box``, or a
+    ``Dict`` with ``candidates={"k": K, "observation": "dict"}``).
 
     ## Rewards
 
@@ -257,7 +270,8 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
     ``genre_mode``). For a slate the judged recommendation is the slot taken, else the
     first slot. ``info``: ``reward_hit``, ``reward_genre``, ``reward_rating``, ``weights``,
     ``accepted``, ``watched`` (action index), ``watched_movie_id``, ``rating``,
-    ``leave_prob``, ``user_id``.
+    ``leave_prob``, ``user_id``; in candidate mode also ``item_action`` and ``movie_id`` (the
+    chosen candidate) and ``candidates`` (the next step's K).
 
     ## Starting State
 
@@ -275,7 +289,7 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
     ``gym.make("MovieRecSim-v0", dataset=None, encoders=None, world="train",
     split="train", max_episode_steps=50, slate_size=1, reward=None, mask_seen=True,
     step_seconds=3600, ignore_prob=None, accept_sensitivity=None, boredom_weight=None,
-    ignore_leave_weight=None, render_mode=None)``. ``world``: ``"train"`` / ``"eval"`` (the
+    ignore_leave_weight=None, candidates=None, render_mode=None)``. ``world``: ``"train"`` / ``"eval"`` (the
     fitted worlds; shipped for the embedded dataset), a world directory, or a ``World``.
     The four declared (unidentifiable) parameters default to the world's
     (``WorldParams``: ``ignore_prob`` 0.5, ``accept_sensitivity`` 1, ``boredom_weight`` 0,
@@ -286,7 +300,7 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
 
     ## Version History
 
-    * v0: Initial version.
+    * v0: Initial version; candidate mode (``candidates=K``).
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (Gymnasium API)
