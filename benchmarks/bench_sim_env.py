@@ -7,7 +7,11 @@ shared: best-of is the least disturbed run). Besides the targets it measures how
 cost grows with the catalogue (the world's step over a catalogue tiled 1x..16x, the only
 part of a step that reads every movie) and with the history length (a single env's step
 for users of short to long logged prefixes: the encoder's state and the world's state are
-O(1) in the history). Run it alone: the machine is shared.
+O(1) in the history), and candidate mode (``candidates={"k": 10, "order":
+"genre_affinity"}``, actions pre-sampled among the K) beside full-catalogue actions. Run
+it alone: the machine is shared. The tables go between marker comments of
+``docs/sim_env_speed.md`` (the targets and, without ``--only-targets``, the growth
+tables); the text around them is kept.
 
     PYTHONPATH=. python benchmarks/bench_sim_env.py [--steps 3000] [--vector-steps 30]
     PYTHONPATH=. python benchmarks/bench_sim_env.py --only-targets --out /tmp/x.md  # quick
@@ -30,7 +34,13 @@ def _clocks() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def single_steps_per_s(steps: int, repeats: int) -> tuple[float, float]:
+#: Candidate mode as measured here: the coursework settings.
+CANDIDATES = {"k": 10, "order": "genre_affinity"}
+
+
+def single_steps_per_s(
+    steps: int, repeats: int, candidates: dict[str, Any] | None = None
+) -> tuple[float, float]:
     """``gym.make("MovieRecSim-v0")`` steps per wall and per CPU second (resets included).
 
     Best of ``repeats`` for each clock. CPU time (this process's) is less disturbed by
@@ -40,8 +50,8 @@ def single_steps_per_s(steps: int, repeats: int) -> tuple[float, float]:
 
     import movierec_env  # noqa: F401  (registers MovieRecSim-v0)
 
-    env = gym.make("MovieRecSim-v0", max_episode_steps=50)
-    n = env.unwrapped.n_actions
+    env = gym.make("MovieRecSim-v0", max_episode_steps=50, candidates=candidates)
+    n = env.action_space.n
     acts = np.random.default_rng(0).integers(0, n, steps).tolist()
     wall = cpu = float("inf")
     for _ in range(repeats):
@@ -56,16 +66,21 @@ def single_steps_per_s(steps: int, repeats: int) -> tuple[float, float]:
     return steps / wall, steps / cpu
 
 
-def vector_steps_per_s(num_envs: int, steps: int, repeats: int) -> tuple[float, float]:
+def vector_steps_per_s(
+    num_envs: int, steps: int, repeats: int, candidates: dict[str, Any] | None = None
+) -> tuple[float, float]:
     """Native vector env user-steps per wall and per CPU second at ``num_envs`` (best of)."""
     import gymnasium as gym
 
     import movierec_env  # noqa: F401  (registers MovieRecSim-v0)
 
     venv = gym.make_vec(
-        "MovieRecSim-v0", num_envs=num_envs, vectorization_mode="vector_entry_point"
+        "MovieRecSim-v0",
+        num_envs=num_envs,
+        vectorization_mode="vector_entry_point",
+        candidates=candidates,
     )
-    n = venv.unwrapped.n_actions
+    n = int(venv.single_action_space.n)
     rng = np.random.default_rng(0)
     acts = [rng.integers(0, n, num_envs) for _ in range(steps + 3)]
     wall = cpu = float("inf")
@@ -190,16 +205,25 @@ def main() -> None:
                 vector_steps_per_s(n, args.vector_steps, args.repeats),
             )
         )
+    cand = single_steps_per_s(args.steps, args.repeats, CANDIDATES)
+    rows.append(("candidate mode, K = 10: gym.make single env", "-", cand))
+    for n in (64, 1024):
+        rows.append(
+            (
+                f"candidate mode, K = 10: vector env, {n} users",
+                "-",
+                vector_steps_per_s(n, args.vector_steps, args.repeats, CANDIDATES),
+            )
+        )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     lines = [
-        "# MovieRecSim-v0: speed",
-        "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} on {platform.machine()}, "
         f"{os.cpu_count()} CPUs, one torch thread, OpenBLAS threads: {blas}; load average "
         f"{load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end of the target "
         "measurements. Reproduce: `PYTHONPATH=. python benchmarks/bench_sim_env.py`. "
-        f"Actions pre-sampled uniformly; best of {args.repeats} runs.",
+        f"Actions pre-sampled uniformly; best of {args.repeats} runs. Candidate mode: "
+        f"`candidates={CANDIDATES}`, actions among the K.",
         "",
         "| measurement | target | steps/s (wall) | steps per CPU-second | met (wall) |",
         "|---|---|---|---|---|",
@@ -207,31 +231,40 @@ def main() -> None:
     for name, target, (value, per_cpu) in rows:
         met = "-" if target == "-" else ("yes" if value >= float(target.replace(",", "")) else "no")
         lines.append(f"| {name} | {target} | {value:,.0f} | {per_cpu:,.0f} | {met} |")
-    lines += ["", f"Peak RSS of the process after these: {rss:,.0f} MiB.", ""]
-    if not args.only_targets:
-        cat = catalogue_growth((1, 64), (1, 4, 16), args.repeats)
-        lines += [
-            "World step (`World.step_with_draws`) by catalogue size, catalogue tiled 1x, 4x, 16x:",
-            "",
-            "| users per step | movies | us per step | us per user-step |",
-            "|---|---|---|---|",
-        ]
-        lines += [f"| {b} | {n:,} | {t:,.0f} | {t / b:,.1f} |" for b, n, t in cat]
-        hist = history_growth(args.repeats)
-        lines += [
-            "",
-            "Single-env step (`SimBatch.step`, B = 1) by the user's logged prefix length "
-            "(shortest, median, 95th percentile, longest prefix of the split; 300 steps, "
-            "nobody leaves):",
-            "",
-            "| prefix length | us per step |",
-            "|---|---|",
-        ]
-        lines += [f"| {h:,} | {t:,.0f} |" for h, t in hist]
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        lines += ["", f"Peak RSS of the process at the end: {rss:,.0f} MiB.", ""]
-    args.out.write_text("\n".join(lines))
+    lines += ["", f"Peak RSS of the process after these: {rss:,.0f} MiB."]
+    from docblock import write_marked_block
+
+    write_marked_block(args.out, *TARGETS, "\n".join(lines))
     print("\n".join(lines))
+    if args.only_targets:
+        return
+    cat = catalogue_growth((1, 64), (1, 4, 16), args.repeats)
+    lines = [
+        "World step (`World.step_with_draws`) by catalogue size, catalogue tiled 1x, 4x, 16x:",
+        "",
+        "| users per step | movies | us per step | us per user-step |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {b} | {n:,} | {t:,.0f} | {t / b:,.1f} |" for b, n, t in cat]
+    hist = history_growth(args.repeats)
+    lines += [
+        "",
+        "Single-env step (`SimBatch.step`, B = 1) by the user's logged prefix length "
+        "(shortest, median, 95th percentile, longest prefix of the split; 300 steps, "
+        "nobody leaves):",
+        "",
+        "| prefix length | us per step |",
+        "|---|---|",
+    ]
+    lines += [f"| {h:,} | {t:,.0f} |" for h, t in hist]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines += ["", f"Peak RSS of the process at the end: {rss:,.0f} MiB."]
+    write_marked_block(args.out, *GROWTH, "\n".join(lines))
+    print("\n".join(lines))
+
+
+TARGETS = ("<!-- bench_sim_env:targets:start -->", "<!-- bench_sim_env:targets:end -->")
+GROWTH = ("<!-- bench_sim_env:growth:start -->", "<!-- bench_sim_env:growth:end -->")
 
 
 if __name__ == "__main__":
