@@ -85,6 +85,8 @@ FEATURE_NAMES = ("encoder_score", "popularity", "rating", "genre_affinity")
 OBSERVATION_MODES = ("flat", "dict")
 #: Slot orders of candidate mode (module docstring, step 5).
 ORDERS = ("shuffle", "genre_affinity", "encoder_score")
+#: "Not computed yet" for the genre profile passed between the drawing and the features.
+_UNSET: Any = object()
 
 
 def popularity_percentile(data: PreparedDataset) -> NDArray[np.float64]:
@@ -325,6 +327,7 @@ class CandidateGenerator:
         user_obs: NDArray[np.float32],
         scores: NDArray[np.float32] | None = None,
         where: Any = None,
+        profile: Any = _UNSET,
     ) -> NDArray[np.int64]:
         """:meth:`draw` for any history: what the simulator's users have watched.
 
@@ -337,6 +340,7 @@ class CandidateGenerator:
             user_obs: The user embedding of this history.
             scores: ``self.scores(user_obs)`` if already computed.
             where: What the error message calls this history (a position, a user).
+            profile: The history's genre profile if already computed (internal).
 
         Raises:
             ValueError: If fewer than K movies are allowed.
@@ -375,7 +379,7 @@ class CandidateGenerator:
         if order == "shuffle":
             return chosen
         if order == "genre_affinity":
-            key = self._affinity(np.asarray(history, dtype=np.int64), chosen)
+            key = self._affinity(np.asarray(history, dtype=np.int64), chosen, profile)
         else:  # "encoder_score": the rank feature is monotone in the score
             key = np.asarray(self.scores(user_obs) if scores is None else scores)[chosen]
         return chosen[np.argsort(-key, kind="stable")]
@@ -487,6 +491,7 @@ class CandidateGenerator:
         user_obs: NDArray[np.float32],
         actions: NDArray[np.integer],
         scores: NDArray[np.float32] | None = None,
+        profile: Any = _UNSET,
     ) -> NDArray[np.float32]:
         """:meth:`features` for any history (``allowed``: its unseen movies, as in ``draw_for``)."""
         acts = np.asarray(actions, dtype=np.int64)
@@ -494,34 +499,47 @@ class CandidateGenerator:
         s = self.scores(user_obs) if scores is None else scores
         free = s[allowed]
         rank = 1 + (free[None, :] > s[acts][:, None]).sum(axis=1)
-        rank = np.clip(rank, 1, max(n_free, 1))
+        rank = np.minimum(np.maximum(rank, 1), max(n_free, 1))
         if n_free > 1:
             enc = 1.0 - np.log(rank.astype(np.float64)) / math.log(n_free)
         else:
             enc = np.ones(acts.size)
         out = np.empty((acts.size, self.n_features), dtype=np.float32)
         out[:, : self.n_genres] = self.genres[acts]
-        out[:, self.n_genres] = np.clip(enc, 0.0, 1.0)
+        out[:, self.n_genres] = np.minimum(np.maximum(enc, 0.0), 1.0)
         out[:, self.n_genres + 1] = self.popularity[acts]
         out[:, self.n_genres + 2] = self.rating[acts]
-        out[:, self.n_genres + 3] = self._affinity(np.asarray(history, dtype=np.int64), acts)
+        hist = np.asarray(history, dtype=np.int64)
+        out[:, self.n_genres + 3] = self._affinity(hist, acts, profile)
         return out
 
-    def _affinity(self, hist: NDArray[np.int64], acts: NDArray[np.int64]) -> NDArray[np.float32]:
-        """``genre_affinity`` ``(K,)``: cosine of each candidate's genres with the profile.
-
-        The one computation behind both the feature and ``order="genre_affinity"``, so the
-        slot order always agrees with the feature the agent sees.
-        """
+    def _profile(self, hist: NDArray[np.int64]) -> NDArray[np.float32] | None:
+        """The unit genre profile of the last ``genre_window`` movies (None: no genre)."""
         recent = hist[-self.config.genre_window :]
         profile = self.genres[recent].sum(axis=0, dtype=np.float32)
         norm = np.float32(np.sqrt((profile * profile).sum()))
-        if norm > 0:
-            out: NDArray[np.float32] = np.clip(
-                self.genres[acts] @ (profile / norm), np.float32(0), np.float32(1)
-            )
-            return out
-        return np.zeros(acts.size, dtype=np.float32)
+        return profile / norm if norm > 0 else None
+
+    def _affinity(
+        self,
+        hist: NDArray[np.int64],
+        acts: NDArray[np.int64],
+        profile: Any = _UNSET,
+    ) -> NDArray[np.float32]:
+        """``genre_affinity`` ``(K,)``: cosine of each candidate's genres with the profile.
+
+        The one computation behind both the feature and ``order="genre_affinity"``, so the
+        slot order always agrees with the feature the agent sees. ``profile``: the
+        :meth:`_profile` of ``hist`` if already computed.
+        """
+        prof = self._profile(hist) if profile is _UNSET else profile
+        if prof is None:
+            return np.zeros(acts.size, dtype=np.float32)
+        # min/max rather than np.clip: the same values, without clip's dispatch cost.
+        out: NDArray[np.float32] = np.minimum(
+            np.maximum(self.genres[acts] @ prof, np.float32(0)), np.float32(1)
+        )
+        return out
 
     def propose(
         self, rng: np.random.Generator, position: int, user_obs: NDArray[np.float32]
@@ -538,10 +556,12 @@ class CandidateGenerator:
         user_obs: NDArray[np.float32],
         where: Any = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """:meth:`draw_for` then :meth:`features_for` (one scoring of the catalogue)."""
+        """:meth:`draw_for` then :meth:`features_for` (one scoring, one genre profile)."""
         s = self.scores(user_obs)
-        acts = self.draw_for(rng, history, allowed, user_obs, s, where=where)
-        return acts, self.features_for(history, allowed, user_obs, acts, s)
+        hist = np.asarray(history, dtype=np.int64)
+        prof = self._profile(hist)
+        acts = self.draw_for(rng, hist, allowed, user_obs, s, where=where, profile=prof)
+        return acts, self.features_for(hist, allowed, user_obs, acts, s, profile=prof)
 
     # ------------------------------------------------------------------ checks
     def check_feasible(self, first: NDArray[np.int64], end: NDArray[np.int64]) -> None:

@@ -289,8 +289,9 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
     ``gym.make("MovieRecSim-v0", dataset=None, encoders=None, world="train",
     split="train", max_episode_steps=50, slate_size=1, reward=None, mask_seen=True,
     step_seconds=3600, ignore_prob=None, accept_sensitivity=None, boredom_weight=None,
-    ignore_leave_weight=None, candidates=None, render_mode=None)``. ``world``: ``"train"`` / ``"eval"`` (the
-    fitted worlds; shipped for the embedded dataset), a world directory, or a ``World``.
+    ignore_leave_weight=None, candidates=None, render_mode=None)``. ``world``: ``"train"`` /
+    ``"eval"`` (the fitted worlds; shipped for the embedded dataset), a world directory, or a
+    ``World``.
     The four declared (unidentifiable) parameters default to the world's
     (``WorldParams``: ``ignore_prob`` 0.5, ``accept_sensitivity`` 1, ``boredom_weight`` 0,
     ``ignore_leave_weight`` 0.2).

@@ -60,7 +60,7 @@ def test_candidates_are_unwatched_distinct_and_described_by_the_generator(cenv):
         np.testing.assert_allclose(feats, ref, atol=1e-6)
         aff = feats[:, -1]
         assert (np.diff(aff) <= 1e-7).all()  # genre_affinity order: best first
-        obs, r, term, trunc, info = cenv.step(K - 1)
+        obs, _r, term, trunc, info = cenv.step(K - 1)
         assert info["item_action"] == cands[K - 1]
         assert info["movie_id"] == cenv.dataset.item_movie_ids[cands[K - 1] + 1]
         if term or trunc:
