@@ -321,7 +321,7 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
         accept_sensitivity: float | None = None,
         boredom_weight: float | None = None,
         ignore_leave_weight: float | None = None,
-        candidates: int | dict[str, Any] | None = None,
+        candidates: int | dict[str, Any] | CandidateConfig | None = None,
         render_mode: str | None = None,
     ) -> None:
         self.render_mode = self._checked_render_mode(render_mode)
@@ -387,6 +387,7 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
     def _candidate_obs(self, info: dict[str, Any]) -> Any:
         """Candidate mode: draw the current user's candidates; the observation showing them."""
         obs = self._propose_rows(range(1))
+        assert self._cands is not None
         info["candidates"] = self._cands[0].copy()
         if isinstance(obs, dict):
             return {key: value[0] for key, value in obs.items()}
@@ -421,6 +422,7 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
             raise RuntimeError("no episode is running: call reset() first")
         gen = core.generator
         if gen is not None:  # candidate mode: the chosen candidate's catalogue action
+            assert self._cands is not None
             acts = self._cands[0][acts]
         draws = self.np_random.random((1, 4))
         out = self._batch.step(acts, draws)

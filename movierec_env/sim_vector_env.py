@@ -17,6 +17,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
+from movierec_env.candidates import CandidateConfig
 from movierec_env.gym_compat import AutoresetMode, NativeVectorEnv
 from movierec_env.reward import RewardConfig
 from movierec_env.sim_core import SimBatch, SimCore, child_generator
@@ -70,7 +71,7 @@ class MovieRecSimVectorEnv(SimEnvProperties, NativeVectorEnv):
         accept_sensitivity: float | None = None,
         boredom_weight: float | None = None,
         ignore_leave_weight: float | None = None,
-        candidates: int | dict[str, Any] | None = None,
+        candidates: int | dict[str, Any] | CandidateConfig | None = None,
         render_mode: str | None = None,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
