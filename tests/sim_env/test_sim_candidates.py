@@ -185,3 +185,19 @@ def test_bad_arguments_are_named(small_data):
         e.step(K)
     with pytest.raises(ValueError, match="full-catalogue"):
         MovieRecSimEnv(dataset=small_data).current_candidates()
+
+
+def test_contract_methods_at_logged_positions(cenv, small_data):
+    users = cenv.sim_core.users[:3]
+    pos = small_data.train_end[users]
+    cands = cenv.candidates_at(pos, np.random.default_rng(0))
+    again = cenv.candidates_at(pos, np.random.default_rng(0))
+    np.testing.assert_array_equal(cands, again)  # seeded: the same candidates
+    assert cands.shape == (3, K)
+    for row, g, u in zip(cands, pos, users, strict=True):
+        logged = small_data.items[small_data.offsets[u] : g] - 1
+        assert not np.isin(row, logged).any() and np.unique(row).size == K
+    obs = cenv.candidate_observations_at(pos, cands)
+    gen = cenv.sim_core.generator
+    np.testing.assert_allclose(obs[:, : gen.obs_dim], cenv.observations_at(pos), atol=1e-6)
+    np.testing.assert_array_equal(cenv.action_masks_at(pos), np.ones((3, K), dtype=bool))
