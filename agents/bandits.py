@@ -10,6 +10,11 @@ recommended movie's reward), and the agent recommends
 ``argmax_a theta . x_a + alpha * sqrt(x_a' A^-1 x_a)`` over allowed movies. It never plans:
 it maximises the immediate reward, so on ``MovieRecSim-v0`` it is the learned one-step
 baseline of the ladder (the greedy oracle is its upper bound).
+
+In candidate mode (an env made with ``candidates=K``) the same model scores the K proposed
+movies (``info["candidates"]``, else the env's ``current_candidates()``) from the user part
+of the observation, and its action is the slot: a one-step learner beside SB3's agents on
+the same task.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from numpy.typing import NDArray
 
+from movierec_env.candidates import user_part
 from movierec_env.contract import RecEnv, rec_env
 
 __all__ = ["LinUCBAgent"]
@@ -65,21 +71,46 @@ class LinUCBAgent:
         self.b = np.zeros(d)
         self._rng = np.random.default_rng(seed)
         self.num_timesteps = 0
+        #: ``K`` in candidate mode (scores and actions over the K proposed movies).
+        self.candidates: int | None = self.contract.candidates
 
-    def _features(self, obs: NDArray[np.floating]) -> NDArray[np.float64]:
-        """``(B, n_items, d)``: encoder log-probability, then the static movie features."""
+    def _features(self, obs: Any, items: NDArray[np.int64] | None = None) -> NDArray[np.float64]:
+        """Features ``(B, n_items, d)``, or ``(B, K, d)`` of ``items`` ``(B, K)``.
+
+        The encoder's log-probability of the movie, then its static features.
+        """
         from scipy.special import log_softmax
 
-        logits = np.asarray(self.contract.encoder.scores(np.atleast_2d(obs)), dtype=np.float64)
+        enc = self.contract.encoder
+        user = np.atleast_2d(user_part(obs, enc.obs_dim))
+        logits = np.asarray(enc.scores(user), dtype=np.float64)
         logp = log_softmax(logits[:, 1:], axis=1)
         scaled = np.clip(logp / 10.0 + 1.0, -1.0, 1.0)  # log-probs of ~e^-10 and above matter
         b = scaled.shape[0]
-        static = np.broadcast_to(self._static, (b, *self._static.shape))
-        return np.concatenate([scaled[:, :, None], static], axis=2)
+        if items is None:
+            static = np.broadcast_to(self._static, (b, *self._static.shape))
+            return np.concatenate([scaled[:, :, None], static], axis=2)
+        its = np.asarray(items, dtype=np.int64).reshape(b, -1)
+        picked = np.take_along_axis(scaled, its, axis=1)
+        return np.concatenate([picked[:, :, None], self._static[its]], axis=2)
 
-    def action_scores(self, obs: NDArray[np.floating], info: dict[str, Any] | None = None) -> Any:
-        """Upper confidence bounds ``(B, n_items)`` of every movie's expected reward."""
-        x = self._features(obs)
+    def _candidates(self, info: dict[str, Any] | None, batch: int) -> NDArray[np.int64] | None:
+        """Candidate mode: the ``(B, K)`` proposed movies (``info`` first, else the env's)."""
+        if self.candidates is None:
+            return None
+        if info is not None and "candidates" in info:
+            cands = np.asarray(info["candidates"], dtype=np.int64)
+        else:
+            cands = self.contract.current_candidates()
+        return cands.reshape(batch, self.candidates)
+
+    def action_scores(self, obs: Any, info: dict[str, Any] | None = None) -> Any:
+        """Upper confidence bounds of every action's expected reward.
+
+        ``(B, n_items)``, or ``(B, K)`` over the proposed movies in candidate mode.
+        """
+        batch = np.atleast_2d(user_part(obs, self.contract.encoder.obs_dim)).shape[0]
+        x = self._features(obs, self._candidates(info, batch))
         a_inv = np.linalg.inv(self.A)
         theta = a_inv @ self.b
         mean = x @ theta
@@ -95,9 +126,8 @@ class LinUCBAgent:
         action_masks: NDArray[np.bool_] | None = None,
     ) -> tuple[Any, Any]:
         """The allowed movie with the highest upper confidence bound (SB3 ``predict``)."""
-        obs = np.asarray(observation)
-        single = obs.ndim == 1
-        scores = self.action_scores(obs)
+        single = np.asarray(user_part(observation, self.contract.encoder.obs_dim)).ndim == 1
+        scores = self.action_scores(observation)
         if action_masks is not None:
             scores = np.where(np.atleast_2d(action_masks), scores, -np.inf)
         acts = np.argmax(scores, axis=1).astype(np.int64)
@@ -111,8 +141,11 @@ class LinUCBAgent:
         steps = 0
         while steps < total_timesteps:
             masks = np.atleast_2d(self.contract.action_masks())
-            acts, _ = self.predict(np.atleast_2d(obs), action_masks=masks)
-            x = self._features(np.atleast_2d(obs))[np.arange(acts.size), acts]
+            acts, _ = self.predict(obs, action_masks=masks)
+            acts = np.atleast_1d(acts)
+            cands = self._candidates(None, acts.size)
+            items = acts[:, None] if cands is None else cands[np.arange(acts.size), acts, None]
+            x = self._features(obs, items)[:, 0]
             obs, reward, term, trunc, _ = env.step(acts if vector else int(acts[0]))
             r = np.atleast_1d(np.asarray(reward, dtype=np.float64))
             self.A += x.T @ x

@@ -161,3 +161,11 @@ def test_predict_only_agent_in_candidate_mode(make_cand, cand_data):
 def test_package_dqn_refuses_candidate_mode(make_cand):
     with pytest.raises(ValueError, match="candidate mode"):
         make_agent("dqn", make_cand(), num_envs=1)
+
+
+def test_linucb_learns_in_candidate_mode_and_ranks_the_candidates(make_cand, cand_data):
+    agent = make_agent("linucb", make_cand(), seed=0, num_envs=1).learn(60)
+    assert agent.num_timesteps == 60 and agent.b.any()
+    res = evaluate_agent(agent, make_cand(split="test"))
+    assert res["ranking"] == "action_scores" and "candidate_recall" in res
+    assert res["n_users"] == cand_data.target_indices("test").size

@@ -201,3 +201,22 @@ def test_contract_methods_at_logged_positions(cenv, small_data):
     gen = cenv.sim_core.generator
     np.testing.assert_allclose(obs[:, : gen.obs_dim], cenv.observations_at(pos), atol=1e-6)
     np.testing.assert_array_equal(cenv.action_masks_at(pos), np.ones((3, K), dtype=bool))
+
+
+def test_linucb_learns_and_scores_the_candidates(small_data):
+    from agents.bandits import LinUCBAgent
+
+    e = MovieRecSimEnv(dataset=small_data, candidates=ORDERED)
+    agent = LinUCBAgent(e, seed=0).learn(120)
+    assert agent.num_timesteps == 120 and agent.b.any()
+    obs, info = e.reset(seed=2)
+    scores = agent.action_scores(obs, info)
+    assert scores.shape == (1, K)
+    slot, _ = agent.predict(obs, action_masks=e.action_masks())
+    assert 0 <= int(slot) < K
+    # The same model as full-catalogue LinUCB, gathered at the candidates.
+    full = LinUCBAgent(MovieRecSimEnv(dataset=small_data), seed=0)
+    full.A, full.b = agent.A, agent.b
+    user = obs[None, : e.sim_core.obs_dim]
+    ref = full.action_scores(user)[:, info["candidates"]]
+    np.testing.assert_allclose(scores, ref, atol=1e-6)
