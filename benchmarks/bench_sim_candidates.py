@@ -1,16 +1,17 @@
 """Candidate mode on ``MovieRecSim-v0``: SB3 PPO and DQN with library defaults, 5 minutes each.
 
 What it measures (issue 15, candidate actions "in both environments"): Stable-Baselines3
-``PPO("MlpPolicy")`` and ``DQN("MlpPolicy")`` with their library defaults, trained for "5
-minutes" in the train world on the training users of ``MovieRecSim-v0`` with
-``candidates={"k": K, "order": ORDER}`` (K = 10 and genre-affinity order by default: the
-coursework settings), over 3 seeds, then judged by :func:`agents.evaluate_episodes` in the
-**eval world** on the **held-out users** (one episode each, the same seeds for every agent),
-against ``random``, ``popular``, ``constant`` and ``first-slot`` choosing among the same
-candidates, by paired Wilcoxon signed-rank tests over users on the episode return
-(``experiments.reporting.paired_test``). ``encoder-greedy``, ``markov`` and the
-``oracle-greedy`` ORACLE (the one-step optimum among the K under the true eval world: it
-reads the simulator) are reported for reference.
+``PPO("MlpPolicy")`` and ``DQN("MlpPolicy")`` with their library defaults, and this
+package's ``linucb`` (a one-step learner, on the native vector env of 64 users that
+``make_agent`` builds), each trained for "5 minutes" in the train world on the training
+users of ``MovieRecSim-v0`` with ``candidates={"k": K, "order": ORDER}`` (K = 10 and the
+genre-affinity order by default: the coursework settings), over 3 seeds. They are judged
+by :func:`agents.evaluate_episodes` in the **eval world** on the **held-out users** (one
+episode each, the same seeds for every agent) against ``random``, ``popular``,
+``constant`` and ``first-slot`` choosing among the same candidates, by paired Wilcoxon
+signed-rank tests over users on the episode return (``experiments.reporting.paired_test``).
+``encoder-greedy``, ``markov`` and the ``oracle-greedy`` ORACLE (the one-step optimum among
+the K under the true eval world: it reads the simulator) are reported for reference.
 
 "5 minutes" is a fixed number of env steps: each learner trains for ``--calibrate-s``
 seconds first (two processes at once, one torch thread each), and its steps/s times 300 s,
@@ -40,7 +41,9 @@ from typing import Any
 import numpy as np
 from bench_candidates import FirstSlot, _cell, _ci
 
-LEARNERS = ("sb3-ppo", "sb3-dqn")
+#: SB3 with library defaults, and this package's LinUCB (a one-step learner on the same
+#: candidates: what a bandit that never plans earns in the same 5 minutes).
+LEARNERS = ("sb3-ppo", "sb3-dqn", "linucb")
 #: The bars the learners must beat (paired tests).
 BASELINES = ("random", "popular", "constant", "first-slot")
 #: Reported for reference: what the observation alone allows, and an ORACLE.
@@ -105,9 +108,12 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
                 self.next += max(steps // (CURVE_POINTS - 1), 1)
             return True
 
-    model = make_agent(job["agent"], env, seed=job["seed"], device="cpu")
+    model = make_agent(job["agent"], env, seed=job["seed"], **_sb3_kwargs(job["agent"]))
     t0 = time.perf_counter()
-    model.learn(steps, callback=Curve() if job.get("curve", True) else None)
+    if job["agent"].startswith("sb3"):
+        model.learn(steps, callback=Curve() if job.get("curve", True) else None)
+    else:  # LinUCB takes no callback: its curve is empty
+        model.learn(steps)
     wall = time.perf_counter() - t0 - eval_s[0]
     out = _summary(evaluate_episodes(model, test, seed=0))
     out.update(
@@ -128,12 +134,18 @@ def calibrate_one(job: dict[str, Any]) -> float:
     from agents.registry import make_agent
 
     torch.set_num_threads(1)
-    model = make_agent(job["agent"], _make(job, "train", "train"), seed=0, device="cpu")
+    agent = job["agent"]
+    model = make_agent(agent, _make(job, "train", "train"), seed=0, **_sb3_kwargs(agent))
+    more = {"reset_num_timesteps": False} if agent.startswith("sb3") else {}
     model.learn(256)  # warm-up: first rollout / buffer allocation
     done, t0 = model.num_timesteps, time.perf_counter()
     while time.perf_counter() - t0 < job["seconds"]:
-        model.learn(1_024, reset_num_timesteps=False)
+        model.learn(1_024, **more)
     return (model.num_timesteps - done) / (time.perf_counter() - t0)
+
+
+def _sb3_kwargs(agent: str) -> dict[str, Any]:
+    return {"device": "cpu"} if agent.startswith("sb3") else {}
 
 
 def evaluate_fixed(k: int, order: str, seeds: int) -> dict[str, dict[int, dict[str, Any]]]:
