@@ -20,11 +20,12 @@ rounded, is its budget for every seed (``calibration.json`` in the run directory
 Usage::
 
     python benchmarks/bench_sim_candidates.py                 # K = 10, genre order, 3 seeds
-    python benchmarks/bench_sim_candidates.py --order shuffle
+    python benchmarks/bench_sim_candidates.py --order encoder_score
     python benchmarks/bench_sim_candidates.py --quick         # smoke run (tiny budgets)
 
-Writes ``docs/sim_candidates.md`` (``--out``) and one JSON per (agent, seed) under
-``--run-dir`` (runs resume).
+Writes its setting's block of ``docs/sim_candidates.md`` (``--out``; one block per K and
+order), a learning-curve plot beside it, and one JSON per (agent, seed) under ``--run-dir``
+(runs resume).
 """
 
 from __future__ import annotations
@@ -271,13 +272,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--jobs", type=int, default=2, help="parallel training processes (<= 2)")
     p.add_argument("--steps", type=int, default=None, help="fixed budget (skips calibration)")
     p.add_argument("--calibrate-s", type=float, default=20.0)
-    p.add_argument("--run-dir", default="runs/bench_sim_candidates")
+    p.add_argument("--run-dir", default=None, help="default: runs/bench_sim_candidates_kK_ORDER")
     p.add_argument("--out", default="docs/sim_candidates.md")
     p.add_argument("--quick", action="store_true", help="1 seed, 600 steps (a smoke run)")
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.steps = 1, args.steps or 600
-    run_dir = Path(args.run_dir)
+    run_dir = Path(args.run_dir or f"runs/bench_sim_candidates_k{args.k}_{args.order}")
     run_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     base = {"k": args.k, "order": args.order}
@@ -331,7 +332,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     elapsed_path.write_text(json.dumps(elapsed))
     table, verdicts = report(results, calibration)
     out = Path(args.out)
-    plot = out.with_name(out.stem + "_curves.png")
+    plot = out.with_name(f"{out.stem}_k{args.k}_{args.order}_curves.png")
     plot_curves(results, plot)
     import gymnasium as gym
     import stable_baselines3
@@ -350,14 +351,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     from docblock import write_marked_block
 
-    write_marked_block(out, START, END, f"{meta}\n\n{table}\n![learning curves]({plot.name})")
+    start, end = markers(args.k, args.order)
+    write_marked_block(out, start, end, f"{meta}\n\n{table}\n![learning curves]({plot.name})")
     (run_dir / "verdicts.json").write_text(json.dumps(verdicts, indent=1))
     print(table)
     print(f"wrote {out} and {plot}")
     return {"results": results, "verdicts": verdicts, "calibration": calibration}
 
 
-START, END = "<!-- bench_sim_candidates:start -->", "<!-- bench_sim_candidates:end -->"
+def markers(k: int, order: str) -> tuple[str, str]:
+    """The page's marker comments of one setting (each setting keeps its own block)."""
+    tag = f"bench_sim_candidates:k{k}:{order}"
+    return f"<!-- {tag}:start -->", f"<!-- {tag}:end -->"
+
 
 if __name__ == "__main__":
     main()
