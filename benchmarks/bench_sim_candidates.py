@@ -243,7 +243,7 @@ def plot_curves(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for name, color in zip(LEARNERS, ("tab:blue", "tab:orange"), strict=True):
+    for name, color in zip(LEARNERS, ("tab:blue", "tab:orange", "tab:green"), strict=True):
         for s, r in sorted(results.get(name, {}).items()):
             c = r.get("curve") or []
             if c:
