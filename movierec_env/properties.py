@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from movierec_env.candidates import CandidateConfig, CandidateGenerator
 from movierec_env.catalogue import Catalogue
 from movierec_env.contract import EncoderLike, ItemFeatures
 from movierec_env.data.types import PreparedDataset
@@ -28,6 +29,8 @@ class _Core(Protocol):
     mask_seen: bool
     split: str
     n_actions: int
+    candidate_config: CandidateConfig | None
+    generator: CandidateGenerator | None
 
     @property
     def encoder(self) -> Any:
@@ -105,3 +108,27 @@ class CoreEnvProperties:
     def split(self) -> str:
         """The split episodes come from."""
         return self._core.split
+
+    @property
+    def candidates(self) -> int | None:
+        """``K`` in candidate mode (the action space is ``Discrete(K)``), else ``None``."""
+        gen = self._core.generator
+        return None if gen is None else gen.k
+
+    @property
+    def candidate_config(self) -> CandidateConfig | None:
+        """The candidate settings (``None`` with full-catalogue actions)."""
+        return self._core.candidate_config
+
+    def _generator(self) -> CandidateGenerator:
+        """The candidate generator.
+
+        Raises:
+            ValueError: With full-catalogue actions.
+        """
+        gen = self._core.generator
+        if gen is None:
+            raise ValueError(
+                "this env has full-catalogue actions; make it with candidates=K for candidate mode"
+            )
+        return gen

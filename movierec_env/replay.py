@@ -755,25 +755,6 @@ class ReplayEnvProperties(CoreEnvProperties):
         pos = np.atleast_1d(np.asarray(positions, dtype=np.int64))
         return np.array(self._core.obs[pos], dtype=np.float32)
 
-    @property
-    def candidates(self) -> int | None:
-        """``K`` in candidate mode (the action space is ``Discrete(K)``), else ``None``."""
-        gen = self._core.generator
-        return None if gen is None else gen.k
-
-    @property
-    def candidate_config(self) -> CandidateConfig | None:
-        """The candidate settings (``None`` in full-catalogue mode)."""
-        return self._core.candidate_config
-
-    def _generator(self) -> CandidateGenerator:
-        gen = self._core.generator
-        if gen is None:
-            raise ValueError(
-                "this env has full-catalogue actions; make it with candidates=K for candidate mode"
-            )
-        return gen
-
     def candidates_at(
         self, positions: NDArray[np.integer], rng: np.random.Generator
     ) -> NDArray[np.int64]:

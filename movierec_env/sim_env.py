@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from movierec_env.candidates import CandidateConfig, CandidateGenerator
+from movierec_env.candidates import CandidateConfig
 from movierec_env.catalogue import Catalogue
 from movierec_env.metrics import history_mask
 from movierec_env.properties import CoreEnvProperties
@@ -80,26 +80,6 @@ class SimEnvProperties(CoreEnvProperties):
     def world(self) -> Any:
         """The fitted world: an **oracle** interface (agents must not read it)."""
         return self._core.world
-
-    @property
-    def candidates(self) -> int | None:
-        """``K`` in candidate mode (the action space is ``Discrete(K)``), else ``None``."""
-        gen = self._core.generator
-        return None if gen is None else gen.k
-
-    @property
-    def candidate_config(self) -> CandidateConfig | None:
-        """The candidate settings (``None`` with full-catalogue actions)."""
-        return self._core.candidate_config
-
-    def _generator(self) -> CandidateGenerator:
-        gen = self._core.generator
-        if gen is None:
-            raise ValueError(
-                f"this {SIM_ENV_ID} env has full-catalogue actions; make it with candidates=K "
-                "for candidate mode"
-            )
-        return gen
 
     def current_candidates(self) -> NDArray[np.int64]:
         """``(num_envs, K)`` item actions proposed now to each simulated user.
