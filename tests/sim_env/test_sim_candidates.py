@@ -103,6 +103,11 @@ def test_same_seed_same_candidates_and_trajectory(cenv):
     assert run(5) != run(6)
 
 
+def _stacked(rows):
+    """``(n, K)`` from a vector info entry (Gymnasium 0.29's ``SyncVectorEnv`` gives objects)."""
+    return np.stack([np.asarray(r, dtype=np.int64) for r in rows])
+
+
 def test_vector_env_equals_single_envs(small_data):
     n = 3
     kwargs = {"dataset": small_data, "max_episode_steps": 5, "candidates": ORDERED}
@@ -112,7 +117,7 @@ def test_vector_env_equals_single_envs(small_data):
     o2, i2 = sync.reset(seed=7)
     assert native.observation_space.contains(o1)
     np.testing.assert_allclose(o1, o2, atol=1e-5)
-    np.testing.assert_array_equal(i1["candidates"], i2["candidates"])
+    np.testing.assert_array_equal(i1["candidates"], _stacked(i2["candidates"]))
     np.testing.assert_array_equal(native.action_masks(), np.ones((n, K), dtype=bool))
     rng = np.random.default_rng(0)
     for _ in range(20):
@@ -122,7 +127,7 @@ def test_vector_env_equals_single_envs(small_data):
         np.testing.assert_allclose(s1[1], s2[1], atol=1e-6)
         np.testing.assert_array_equal(s1[2], s2[2])
         np.testing.assert_array_equal(s1[3], s2[3])
-        np.testing.assert_array_equal(s1[4]["candidates"], s2[4]["candidates"])
+        np.testing.assert_array_equal(s1[4]["candidates"], _stacked(s2[4]["candidates"]))
         for key in ("item_action", "watched"):
             m = s2[4].get("_" + key, np.zeros(n, bool))
             np.testing.assert_array_equal(s1[4]["_" + key], m)
