@@ -90,7 +90,6 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
     """Train one learner for ``job["steps"]`` env steps and evaluate it (run in a worker)."""
     import gymnasium as gym
     import torch
-    from stable_baselines3.common.callbacks import BaseCallback
 
     import movierec_env  # noqa: F401  (registers MovieRec-v0)
     from agents import evaluate_agent
@@ -102,32 +101,11 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
     val = gym.make("MovieRec-v0", split="val", **kw)
     test = gym.make("MovieRec-v0", split="test", **kw)
     steps = int(job["steps"])
-    curve: list[dict[str, float]] = []
-    eval_s = [0.0]
-
-    class Curve(BaseCallback):
-        """Validation mean reward at evenly spaced steps (its cost is kept off the clock)."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.next = 0
-
-        def _on_step(self) -> bool:
-            if self.num_timesteps >= self.next:
-                t = time.perf_counter()
-                r = evaluate_agent(self.model, val)
-                eval_s[0] += time.perf_counter() - t
-                curve.append({"steps": self.num_timesteps, "val_reward": r["mean_reward"]})
-                self.next += max(steps // (CURVE_POINTS - 1), 1)
-            return True
-
+    rec = CurveRecorder(lambda m: {"val_reward": evaluate_agent(m, val)["mean_reward"]}, steps)
     model = make_agent(job["agent"], env, seed=job["seed"], device="cpu")
     t0 = time.perf_counter()
-    if job.get("curve", True):
-        model.learn(steps, callback=Curve())
-    else:
-        model.learn(steps)
-    wall = time.perf_counter() - t0 - eval_s[0]
+    model.learn(steps, callback=rec.callback() if job.get("curve", True) else None)
+    wall = time.perf_counter() - t0 - rec.eval_s
     res = evaluate_agent(model, test)
     out = _evaluate_summary(res)
     out.update(
@@ -135,7 +113,7 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
             "train_steps": int(model.num_timesteps),
             "train_wall_s": wall,
             "steps_per_s": model.num_timesteps / max(wall, 1e-9),
-            "curve": curve,
+            "curve": rec.points,
             "final_val_reward": evaluate_agent(model, val)["mean_reward"],
         }
     )
@@ -153,12 +131,53 @@ def calibrate_one(job: dict[str, Any]) -> float:
     torch.set_num_threads(1)
     env = gym.make("MovieRec-v0", **env_kwargs(job["mode"], job["k"]))
     model = make_agent(job["agent"], env, seed=0, device="cpu")
+    return measure_rate(model, job["seconds"], reset_num_timesteps=False)
+
+
+def measure_rate(model: Any, seconds: float, **learn_kwargs: Any) -> float:
+    """Env steps per second of ``model.learn`` over about ``seconds``, after a warm-up."""
     model.learn(256)  # warm-up: first rollout / buffer allocation
     done, t0 = model.num_timesteps, time.perf_counter()
-    chunk = 1_024
-    while time.perf_counter() - t0 < job["seconds"]:
-        model.learn(chunk, reset_num_timesteps=False)
+    while time.perf_counter() - t0 < seconds:
+        model.learn(1_024, **learn_kwargs)
     return (model.num_timesteps - done) / (time.perf_counter() - t0)
+
+
+class CurveRecorder:
+    """A learning curve: ``evaluate(model)`` at evenly spaced steps, timed off the clock.
+
+    Args:
+        evaluate: Returns the point's values (e.g. ``{"val_reward": ...}``) for a model.
+        steps: The training run's length (``CURVE_POINTS`` points over it).
+    """
+
+    def __init__(self, evaluate: Any, steps: int) -> None:
+        self.evaluate = evaluate
+        self.every = max(steps // (CURVE_POINTS - 1), 1)
+        self.points: list[dict[str, float]] = []
+        self.eval_s = 0.0
+
+    def callback(self) -> Any:
+        """The Stable-Baselines3 callback that records the points."""
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        rec = self
+
+        class Curve(BaseCallback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.next = 0
+
+            def _on_step(self) -> bool:
+                if self.num_timesteps >= self.next:
+                    t = time.perf_counter()
+                    values = rec.evaluate(self.model)
+                    rec.eval_s += time.perf_counter() - t
+                    rec.points.append({"steps": self.num_timesteps, **values})
+                    self.next += rec.every
+                return True
+
+        return Curve()
 
 
 def evaluate_baselines(mode: str, k: int, seeds: int) -> dict[str, dict[int, dict[str, Any]]]:

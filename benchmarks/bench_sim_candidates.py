@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_candidates import FirstSlot, _cell, _ci
+from bench_candidates import CurveRecorder, FirstSlot, _cell, _ci, measure_rate
 
 #: SB3 with library defaults, and this package's LinUCB (a one-step learner on the same
 #: candidates: what a bandit that never plans earns in the same 5 minutes).
@@ -50,7 +50,6 @@ BASELINES = ("random", "popular", "constant", "first-slot")
 #: Reported for reference: what the observation alone allows, and an ORACLE.
 REFERENCES = ("encoder-greedy", "markov", "oracle-greedy")
 BUDGET_S = 300.0
-CURVE_POINTS = 6
 #: Training users whose episodes (train world) make the learning curve.
 CURVE_USERS = 150
 
@@ -81,7 +80,6 @@ def _make(job: dict[str, Any], world: str, split: str) -> Any:
 def train_one(job: dict[str, Any]) -> dict[str, Any]:
     """Train one learner for ``job["steps"]`` env steps and evaluate it (run in a worker)."""
     import torch
-    from stable_baselines3.common.callbacks import BaseCallback
 
     from agents.registry import make_agent
     from agents.sim_evaluation import evaluate_episodes
@@ -90,39 +88,26 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
     env = _make(job, "train", "train")
     test = _make(job, "eval", "test")
     steps = int(job["steps"])
-    curve: list[dict[str, float]] = []
-    eval_s = [0.0]
 
-    class Curve(BaseCallback):
-        """Train-world return of the first training users at evenly spaced steps (off the clock)."""
+    def train_return(model: Any) -> dict[str, float]:
+        r = evaluate_episodes(model, env, max_users=CURVE_USERS, seed=10_000)
+        return {"train_return": r["mean_return"]}
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.next = 0
-
-        def _on_step(self) -> bool:
-            if self.num_timesteps >= self.next:
-                t = time.perf_counter()
-                r = evaluate_episodes(self.model, env, max_users=CURVE_USERS, seed=10_000)
-                eval_s[0] += time.perf_counter() - t
-                curve.append({"steps": self.num_timesteps, "train_return": r["mean_return"]})
-                self.next += max(steps // (CURVE_POINTS - 1), 1)
-            return True
-
+    rec = CurveRecorder(train_return, steps)
     model = make_agent(job["agent"], env, seed=job["seed"], **_sb3_kwargs(job["agent"]))
     t0 = time.perf_counter()
     if job["agent"].startswith("sb3"):
-        model.learn(steps, callback=Curve() if job.get("curve", True) else None)
+        model.learn(steps, callback=rec.callback() if job.get("curve", True) else None)
     else:  # LinUCB takes no callback: its curve is empty
         model.learn(steps)
-    wall = time.perf_counter() - t0 - eval_s[0]
+    wall = time.perf_counter() - t0 - rec.eval_s
     out = _summary(evaluate_episodes(model, test, seed=0))
     out.update(
         {
             "train_steps": int(model.num_timesteps),
             "train_wall_s": wall,
             "steps_per_s": model.num_timesteps / max(wall, 1e-9),
-            "curve": curve,
+            "curve": rec.points,
         }
     )
     return out
@@ -138,11 +123,7 @@ def calibrate_one(job: dict[str, Any]) -> float:
     agent = job["agent"]
     model = make_agent(agent, _make(job, "train", "train"), seed=0, **_sb3_kwargs(agent))
     more = {"reset_num_timesteps": False} if agent.startswith("sb3") else {}
-    model.learn(256)  # warm-up: first rollout / buffer allocation
-    done, t0 = model.num_timesteps, time.perf_counter()
-    while time.perf_counter() - t0 < job["seconds"]:
-        model.learn(1_024, **more)
-    return (model.num_timesteps - done) / (time.perf_counter() - t0)
+    return measure_rate(model, job["seconds"], **more)
 
 
 def _sb3_kwargs(agent: str) -> dict[str, Any]:
