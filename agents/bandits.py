@@ -27,6 +27,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 from numpy.typing import NDArray
 
+from agents.baselines import _as_candidates
 from movierec_env.candidates import user_part
 from movierec_env.contract import RecEnv, rec_env
 
@@ -74,16 +75,17 @@ class LinUCBAgent:
         #: ``K`` in candidate mode (scores and actions over the K proposed movies).
         self.candidates: int | None = self.contract.candidates
 
-    def _features(self, obs: Any, items: NDArray[np.int64] | None = None) -> NDArray[np.float64]:
-        """Features ``(B, n_items, d)``, or ``(B, K, d)`` of ``items`` ``(B, K)``.
+    def _features(
+        self, user: NDArray[np.floating], items: NDArray[np.int64] | None = None
+    ) -> NDArray[np.float64]:
+        """Features ``(B, n_items, d)`` (or ``(B, K, d)`` of ``items`` ``(B, K)``).
 
-        The encoder's log-probability of the movie, then its static features.
+        ``user``: embeddings ``(B, obs_dim)``. The features: the encoder's log-probability
+        of the movie, then its static features.
         """
         from scipy.special import log_softmax
 
-        enc = self.contract.encoder
-        user = np.atleast_2d(user_part(obs, enc.obs_dim))
-        logits = np.asarray(enc.scores(user), dtype=np.float64)
+        logits = np.asarray(self.contract.encoder.scores(user), dtype=np.float64)
         logp = log_softmax(logits[:, 1:], axis=1)
         scaled = np.clip(logp / 10.0 + 1.0, -1.0, 1.0)  # log-probs of ~e^-10 and above matter
         b = scaled.shape[0]
@@ -94,23 +96,25 @@ class LinUCBAgent:
         picked = np.take_along_axis(scaled, its, axis=1)
         return np.concatenate([picked[:, :, None], self._static[its]], axis=2)
 
+    def _user(self, obs: Any) -> NDArray[np.float32]:
+        """The user embeddings ``(B, obs_dim)`` of observations (either mode, flat or dict)."""
+        return np.atleast_2d(user_part(obs, self.contract.encoder.obs_dim))
+
     def _candidates(self, info: dict[str, Any] | None, batch: int) -> NDArray[np.int64] | None:
         """Candidate mode: the ``(B, K)`` proposed movies (``info`` first, else the env's)."""
         if self.candidates is None:
             return None
         if info is not None and "candidates" in info:
-            cands = np.asarray(info["candidates"], dtype=np.int64)
-        else:
-            cands = self.contract.current_candidates()
-        return cands.reshape(batch, self.candidates)
+            return _as_candidates(info, batch, self.candidates)
+        return self.contract.current_candidates().reshape(batch, self.candidates)
 
     def action_scores(self, obs: Any, info: dict[str, Any] | None = None) -> Any:
         """Upper confidence bounds of every action's expected reward.
 
         ``(B, n_items)``, or ``(B, K)`` over the proposed movies in candidate mode.
         """
-        batch = np.atleast_2d(user_part(obs, self.contract.encoder.obs_dim)).shape[0]
-        x = self._features(obs, self._candidates(info, batch))
+        user = self._user(obs)
+        x = self._features(user, self._candidates(info, user.shape[0]))
         a_inv = np.linalg.inv(self.A)
         theta = a_inv @ self.b
         mean = x @ theta
@@ -145,7 +149,7 @@ class LinUCBAgent:
             acts = np.atleast_1d(acts)
             cands = self._candidates(None, acts.size)
             items = acts[:, None] if cands is None else cands[np.arange(acts.size), acts, None]
-            x = self._features(obs, items)[:, 0]
+            x = self._features(self._user(obs), items)[:, 0]
             obs, reward, term, trunc, _ = env.step(acts if vector else int(acts[0]))
             r = np.atleast_1d(np.asarray(reward, dtype=np.float64))
             self.A += x.T @ x

@@ -143,6 +143,21 @@ def measure_rate(model: Any, seconds: float, **learn_kwargs: Any) -> float:
     return (model.num_timesteps - done) / (time.perf_counter() - t0)
 
 
+def add_elapsed(run_dir: Path, t_start: float) -> dict[str, Any]:
+    """Add this invocation's wall time to ``run_dir/elapsed.json`` (a resumed run adds up).
+
+    Returns ``{"seconds": total, "invocations": count}``.
+    """
+    path = run_dir / "elapsed.json"
+    before = json.loads(path.read_text()) if path.is_file() else {}
+    elapsed = {
+        "seconds": float(before.get("seconds", 0.0)) + time.perf_counter() - t_start,
+        "invocations": int(before.get("invocations", 0)) + 1,
+    }
+    path.write_text(json.dumps(elapsed))
+    return elapsed
+
+
 class CurveRecorder:
     """A learning curve: ``evaluate(model)`` at evenly spaced steps, timed off the clock.
 
@@ -439,13 +454,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for s in range(args.seeds)
             }
     # Wall time over every invocation of this run directory (a resumed run adds to it).
-    elapsed_path = run_dir / "elapsed.json"
-    elapsed = json.loads(elapsed_path.read_text()) if elapsed_path.is_file() else {}
-    elapsed = {
-        "seconds": float(elapsed.get("seconds", 0.0)) + time.perf_counter() - t_start,
-        "invocations": int(elapsed.get("invocations", 0)) + 1,
-    }
-    elapsed_path.write_text(json.dumps(elapsed))
+    elapsed = add_elapsed(run_dir, t_start)
     table, verdicts = report(results, calibration, {"k": args.k})
     curves = {m: {**results[m], **_val_baselines(m, args.k)} for m in modes}
     out = Path(args.out)

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_candidates import CurveRecorder, FirstSlot, _cell, _ci, measure_rate
+from bench_candidates import CurveRecorder, FirstSlot, _cell, _ci, add_elapsed, measure_rate
 
 #: SB3 with library defaults, and this package's LinUCB (a one-step learner on the same
 #: candidates: what a bandit that never plans earns in the same 5 minutes).
@@ -304,13 +304,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = evaluate_fixed(args.k, args.order, args.seeds)
     for a in LEARNERS:
         results[a] = {s: json.loads(path_of(a, s).read_text()) for s in range(args.seeds)}
-    elapsed_path = run_dir / "elapsed.json"
-    elapsed = json.loads(elapsed_path.read_text()) if elapsed_path.is_file() else {}
-    elapsed = {
-        "seconds": float(elapsed.get("seconds", 0.0)) + time.perf_counter() - t_start,
-        "invocations": int(elapsed.get("invocations", 0)) + 1,
-    }
-    elapsed_path.write_text(json.dumps(elapsed))
+    elapsed = add_elapsed(run_dir, t_start)
     table, verdicts = report(results, calibration)
     out = Path(args.out)
     plot = out.with_name(f"{out.stem}_k{args.k}_{args.order}_curves.png")
