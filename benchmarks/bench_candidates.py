@@ -61,7 +61,9 @@ CURVE_POINTS = 6
 def env_kwargs(mode: str, k: int) -> dict[str, Any]:
     """``gym.make`` keyword arguments of a mode."""
     if mode == "coursework":
-        return {"candidates": {"k": k, "order": "genre_affinity"}, "bandit": True}
+        from movierec_env.candidates import coursework_task
+
+        return coursework_task(k)
     return {"candidates": k} if mode == "candidates" else {}
 
 

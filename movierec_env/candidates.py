@@ -70,11 +70,13 @@ from movierec_env.data.types import PreparedDataset
 from movierec_env.reward import rating_term, unit_rows
 
 __all__ = [
+    "COURSEWORK_K",
     "FEATURE_NAMES",
     "OBSERVATION_MODES",
     "ORDERS",
     "CandidateConfig",
     "CandidateGenerator",
+    "coursework_task",
     "popularity_percentile",
     "user_part",
 ]
@@ -85,6 +87,9 @@ FEATURE_NAMES = ("encoder_score", "popularity", "rating", "genre_affinity")
 OBSERVATION_MODES = ("flat", "dict")
 #: Slot orders of candidate mode (module docstring, step 5).
 ORDERS = ("shuffle", "genre_affinity", "encoder_score")
+#: K of the coursework task (:func:`coursework_task`), chosen on the validation split
+#: (docs/candidates.md, "Choosing K").
+COURSEWORK_K = 10
 #: "Not computed yet" for the genre profile passed between the drawing and the features.
 _UNSET: Any = object()
 
@@ -105,6 +110,16 @@ def popularity_percentile(data: PreparedDataset) -> NDArray[np.float64]:
     out = np.zeros(pop.size + 1, dtype=np.float64)
     out[1:] = ranks / pop.size
     return out
+
+
+def coursework_task(k: int = COURSEWORK_K) -> dict[str, Any]:
+    """``MovieRec-v0`` keyword arguments of the coursework task (docs/candidates.md).
+
+    ``k`` candidates sorted by genre affinity (slot 0 is the best match with the recent
+    history), one-step bandit episodes: ``gym.make("MovieRec-v0", **coursework_task())``.
+    A fresh dict each call, so callers may change it.
+    """
+    return {"candidates": {"k": int(k), "order": "genre_affinity"}, "bandit": True}
 
 
 def user_part(obs: Any, obs_dim: int) -> NDArray[np.float32]:

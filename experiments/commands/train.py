@@ -11,7 +11,7 @@ import click
 
 from experiments.commands.options import data_option, encoders_option
 
-__all__ = ["DEFAULT_TIMESTEPS", "TRAINABLE", "make_training_env", "train"]
+__all__ = ["DEFAULT_TIMESTEPS", "ORDERS", "TRAINABLE", "env_options", "make_training_env", "train"]
 
 #: Learning agents ``movierec train`` accepts.
 TRAINABLE = ("dqn", "sb3-dqn", "sb3-ppo", "qrdqn", "maskable-ppo")
@@ -27,18 +27,70 @@ DEFAULT_TIMESTEPS = {
 }
 
 
-def make_training_env(agent: str, dataset: Any, encoders: Any, num_envs: int, seed: int) -> Any:
+#: Slot orders of candidate mode: ``movierec_env.candidates.ORDERS``, repeated here so
+#: that building the CLI imports no numpy (a test keeps the two equal).
+ORDERS = ("shuffle", "genre_affinity", "encoder_score")
+
+
+def env_options(
+    agent: str, candidates: int | None, order: str | None, bandit: bool, coursework: bool
+) -> dict[str, Any]:
+    """``MovieRec-v0`` keyword arguments of the action-mode options of ``movierec train``.
+
+    Raises:
+        click.UsageError: On a combination that cannot work, naming the option.
+    """
+    if coursework:
+        if candidates is not None or order is not None or bandit:
+            raise click.UsageError(
+                "--coursework already sets --candidates, --order and --bandit: give either "
+                "--coursework or those options"
+            )
+        from movierec_env.candidates import coursework_task
+
+        kwargs = coursework_task()
+    else:
+        if order is not None and candidates is None:
+            raise click.UsageError(f"--order {order} needs --candidates K (candidate mode)")
+        kwargs = {}
+        if candidates is not None:
+            kwargs["candidates"] = {"k": candidates, "order": order or "shuffle"}
+        if bandit:
+            kwargs["bandit"] = True
+    if agent == "dqn" and "candidates" in kwargs:
+        raise click.UsageError(
+            "--agent dqn ranks the full catalogue and has no candidate mode; with "
+            "--candidates or --coursework use one of "
+            + ", ".join(a for a in TRAINABLE if a != "dqn")
+        )
+    return kwargs
+
+
+def make_training_env(
+    agent: str,
+    dataset: Any,
+    encoders: Any,
+    num_envs: int,
+    seed: int,
+    env_kwargs: dict[str, Any] | None = None,
+) -> Any:
     """The training env of ``agent``: the native vector env for ``dqn``, one env for SB3.
 
     ``dataset`` and ``encoders`` are what ``MovieRec-v0`` accepts: names/paths or ready
-    ``PreparedDataset`` / ``HybridEncoder`` objects.
+    ``PreparedDataset`` / ``HybridEncoder`` objects; ``env_kwargs`` any further
+    ``MovieRec-v0`` arguments (e.g. :func:`env_options`).
     """
     import gymnasium as gym
 
     import movierec_env  # noqa: F401  (registers MovieRec-v0)
     from movierec_env.gym_compat import make_vec
 
-    kwargs: dict[str, Any] = {"dataset": dataset, "encoders": encoders, "split": "train"}
+    kwargs: dict[str, Any] = {
+        "dataset": dataset,
+        "encoders": encoders,
+        "split": "train",
+        **(env_kwargs or {}),
+    }
     if agent == "dqn":
         return make_vec("MovieRec-v0", num_envs=num_envs, **kwargs)
     return gym.make("MovieRec-v0", **kwargs)
@@ -83,6 +135,28 @@ def make_training_env(agent: str, dataset: Any, encoders: Any, num_envs: int, se
     help="Torch CPU threads (1 is fastest for these network sizes, docs/dqn.md).",
 )
 @click.option(
+    "--candidates",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Candidate mode: choose among K proposed unseen movies, Discrete(K) "
+    "(docs/candidates.md; not for --agent dqn).",
+)
+@click.option(
+    "--order",
+    type=click.Choice(ORDERS),
+    default=None,
+    help="Slot order in candidate mode [default: shuffle].",
+)
+@click.option(
+    "--bandit", is_flag=True, help="One-step episodes (logged replay as the contextual bandit)."
+)
+@click.option(
+    "--coursework",
+    is_flag=True,
+    help="The coursework task: K candidates sorted by genre affinity, one-step episodes "
+    "(movierec_env.candidates.coursework_task).",
+)
+@click.option(
     "--eval-split",
     type=click.Choice(["val", "test", "none"]),
     default="val",
@@ -101,6 +175,10 @@ def train(
     out: str | None,
     num_envs: int,
     threads: int,
+    candidates: int | None,
+    order: str | None,
+    bandit: bool,
+    coursework: bool,
     eval_split: str,
     tensorboard_log: str | None,
     no_progress: bool,
@@ -109,15 +187,17 @@ def train(
     """Train AGENT on MovieRec-v0's training split, save it and print where.
 
     The DQN trains on the native vector env (--num-envs users at once); the
-    Stable-Baselines3 agents on a single env with their library defaults.
+    Stable-Baselines3 agents on a single env with their library defaults. The
+    evaluation prints the agent's mean reward beside a random agent's in the same mode.
     """
     import torch
 
     from agents.registry import make_agent
 
+    env_kwargs = env_options(agent, candidates, order, bandit, coursework)
     torch.set_num_threads(threads)
     steps = timesteps if timesteps is not None else DEFAULT_TIMESTEPS[agent]
-    env = make_training_env(agent, dataset, encoders, num_envs, seed)
+    env = make_training_env(agent, dataset, encoders, num_envs, seed, env_kwargs)
     extra: dict[str, Any] = {"verbose": verbose, "tensorboard_log": tensorboard_log}
     model = make_agent(agent, env, seed=seed, **extra)
     t0 = time.perf_counter()
@@ -136,17 +216,22 @@ def train(
         "seed": seed,
         "train_seconds": round(seconds, 1),
         "steps_per_second": round(steps / max(seconds, 1e-9), 1),
+        "env_kwargs": env_kwargs,
     }
     if eval_split != "none":
         import gymnasium as gym
 
         from agents.evaluation import evaluate_agent
 
-        eval_env = gym.make("MovieRec-v0", dataset=dataset, encoders=encoders, split=eval_split)
+        eval_env = gym.make(
+            "MovieRec-v0", dataset=dataset, encoders=encoders, split=eval_split, **env_kwargs
+        )
         res = evaluate_agent(model, eval_env, split=eval_split)
+        keys = ("mean_reward", "HR@10", "NDCG@10", "reward_hit", "reward_genre")
         summary[eval_split] = {
-            key: round(float(res[key]), 4)
-            for key in ("mean_reward", "HR@10", "NDCG@10", "reward_hit", "reward_genre")
+            key: round(float(res[key]), 4) for key in (*keys, "candidate_recall") if key in res
         }
+        rand = evaluate_agent(make_agent("random", eval_env, seed=seed), eval_env, split=eval_split)
+        summary[eval_split]["random_mean_reward"] = round(float(rand["mean_reward"]), 4)
     click.echo(json.dumps(summary))
     click.echo(f"saved {agent} to {saved}")

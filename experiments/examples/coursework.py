@@ -51,14 +51,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 import movierec_env  # registers MovieRec-v0
 from agents import evaluate_agent, make_agent
 from experiments.reporting import paired_test
-from movierec_env.candidates import FEATURE_NAMES
+from movierec_env.candidates import FEATURE_NAMES, coursework_task
 
 __all__ = ["GenreMatchAgent", "LearningCurve", "main", "parse_args"]
 
 #: The environment of the lab (docs/candidates.md): K = 10 candidates, sorted by their
 #: genre affinity with the user's recent history (slot 0 is the best match), and one-step
 #: contextual-bandit episodes (logged replay's future does not depend on the action).
-ENV_KWARGS: dict[str, Any] = {"candidates": {"k": 10, "order": "genre_affinity"}, "bandit": True}
+ENV_KWARGS: dict[str, Any] = coursework_task()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
