@@ -11,6 +11,7 @@ Usage::
     python benchmarks/bench_sim_dqn.py                       # 30k steps, seed 0
     python benchmarks/bench_sim_dqn.py --timesteps 50000 --seed 1 --users 300
     python benchmarks/bench_sim_dqn.py --gammas 0,0.5,0.7,0.9   # the discount instead
+    python benchmarks/bench_sim_dqn.py --n-steps 1,3,5          # n-step returns instead
 
 Prints a markdown table (docs/dqn.md holds the run it was chosen on).
 """
@@ -46,6 +47,12 @@ def main() -> None:
         "instead of its encoder_prob readings",
     )
     ap.add_argument(
+        "--n-steps",
+        default=None,
+        help="comma-separated horizons: compare the DQN's n-step returns (registry gamma "
+        "and encoder head) instead",
+    )
+    ap.add_argument(
         "--no-references",
         action="store_true",
         help="skip the encoder-greedy and linucb reference rows (e.g. a second seed)",
@@ -56,7 +63,18 @@ def main() -> None:
     runs: list[tuple[str, str, int]] = []
     if not args.no_references:
         runs += [("encoder-greedy", "-", 0), ("linucb", "-", args.timesteps)]
-    if args.gammas:
+    if args.gammas and args.n_steps:
+        ap.error("give --gammas or --n-steps, not both")
+    if args.n_steps:
+        try:
+            horizons = [int(n) for n in args.n_steps.split(",") if n.strip()]
+        except ValueError:
+            ap.error(f"--n-steps must be comma-separated integers, got {args.n_steps!r}")
+        if not horizons or any(n < 1 for n in horizons):
+            ap.error(f"--n-steps must be integers >= 1, got {args.n_steps!r}")
+        runs += [("dqn", f"n_steps={n}", args.timesteps) for n in horizons]
+        column = "setting"
+    elif args.gammas:
         try:
             gammas = [float(g) for g in args.gammas.split(",") if g.strip()]
         except ValueError:
@@ -76,6 +94,8 @@ def main() -> None:
             kwargs: dict[str, object] = {}
         elif mode.startswith("gamma="):
             kwargs = {"gamma": float(mode.split("=", 1)[1])}
+        elif mode.startswith("n_steps="):
+            kwargs = {"n_steps": int(mode.split("=", 1)[1])}
         else:
             kwargs = {"policy_kwargs": {"encoder_prob": mode}}
         t0 = time.perf_counter()

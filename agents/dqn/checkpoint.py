@@ -31,6 +31,7 @@ HYPERPARAMETERS = (
     "batch_size",
     "tau",
     "gamma",
+    "n_steps",
     "train_freq",
     "gradient_steps",
     "target_update_interval",

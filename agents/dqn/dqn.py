@@ -32,7 +32,12 @@ from stable_baselines3.common.utils import (
 )
 from torch.nn import functional as F
 
-from agents.common.buffers import MASK_STORAGES, MaskedReplayBuffer, ReplaySamples
+from agents.common.buffers import (
+    MASK_STORAGES,
+    MaskedReplayBuffer,
+    NStepAccumulator,
+    ReplaySamples,
+)
 from agents.common.callbacks import TqdmProgressBarCallback
 from agents.common.envs import ActionMaskSource, as_vector_env, info_positions
 from agents.common.spaces import same_space
@@ -110,6 +115,11 @@ class DQN(VectorRollout, CheckpointMixin):
         batch_size: Minibatch size of each gradient step.
         tau: Target update coefficient (1: hard copy, as in the paper).
         gamma: Discount factor.
+        n_steps: Horizon of the n-step return targets ``sum_{k<n} gamma^k r_{t+k} +
+            gamma^n max_a' Q_target(s_{t+n}, a')`` (Sutton & Barto ch. 7; Rainbow), per
+            sub-env, cut at episode ends (default 1: one-step Q-learning). Larger ``n``
+            leans less on the bootstrapped max over noisy Q-values, at the price of the
+            off-policy bias of the behaviour policy's rewards.
         train_freq: Update every ``train_freq`` vector-env steps (an int or ``(n, "step")``).
         gradient_steps: Gradient steps per update.
         target_update_interval: Env steps between target network updates.
@@ -155,6 +165,7 @@ class DQN(VectorRollout, CheckpointMixin):
         batch_size: int = 256,
         tau: float = 1.0,
         gamma: float = 0.0,
+        n_steps: int = 1,
         train_freq: int | tuple[int, str] = 1,
         gradient_steps: int = 4,
         target_update_interval: int = 10_000,
@@ -181,6 +192,7 @@ class DQN(VectorRollout, CheckpointMixin):
             target_update_interval=target_update_interval,
             tau=tau,
             gamma=gamma,
+            n_steps=n_steps,
             exploration_fraction=exploration_fraction,
             residual_decay=residual_decay,
             mask_storage=mask_storage,
@@ -198,6 +210,7 @@ class DQN(VectorRollout, CheckpointMixin):
         self.batch_size = int(batch_size)
         self.tau = float(tau)
         self.gamma = float(gamma)
+        self.n_steps = int(n_steps)
         self.train_freq = int(train_freq)
         self.gradient_steps = int(gradient_steps)
         self.target_update_interval = int(target_update_interval)
@@ -269,6 +282,7 @@ class DQN(VectorRollout, CheckpointMixin):
         self._ep_lengths: NDArray[np.int64] | None = None
         self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=self.stats_window_size)
         self.replay_buffer: MaskedReplayBuffer | None = None
+        self._nstep: NStepAccumulator | None = None
         self._mask_source: ActionMaskSource | None = None
         self._logger: Logger | None = None
         self._custom_logger = False
@@ -419,6 +433,10 @@ class DQN(VectorRollout, CheckpointMixin):
             self._ep_rewards = np.zeros(self.n_envs)
             self._ep_lengths = np.zeros(self.n_envs, dtype=np.int64)
             self._last_masks = self._mask_source.current()
+            # Fresh episodes: n-step queues of the old ones can never complete.
+            self._nstep = None
+            if self.n_steps > 1:
+                self._nstep = NStepAccumulator(self.n_steps, self.gamma, self.n_envs)
         if self.replay_buffer is None:
             self.replay_buffer = self._make_buffer(info_positions(self._last_info, self.n_envs))
         if not self._custom_logger:
@@ -462,11 +480,17 @@ class DQN(VectorRollout, CheckpointMixin):
     def _td_target(self, batch: ReplaySamples) -> torch.Tensor:
         """``r + gamma * (1 - terminated) * max_{a' allowed in s'} Q_target(s', a')``.
 
+        With n-step transitions ``r`` is the discounted n-step return and ``gamma`` the
+        transition's own ``gamma^m``.
+
         With ``double_q`` the max is ``Q_target(s', argmax_{a' allowed} Q(s', a'))``.
         """
         rewards = torch.as_tensor(batch.rewards, device=self.device)
         if self.gamma == 0:
             return rewards
+        discount: float | torch.Tensor = self.gamma
+        if batch.discounts is not None:  # n-step transitions: gamma^m each
+            discount = torch.as_tensor(batch.discounts, device=self.device)
         next_obs = torch.as_tensor(batch.next_observations, device=self.device).float()
         masks = None
         if batch.next_masks is not None:
@@ -479,7 +503,7 @@ class DQN(VectorRollout, CheckpointMixin):
         else:
             next_q = masked_max(self.policy.q_net_target(next_obs), masks)
         term = torch.as_tensor(batch.terminated, device=self.device)
-        return rewards + (1.0 - term) * self.gamma * next_q
+        return rewards + (1.0 - term) * discount * next_q
 
     def _update_target(self) -> None:
         polyak_update(
@@ -584,6 +608,7 @@ def _checked_args(train_freq: int | tuple[int, str], mask_storage: str, **values
         "target_update_interval": lambda v: v >= 1,
         "tau": lambda v: 0.0 < v <= 1.0,
         "gamma": lambda v: 0.0 <= v <= 1.0,
+        "n_steps": lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 1,
         "exploration_fraction": lambda v: 0.0 <= v <= 1.0,
         "residual_decay": lambda v: v >= 0.0,
     }

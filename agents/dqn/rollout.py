@@ -15,7 +15,7 @@ from gymnasium import spaces
 from gymnasium.vector import VectorEnv
 from numpy.typing import NDArray
 
-from agents.common.buffers import MaskedReplayBuffer
+from agents.common.buffers import MaskedReplayBuffer, NStepAccumulator
 from agents.common.envs import ActionMaskSource, autoreset_mode, info_positions
 from agents.dqn.policies import DQNPolicy
 from movierec_env.gym_compat import AutoresetMode, final_info, final_observation
@@ -33,12 +33,15 @@ class VectorRollout:
     rng: np.random.Generator
     n_envs: int
     buffer_size: int
+    n_steps: int
+    gamma: float
     mask_storage: str
     exploration_rate: float
     num_timesteps: int
     replay_buffer: MaskedReplayBuffer | None
     ep_info_buffer: deque[dict[str, float]]
     _mask_source: ActionMaskSource | None
+    _nstep: NStepAccumulator | None
     _resolved_mask_storage: str
     _last_obs: NDArray[Any] | None
     _last_masks: NDArray[np.bool_] | None
@@ -106,6 +109,7 @@ class VectorRollout:
             int(self.action_space.n),  # type: ignore[attr-defined]
             mask_storage=storage,
             rebuilder=src.rebuilder if storage == "position" else None,
+            store_discounts=self.n_steps > 1,
         )
 
     def _collect_step(self) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.bool_], Any]:
@@ -140,15 +144,24 @@ class VectorRollout:
                     next_masks[i] = True
         if valid.any():
             sel = np.flatnonzero(valid)
-            self.replay_buffer.add(
+            step = (
                 obs[sel],
                 actions[sel],
                 np.asarray(rewards, dtype=np.float32)[sel],
                 next_obs[sel],
                 np.asarray(terminated, dtype=bool)[sel],
+            )
+            nxt = (
                 None if positions is None else positions[sel],
                 None if next_masks is None else next_masks[sel],
             )
+            if self.n_steps == 1:
+                self.replay_buffer.add(*step, *nxt)
+            else:
+                assert self._nstep is not None
+                done = self._nstep.push(sel, *step, dones[sel], *nxt)
+                if done is not None:
+                    self.replay_buffer.add(**done)
         self._ep_rewards[valid] += np.asarray(rewards)[valid]
         self._ep_lengths[valid] += 1
         for i in np.flatnonzero(dones & valid):

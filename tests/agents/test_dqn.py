@@ -490,3 +490,107 @@ def test_default_head_without_an_encoder_is_the_item_embedding_head() -> None:
     assert kw["encoder_head"] is False and kw["embed_dim"] == 64 and not kw["freeze_items"]
     with pytest.raises(ValueError, match="encoder"):
         DQN("MlpPolicy", make_venv(2), policy_kwargs=dict(encoder_head=True), **SMALL)
+
+
+# ---------------------------------------------------------------- n-step returns
+def _push(acc, env_ids, rewards, terminated, dones, t):
+    """One step of sub-envs ``env_ids``: observation = step number ``t`` (as a float)."""
+    n = len(env_ids)
+    obs = np.full((n, 1), float(t), dtype=np.float32)
+    return acc.push(
+        np.asarray(env_ids),
+        obs,
+        np.full(n, t, dtype=np.int64),
+        np.asarray(rewards, dtype=np.float32),
+        obs + 1.0,
+        np.asarray(terminated, dtype=bool),
+        np.asarray(dones, dtype=bool),
+        next_positions=np.full(n, 100 + t, dtype=np.int64),
+    )
+
+
+def test_nstep_accumulator_returns_discounts_and_episode_ends() -> None:
+    from agents.common.buffers import NStepAccumulator
+
+    g = 0.5
+    acc = NStepAccumulator(3, g, n_envs=2)
+    assert _push(acc, [0, 1], [1, 10], [False, False], [False, False], 0) is None
+    assert _push(acc, [0, 1], [2, 20], [False, False], [False, False], 1) is None
+    # Third step: both queues are full; each emits its oldest transition, 3 steps long.
+    out = _push(acc, [0, 1], [4, 40], [False, False], [False, False], 2)
+    assert out is not None
+    np.testing.assert_allclose(out["rewards"], [1 + g * 2 + g**2 * 4, 10 + g * 20 + g**2 * 40])
+    np.testing.assert_allclose(out["discounts"], [g**3, g**3])
+    np.testing.assert_array_equal(out["obs"][:, 0], [0.0, 0.0])  # s_t
+    np.testing.assert_array_equal(out["next_obs"][:, 0], [3.0, 3.0])  # s_{t+3}
+    np.testing.assert_array_equal(out["actions"], [0, 0])
+    np.testing.assert_array_equal(out["next_positions"], [102, 102])
+    assert not out["terminated"].any() and acc.pending() == 4
+    # Env 0 terminates, env 1 is truncated at step 3: both flush every waiting start.
+    out = _push(acc, [0, 1], [8, 80], [True, False], [True, True], 3)
+    assert out is not None and acc.pending() == 0
+    np.testing.assert_array_equal(out["actions"], [1, 2, 3, 1, 2, 3])
+    np.testing.assert_allclose(
+        out["rewards"],
+        [2 + g * 4 + g**2 * 8, 4 + g * 8, 8, 20 + g * 40 + g**2 * 80, 40 + g * 80, 80],
+    )
+    np.testing.assert_allclose(out["discounts"], [g**3, g**2, g, g**3, g**2, g])
+    # Terminated: no bootstrap; truncated: bootstrap from the final state, as one-step.
+    np.testing.assert_array_equal(out["terminated"], [True] * 3 + [False] * 3)
+    np.testing.assert_array_equal(out["next_obs"][:, 0], [4.0] * 6)
+    # Only the sub-envs stepped are touched; a new episode starts an empty queue.
+    assert _push(acc, [1], [5], [False], [False], 4) is None and acc.pending() == 1
+    acc.clear()
+    assert acc.pending() == 0
+    with pytest.raises(ValueError, match="n_steps"):
+        NStepAccumulator(0, g, 1)
+
+
+def test_nstep_of_one_passes_transitions_through() -> None:
+    from agents.common.buffers import NStepAccumulator
+
+    out = _push(NStepAccumulator(1, 0.9, 1), [0], [3], [False], [False], 0)
+    assert out is not None
+    np.testing.assert_allclose(out["rewards"], [3.0])
+    np.testing.assert_allclose(out["discounts"], [np.float32(0.9)])
+
+
+def test_nstep_td_target_uses_each_transitions_discount() -> None:
+    model = DQN("MlpPolicy", ToyRecEnv(n_actions=4), gamma=0.5, n_steps=3, **SMALL)
+    with torch.no_grad():
+        model.q_net_target.item_bias.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]))
+        model.q_net_target.item_embeddings.zero_()
+        model.q_net_target.value.weight.zero_()
+        model.q_net_target.value.bias.zero_()
+    obs = np.zeros((3, 8), dtype=np.float32)
+    batch = ReplaySamples(
+        observations=obs,
+        actions=np.zeros(3, dtype=np.int64),
+        rewards=np.array([1.0, 1.0, 1.0], dtype=np.float32),
+        next_observations=obs,
+        terminated=np.array([0.0, 0.0, 1.0], dtype=np.float32),
+        next_masks=None,
+        discounts=np.array([0.125, 0.5, 0.125], dtype=np.float32),
+    )
+    target = model._td_target(batch).numpy()
+    np.testing.assert_allclose(target, [1.0 + 0.125 * 4.0, 1.0 + 0.5 * 4.0, 1.0])
+
+
+def test_nstep_dqn_stores_every_step_once_and_saves_n_steps(tmp_path: Path) -> None:
+    model = DQN("MlpPolicy", make_venv(3, seq_len=5), gamma=0.5, n_steps=3, **SMALL).learn(300)
+    buf = model.replay_buffer
+    assert buf is not None and buf.discounts is not None and model._nstep is not None
+    # Every env step becomes one transition once its horizon or its episode ends.
+    assert buf.size() + model._nstep.pending() == model.num_timesteps
+    assert set(np.unique(buf.discounts[: buf.size()]).tolist()) == {0.5, 0.25, 0.125}
+    # 5-step episodes, horizon 3: per finished episode three full-horizon starts and one
+    # each of horizon 2 and 1; an unfinished one has emitted at most two full ones (3 envs).
+    counts = {d: int((buf.discounts[: buf.size()] == d).sum()) for d in (0.125, 0.25, 0.5)}
+    assert counts[0.25] == counts[0.5] > 0
+    assert 0 <= counts[0.125] - 3 * counts[0.5] <= 2 * 3
+    model.save(tmp_path / "m.zip")
+    assert DQN.load(tmp_path / "m.zip").n_steps == 3
+    with pytest.raises(ValueError, match="n_steps"):
+        DQN("MlpPolicy", ToyRecEnv(), n_steps=0)
+    one = DQN("MlpPolicy", make_venv(2), gamma=0.5, **SMALL).learn(100)
+    assert one.replay_buffer is not None and one.replay_buffer.discounts is None
