@@ -6,12 +6,18 @@ world on the training users once per ``encoder_prob`` value, and judges each by 
 eval world are never touched: they are for the published benchmark alone). The
 ``encoder-greedy`` and ``linucb`` rows are references judged the same way.
 
+``--transfer`` judges across worlds instead, as the published benchmark does, but inside
+the training users: agents train in the validation world ``val_a`` on its users and are
+judged on the users of ``val_b`` in ``val_b`` (two worlds fitted on disjoint halves of the
+train world's users; fitted once on first use and cached).
+
 Usage::
 
     python benchmarks/bench_sim_dqn.py                       # 30k steps, seed 0
     python benchmarks/bench_sim_dqn.py --timesteps 50000 --seed 1 --users 300
     python benchmarks/bench_sim_dqn.py --gammas 0,0.5,0.7,0.9   # the discount instead
     python benchmarks/bench_sim_dqn.py --n-steps 1,3,5          # n-step returns instead
+    python benchmarks/bench_sim_dqn.py --gammas 0,0.9 --transfer  # val_a -> val_b worlds
 
 Prints a markdown table (docs/dqn.md holds the run it was chosen on).
 """
@@ -53,6 +59,11 @@ def main() -> None:
         "and encoder head) instead",
     )
     ap.add_argument(
+        "--transfer",
+        action="store_true",
+        help="train in world val_a on its users, judge on val_b's users in world val_b",
+    )
+    ap.add_argument(
         "--no-references",
         action="store_true",
         help="skip the encoder-greedy and linucb reference rows (e.g. a second seed)",
@@ -88,8 +99,13 @@ def main() -> None:
         column = "`encoder_prob`"
     print(f"| agent | {column} | steps | mean return | episode length | take rate | train s |")
     print("|---|---|---|---|---|---|---|")
+    train_world, judge_world = ("val_a", "val_b") if args.transfer else ("train", "train")
+    print(
+        f"Trained on split {train_world!r} in world {train_world!r}; judged on split "
+        f"{judge_world!r} in world {judge_world!r}, seed {args.seed}.\n"
+    )
     for name, mode, steps in runs:
-        env = gym.make("MovieRecSim-v0", split="train", world="train")
+        env = gym.make("MovieRecSim-v0", split=train_world, world=train_world)
         if mode == "-":
             kwargs: dict[str, object] = {}
         elif mode.startswith("gamma="):
@@ -103,7 +119,7 @@ def main() -> None:
         if steps:
             agent.learn(steps)
         train_s = time.perf_counter() - t0
-        val = gym.make("MovieRecSim-v0", split="train", world="train")
+        val = gym.make("MovieRecSim-v0", split=judge_world, world=judge_world)
         r = evaluate_episodes(agent, val, max_users=args.users, seed=args.eval_seed)
         print(
             f"| `{name}` | {mode} | {steps} | {r['mean_return']:.3f} | {r['mean_length']:.2f} "

@@ -27,8 +27,11 @@ from movierec_env.sim.world import World, WorldState
 
 __all__ = ["SIM_SPLITS", "SimBatch", "SimCore", "SimStep", "child_generator", "resolve_world"]
 
-#: Episode splits: users of the train world's half, or of the eval world's (held out).
-SIM_SPLITS = ("train", "test")
+#: Episode splits: users of the train world's half, or of the eval world's (held out), or of
+#: one of the two validation worlds (halves of the train world's users).
+SIM_SPLITS = ("train", "test", "val_a", "val_b")
+#: The world whose users each split's episodes start from.
+_SPLIT_USERS = {"train": "train", "test": "eval", "val_a": "val_a", "val_b": "val_b"}
 #: Declared world parameters an env argument may override (docs/sim.md, sensitivity).
 WORLD_OVERRIDES = ("ignore_prob", "accept_sensitivity", "boredom_weight", "ignore_leave_weight")
 
@@ -36,8 +39,8 @@ WORLD_OVERRIDES = ("ignore_prob", "accept_sensitivity", "boredom_weight", "ignor
 def resolve_world(world: Any, data: PreparedDataset, overrides: dict[str, Any]) -> World:
     """The fitted world, with declared parameters replaced by ``overrides``.
 
-    ``world`` is ``"train"`` / ``"eval"`` (the default world of ``data``), a world
-    directory, or a :class:`World`.
+    ``world`` is a name of ``WORLD_NAMES`` (the default world of ``data``: ``"train"``,
+    ``"eval"``, ``"val_a"``, ``"val_b"``), a world directory, or a :class:`World`.
 
     Raises:
         ValueError: For an unknown world name, another dataset's world or a bad override.
@@ -53,10 +56,12 @@ def resolve_world(world: Any, data: PreparedDataset, overrides: dict[str, Any]) 
         w = default_world(data, world)
     elif isinstance(world, str | os.PathLike):
         if isinstance(world, str) and os.sep not in world and not os.path.exists(world):
-            raise ValueError(f"world must be 'train', 'eval' or a world directory, got {world!r}")
+            raise ValueError(
+                f"world must be one of {WORLD_NAMES} or a world directory, got {world!r}"
+            )
         w = World.load(world, data)
     else:
-        raise TypeError(f"world must be 'train', 'eval', a path or a World, got {world!r}")
+        raise TypeError(f"world must be one of {WORLD_NAMES}, a path or a World, got {world!r}")
     unknown = sorted(set(overrides) - set(WORLD_OVERRIDES))
     if unknown:
         raise ValueError(f"unknown world parameter(s) {unknown}; allowed: {list(WORLD_OVERRIDES)}")
@@ -125,9 +130,12 @@ class SimCore:
         dataset: ``None`` (embedded ml-latest-small), a name/folder, or a dataset.
         encoders: ``None`` (default encoder), a checkpoint directory or an encoder that
             embeds raw histories (:class:`~movierec_env.contract.HistoryEncoder`).
-        world: ``"train"`` / ``"eval"`` (the fitted world), a world directory or a World.
-        split: ``"train"`` (users of the train world's half) or ``"test"`` (the held-out
-            half, the eval world's users).
+        world: A name of :data:`~movierec_env.sim.params.WORLD_NAMES` (``"train"`` /
+            ``"eval"``, or the validation worlds ``"val_a"`` / ``"val_b"``), a world
+            directory or a World.
+        split: ``"train"`` (users of the train world's half), ``"test"`` (the held-out
+            half, the eval world's users), or ``"val_a"`` / ``"val_b"`` (the users of that
+            validation world: halves of the train world's).
         max_episode_steps: Truncate after this many steps (>= 1).
         slate_size: 1 (one movie per step) or k > 1 (a slate of k distinct movies).
         reward: Reward options (:class:`RewardConfig` fields; ``rating_mode`` and
@@ -191,7 +199,7 @@ class SimCore:
             raise ValueError(f"world has {self.world.n_items} items, dataset {self.data.n_items}")
         from movierec_env.sim.features import world_users
 
-        half = "train" if split == "train" else "eval"
+        half = _SPLIT_USERS[split]
         seed = int(self.world.meta.get("seed", 0))
         users = world_users(self.data, half, seed)
         users = users[self.data.train_end[users] > self.data.offsets[users]]

@@ -257,7 +257,11 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
 
     ``reset()`` draws a user of the split uniformly with ``self.np_random``
     (``options={"user_id": id}`` picks one): ``split="train"`` users are the train world's
-    half, ``split="test"`` the held-out half (the eval world's users).
+    half, ``split="test"`` the held-out half (the eval world's users). ``split="val_a"`` /
+    ``"val_b"`` are the users of the two validation worlds, disjoint halves of the train
+    world's users: with ``world=`` the same name they repeat the benchmark's protocol (train
+    in one world, judge in another fitted on the judged users) for choosing settings
+    without the held-out users (``benchmarks/bench_sim_dqn.py --transfer``).
 
     ## Episode End
 
@@ -270,8 +274,9 @@ class MovieRecSimEnv(SimEnvProperties, gym.Env[NDArray[np.float32], Any]):
     split="train", max_episode_steps=50, slate_size=1, reward=None, mask_seen=True,
     step_seconds=3600, ignore_prob=None, accept_sensitivity=None, boredom_weight=None,
     ignore_leave_weight=None, candidates=None, render_mode=None)``. ``world``: ``"train"`` /
-    ``"eval"`` (the fitted worlds; shipped for the embedded dataset), a world directory, or a
-    ``World``.
+    ``"eval"`` (the fitted worlds; shipped for the embedded dataset), ``"val_a"`` /
+    ``"val_b"`` (the validation worlds: fitted once on first use, about half a minute each,
+    and cached), a world directory, or a ``World``.
     The four declared (unidentifiable) parameters default to the world's
     (``WorldParams``: ``ignore_prob`` 0.5, ``accept_sensitivity`` 1, ``boredom_weight`` 0,
     ``ignore_leave_weight`` 0.2).

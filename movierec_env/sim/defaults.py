@@ -47,7 +47,8 @@ def default_world(data: PreparedDataset, world: str = "train", progress: bool = 
 
     Args:
         data: The prepared dataset.
-        world: ``"train"`` or ``"eval"``.
+        world: A name of :data:`~movierec_env.sim.params.WORLD_NAMES` (only ``"train"``
+            and ``"eval"`` are shipped; the validation worlds are fitted and cached).
         progress: Show a progress bar if fitting is needed.
 
     A cached world that no longer loads (older format, damaged) is refitted with a

@@ -76,10 +76,22 @@ def genre_rows(data: PreparedDataset) -> NDArray[np.float64]:
 
 
 def split_users(n_users: int, seed: int) -> dict[str, NDArray[np.int64]]:
-    """Disjoint halves of the users by a seeded permutation: ``{"train": .., "eval": ..}``."""
+    """Disjoint halves of the users by a seeded permutation: ``{"train": .., "eval": ..}``.
+
+    Also ``"val_a"`` and ``"val_b"``: disjoint halves of ``"train"`` (a second permutation,
+    seeded by ``(seed, 1)``), so the validation worlds never hold an ``"eval"`` user.
+    """
     perm = np.random.default_rng(seed).permutation(n_users).astype(np.int64)
     half = (n_users + 1) // 2
-    return {"train": np.sort(perm[:half]), "eval": np.sort(perm[half:])}
+    train = np.sort(perm[:half])
+    sub = train[np.random.default_rng([seed, 1]).permutation(train.size)]
+    quarter = (train.size + 1) // 2
+    return {
+        "train": train,
+        "eval": np.sort(perm[half:]),
+        "val_a": np.sort(sub[:quarter]),
+        "val_b": np.sort(sub[quarter:]),
+    }
 
 
 def world_users(data: PreparedDataset, world: str, seed: int) -> NDArray[np.int64]:

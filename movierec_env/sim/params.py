@@ -15,18 +15,21 @@ from typing import Any
 
 __all__ = ["WORLD_NAMES", "WorldParams", "check_world_name"]
 
-#: World names: two worlds fitted on disjoint halves of the users.
-WORLD_NAMES = ("train", "eval")
+#: World names: ``"train"`` and ``"eval"``, fitted on disjoint halves of the users (agents
+#: train in the first and are judged in the second, on its users); ``"val_a"`` and
+#: ``"val_b"``, fitted on disjoint halves of the train world's users, for a validation that
+#: repeats that protocol (train in ``val_a``, judge in ``val_b``) without the held-out users.
+WORLD_NAMES = ("train", "eval", "val_a", "val_b")
 
 
 def check_world_name(world: str) -> str:
     """Return ``world`` if it is a known world name.
 
     Raises:
-        ValueError: If ``world`` is not ``"train"`` or ``"eval"``.
+        ValueError: If ``world`` is not one of :data:`WORLD_NAMES`.
     """
     if world not in WORLD_NAMES:
-        raise ValueError(f"world must be 'train' or 'eval', got {world!r}")
+        raise ValueError(f"world must be one of {WORLD_NAMES}, got {world!r}")
     return world
 
 

@@ -22,6 +22,23 @@ def test_halves_are_disjoint_and_cover_users(sim_data):
     assert not np.array_equal(split_users(sim_data.n_users, 1)["train"], h["train"])
 
 
+def test_validation_worlds_split_the_train_worlds_users(sim_data):
+    h = split_users(sim_data.n_users, seed=0)
+    # val_a and val_b are disjoint halves of "train": never an "eval" (held-out) user.
+    assert np.intersect1d(h["val_a"], h["val_b"]).size == 0
+    np.testing.assert_array_equal(np.union1d(h["val_a"], h["val_b"]), h["train"])
+    assert abs(h["val_a"].size - h["val_b"].size) <= 1
+    assert np.intersect1d(h["val_b"], h["eval"]).size == 0
+    # The two original halves are those of before (the published worlds do not move).
+    perm = np.random.default_rng(0).permutation(sim_data.n_users)
+    np.testing.assert_array_equal(h["train"], np.sort(perm[: (sim_data.n_users + 1) // 2]))
+    w = fit_world(sim_data, "val_b", seed=0, progress=False, **SMALL)
+    np.testing.assert_array_equal(w.arrays["users"], h["val_b"])
+    assert w.meta["world"] == "val_b"
+    with pytest.raises(ValueError, match="world must be one of"):
+        fit_world(sim_data, "val_c", seed=0, progress=False, **SMALL)
+
+
 def test_fit_is_deterministic_per_seed(sim_data, sim_world):
     again = fit_world(sim_data, "train", seed=0, progress=False, **SMALL)
     assert again.fitted == sim_world.fitted

@@ -196,6 +196,23 @@ def test_bad_arguments_are_named(small_data):
         e.reset(options={"user_id": uid})
 
 
+def test_validation_splits_start_from_their_worlds_users(small_data):
+    from movierec_env.sim.features import split_users
+
+    halves = split_users(small_data.n_users, seed=0)
+    seen = {}
+    for split in ("val_a", "val_b"):
+        e = MovieRecSimEnv(dataset=small_data, world=split, split=split)
+        assert e.unwrapped.world.meta["world"] == split
+        users = set(e.unwrapped._core.users.tolist())
+        assert users <= set(halves[split].tolist()) and users
+        seen[split] = users
+        obs, info = e.reset(seed=0)
+        assert e.observation_space.contains(obs)
+    assert not seen["val_a"] & seen["val_b"]
+    assert not (seen["val_a"] | seen["val_b"]) & set(halves["eval"].tolist())
+
+
 def test_sb3_ppo_and_maskable_ppo_train_a_few_hundred_steps(small_data):
     from sb3_contrib import MaskablePPO
     from stable_baselines3 import PPO
