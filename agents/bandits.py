@@ -61,10 +61,9 @@ class LinUCBAgent:
         self.contract: RecEnv = rec_env(env)
         self.seed, self.alpha, self.ridge, self.verbose = seed, float(alpha), float(ridge), verbose
         feats = self.contract.item_features
-        pop = feats.popularity[1:].astype(np.float64)
-        pct = np.argsort(np.argsort(pop, kind="stable"), kind="stable") / max(pop.size - 1, 1)
+        pct = feats.popularity_rank()
         self._static = np.concatenate(
-            [feats.genres[1:], feats.rating_term[1:, None], pct[:, None], np.ones((pop.size, 1))],
+            [feats.genres[1:], feats.rating_term[1:, None], pct[:, None], np.ones((pct.size, 1))],
             axis=1,
         )
         d = self._static.shape[1] + 1

@@ -97,13 +97,13 @@ def main() -> None:
     else:
         runs += [("dqn", mode, args.timesteps) for mode in ENCODER_PROBS]
         column = "`encoder_prob`"
-    print(f"| agent | {column} | steps | mean return | episode length | take rate | train s |")
-    print("|---|---|---|---|---|---|---|")
     train_world, judge_world = ("val_a", "val_b") if args.transfer else ("train", "train")
     print(
         f"Trained on split {train_world!r} in world {train_world!r}; judged on split "
         f"{judge_world!r} in world {judge_world!r}, seed {args.seed}.\n"
     )
+    print(f"| agent | {column} | steps | mean return | episode length | take rate | train s |")
+    print("|---|---|---|---|---|---|---|")
     for name, mode, steps in runs:
         env = gym.make("MovieRecSim-v0", split=train_world, world=train_world)
         if mode == "-":

@@ -136,6 +136,18 @@ class ItemFeatures:
         unit = unit_rows(self.genre_matrix[1:].astype(dtype))
         return np.concatenate([unit, self.rating_term[1:, None].astype(dtype)], axis=1)
 
+    def popularity_rank(self) -> NDArray[np.float64]:
+        """Per action (``n_items`` rows): its training-popularity rank scaled to ``[0, 1]``.
+
+        0 is the least and 1 the most often interacted-with movie; ties are broken by
+        index (a stable sort), so the ranks are distinct. The popularity feature of
+        ``LinUCBAgent`` and of the DQN's ``popularity_feature`` head.
+        """
+        pop = self.popularity[1:].astype(np.float64)
+        order = np.argsort(np.argsort(pop, kind="stable"), kind="stable")
+        rank: NDArray[np.float64] = order / max(pop.size - 1, 1)
+        return rank
+
 
 @runtime_checkable
 class RecEnv(Protocol):

@@ -149,7 +149,10 @@ class DQN(VectorRollout, CheckpointMixin):
             ``p(.|s)`` as two terms with learned weights and implies
             ``genre_features=True, embed_dim=0, freeze_items=True``, i.e. no free per-movie
             parameters; see ``docs/dqn.md``), ``residual`` (default True: the learned
-            state-dependent weights ``f(s)`` of the item features).
+            state-dependent weights ``f(s)`` of the item features),
+            ``popularity_feature`` (default False: append each movie's training-popularity
+            rank in ``[0, 1]``, ``ItemFeatures.popularity_rank()``, to the item features,
+            the feature ``LinUCBAgent`` also reads).
         verbose: 0 silent, 1 training logs on stdout.
         seed: Seed of network initialisation, exploration and replay sampling.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...

@@ -102,6 +102,8 @@ def resolve_auto(
         )
     if kwargs["encoder_head"] and not kwargs.get("genre_features"):
         raise ValueError("encoder_head=True needs genre_features=True (the item features)")
+    if kwargs.get("popularity_feature") and not kwargs.get("genre_features"):
+        raise ValueError("popularity_feature=True needs genre_features=True (the item features)")
     if kwargs.get("freeze_items") is None:
         kwargs["freeze_items"] = bool(kwargs.get("warm_start", False))
     return kwargs
@@ -125,6 +127,7 @@ def build_policy_kwargs(
     """
     kwargs = resolve_auto(policy_kwargs, contract, n_actions, has_env)
     resolved = {k: kwargs[k] for k in policy_kwargs}
+    popularity = bool(kwargs.pop("popularity_feature", False))
     if kwargs.pop("warm_start", False):
         enc = checked_encoder(contract, n_actions)
         matrix = np.asarray(enc.item_matrix(), dtype=np.float32)[1:]
@@ -141,6 +144,9 @@ def build_policy_kwargs(
             raise ValueError("genre_features=True needs a MovieRec env whose items have genres")
         assert contract is not None
         feats = contract.item_features.action_features(np.float32)
+        if popularity:  # one more fixed column: the training-popularity rank in [0, 1]
+            rank = contract.item_features.popularity_rank().astype(np.float32)
+            feats = np.concatenate([feats, rank[:, None]], axis=1)
         kwargs.update(item_features=feats, n_item_features=feats.shape[1])
     if kwargs.get("encoder_head") and "encoder_matrix" not in kwargs and has_env:
         enc = checked_encoder(contract, n_actions)

@@ -139,3 +139,36 @@ def test_make_agent_trains_the_dqn_on_the_native_vector_env(make_env) -> None:
     env = make_env()
     model = make_agent("dqn", env, seed=0, num_envs=1)  # a plain env stays as it is
     assert model.n_envs == 1
+
+
+def test_popularity_feature_adds_the_popularity_rank_column(venv, tiny_data, tmp_path) -> None:
+    from movierec_env.contract import ItemFeatures
+
+    rank = ItemFeatures.from_dataset(tiny_data).popularity_rank()
+    pop = tiny_data.popularity[1:]
+    assert rank.shape == (tiny_data.n_items,) and rank.min() == 0.0 and rank.max() == 1.0
+    assert np.unique(rank).size == rank.size  # ties broken by index
+    assert (np.diff(pop[np.argsort(rank)]) >= 0).all()  # more popular, higher rank
+    plain = DQN("MlpPolicy", venv, **FAST)
+    model = DQN("MlpPolicy", venv, policy_kwargs={"popularity_feature": True}, **FAST)
+    feats, base = model.q_net.item_features.numpy(), plain.q_net.item_features.numpy()
+    assert feats.shape == (base.shape[0], base.shape[1] + 1)
+    np.testing.assert_array_equal(feats[:, :-1], base)
+    np.testing.assert_allclose(feats[:, -1], rank, rtol=1e-6)
+    model.learn(200)
+    model.save(tmp_path / "pop.zip")
+    again = DQN.load(tmp_path / "pop.zip", env=venv)
+    np.testing.assert_array_equal(again.q_net.item_features.numpy(), feats)
+    obs = venv.reset(seed=0)[0]
+    np.testing.assert_allclose(again.action_scores(obs), model.action_scores(obs), rtol=1e-6)
+    with pytest.raises(ValueError, match="popularity_feature"):
+        DQN(
+            "MlpPolicy",
+            venv,
+            policy_kwargs={
+                "popularity_feature": True,
+                "encoder_head": False,
+                "genre_features": False,
+            },
+            **FAST,
+        )
