@@ -39,6 +39,7 @@ HYPERPARAMETERS = (
     "exploration_initial_eps",
     "exploration_final_eps",
     "max_grad_norm",
+    "exploration",
     "double_q",
     "residual_decay",
     "mask_storage",

@@ -57,6 +57,10 @@ __all__ = [
 
 SelfDQN = TypeVar("SelfDQN", bound="DQN")
 
+#: Kinds of exploratory action (``exploration=``): uniform over the allowed actions, or
+#: drawn from the frozen encoder's next-movie distribution.
+EXPLORATIONS = ("uniform", "encoder")
+
 
 class DQN(VectorRollout, CheckpointMixin):
     """Deep Q-Network for large discrete catalogues, with Stable-Baselines3's API.
@@ -127,6 +131,11 @@ class DQN(VectorRollout, CheckpointMixin):
         exploration_initial_eps: Initial epsilon.
         exploration_final_eps: Final epsilon.
         max_grad_norm: Gradient norm clip.
+        exploration: What an exploratory (epsilon) action is: ``"uniform"`` (an allowed
+            action uniformly at random, as SB3; the default) or ``"encoder"`` (drawn from
+            the env's frozen encoder's next-movie distribution ``p(.|s)`` over the allowed
+            actions: exploration among plausible movies; needs a MovieRec env). Only
+            training is affected; ``predict(deterministic=False)`` stays uniform.
         double_q: Double Q-learning (van Hasselt et al., AAAI 2016): the online network
             chooses the next action, the target network values it, which removes the
             max's upward bias over many noisy Q-values (default off).
@@ -176,6 +185,7 @@ class DQN(VectorRollout, CheckpointMixin):
         exploration_initial_eps: float = 1.0,
         exploration_final_eps: float = 0.05,
         max_grad_norm: float = 10.0,
+        exploration: str = "uniform",
         double_q: bool = False,
         residual_decay: float = 1.0,
         mask_storage: str = "auto",
@@ -221,6 +231,9 @@ class DQN(VectorRollout, CheckpointMixin):
         self.exploration_initial_eps = float(exploration_initial_eps)
         self.exploration_final_eps = float(exploration_final_eps)
         self.max_grad_norm = float(max_grad_norm)
+        if exploration not in EXPLORATIONS:
+            raise ValueError(f"exploration must be one of {EXPLORATIONS}, got {exploration!r}")
+        self.exploration = exploration
         self.double_q = bool(double_q)
         self.residual_decay = float(residual_decay)
         self.mask_storage = mask_storage
@@ -259,6 +272,11 @@ class DQN(VectorRollout, CheckpointMixin):
                 "make_agent('sb3-dqn', env) or a full-catalogue env"
             )
         n_actions = int(act_space.n)
+        self._explore_encoder: Any = None
+        if exploration == "encoder" and self.env is not None:
+            from agents.dqn.heads import checked_encoder
+
+            self._explore_encoder = checked_encoder(contract, n_actions)
         self.policy_kwargs, kwargs = build_policy_kwargs(
             self.policy_kwargs, contract, n_actions, has_env=self.env is not None
         )
@@ -321,6 +339,11 @@ class DQN(VectorRollout, CheckpointMixin):
         self.n_envs = venv.num_envs
         self._last_obs = None
         self._mask_source = None
+        if self.exploration == "encoder":
+            from agents.dqn.heads import checked_encoder
+
+            contract = rec_env(venv) if is_rec_env(venv) else None
+            self._explore_encoder = checked_encoder(contract, int(self.action_space.n))  # type: ignore[attr-defined]
 
     def get_vec_normalize_env(self) -> None:
         """No ``VecNormalize`` here (SB3 API, used by its callbacks)."""

@@ -49,6 +49,28 @@ class VectorRollout:
     _ep_rewards: NDArray[np.float64] | None
     _ep_lengths: NDArray[np.int64] | None
     _episode_num: int
+    exploration: str
+    _explore_encoder: Any
+
+    def _encoder_allowed(
+        self, obs: NDArray[Any], masks: NDArray[np.bool_] | None
+    ) -> NDArray[np.int64]:
+        """Allowed actions drawn from the frozen encoder's next-movie distribution ``p(.|s)``.
+
+        One Gumbel-max draw per row over the encoder's logits, disallowed actions excluded
+        (``exploration="encoder"``): exploration among the movies the user plausibly
+        watches next rather than uniformly over the catalogue.
+        """
+        logits = np.asarray(self._explore_encoder.scores(obs), dtype=np.float64)[:, 1:]
+        if masks is not None:
+            logits = np.where(masks, logits, -np.inf)
+        gumbel = -np.log(-np.log(self.rng.random(size=logits.shape)))
+        acts = np.argmax(logits + gumbel, axis=1).astype(np.int64)
+        if masks is not None:  # rows with nothing allowed: any action, as the uniform path
+            empty = ~masks.any(axis=1)
+            if empty.any():
+                acts[empty] = self._random_allowed(None, int(empty.sum()))
+        return acts
 
     def _random_allowed(self, masks: NDArray[np.bool_] | None, n: int) -> NDArray[np.int64]:
         """Uniform random allowed actions for ``n`` rows (rejection sampling, then exact)."""
@@ -78,7 +100,10 @@ class VectorRollout:
             explore: NDArray[np.bool_] = self.rng.random(size=(actions.shape[0],)) < eps
             if explore.any():
                 sub = None if masks is None else masks[explore]
-                actions[explore] = self._random_allowed(sub, int(explore.sum()))
+                if self.exploration == "encoder":
+                    actions[explore] = self._encoder_allowed(obs[explore], sub)
+                else:
+                    actions[explore] = self._random_allowed(sub, int(explore.sum()))
         return actions
 
     def _make_buffer(self, positions: NDArray[np.int64] | None) -> MaskedReplayBuffer:

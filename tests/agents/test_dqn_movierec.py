@@ -172,3 +172,38 @@ def test_popularity_feature_adds_the_popularity_rank_column(venv, tiny_data, tmp
             },
             **FAST,
         )
+
+
+def test_encoder_exploration_draws_from_the_encoders_distribution(
+    venv, fake_encoder, tmp_path
+) -> None:
+    from scipy.special import softmax
+
+    model = DQN("MlpPolicy", venv, exploration="encoder", **FAST)
+    obs = venv.reset(seed=0)[0][:1]
+    n = 20_000
+    rows = np.repeat(obs, n, axis=0)
+    probs = softmax(np.asarray(fake_encoder.scores(obs), dtype=np.float64)[0, 1:])
+    counts = np.bincount(model._encoder_allowed(rows, None), minlength=probs.size)
+    # Every action's frequency within 5 binomial standard deviations of p(a|s).
+    sd = np.sqrt(n * probs * (1 - probs)) + 1e-9
+    assert (np.abs(counts - n * probs) <= 5 * sd + 1).all()
+    # Disallowed actions are never drawn, even the encoder's favourite.
+    masks = np.ones((n, probs.size), dtype=bool)
+    masks[:, int(np.argmax(probs))] = False
+    masks[: n // 2, : probs.size // 2] = False
+    acts = model._encoder_allowed(rows, masks)
+    assert masks[np.arange(n), acts].all()
+    # Training explores that way and never takes a masked action; the setting is saved.
+    model.learn(300)
+    model.save(tmp_path / "enc.zip")
+    assert DQN.load(tmp_path / "enc.zip", env=venv).exploration == "encoder"
+
+
+def test_encoder_exploration_needs_a_movierec_env() -> None:
+    from tests.agents.toy_env import ToyRecEnv
+
+    with pytest.raises(ValueError, match="exploration"):
+        DQN("MlpPolicy", ToyRecEnv(), exploration="boltzmann")
+    with pytest.raises(ValueError, match="encoder"):
+        DQN("MlpPolicy", ToyRecEnv(), exploration="encoder")
