@@ -578,7 +578,11 @@ class World:
         """Probability of ending the session in ``state`` (after the last watched movie)."""
         if "leave" not in self.dynamics:
             return np.zeros(state.batch_size)
-        z = self.fitted["leave_intercept"] + self.leave_features(state) @ self._leave_coef
+        # A row-wise product and sum, not ``features @ coef``: BLAS picks its kernel by the
+        # batch size (gemv vs dot), and on some CPUs the two round differently, which
+        # would make a user's leave probability depend on who else is in the batch.
+        feats = self.leave_features(state)
+        z = self.fitted["leave_intercept"] + (feats * self._leave_coef).sum(axis=1)
         z = z + self.params.ignore_leave_weight * state.ignored
         return 1.0 / (1.0 + np.exp(-z))
 
