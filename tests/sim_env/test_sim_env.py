@@ -209,6 +209,7 @@ def test_validation_splits_start_from_their_worlds_users(small_data):
         seen[split] = users
         obs, info = e.reset(seed=0)
         assert e.observation_space.contains(obs)
+        assert int(info["user_id"]) in {int(small_data.user_ids[u]) for u in users}
     assert not seen["val_a"] & seen["val_b"]
     assert not (seen["val_a"] | seen["val_b"]) & set(halves["eval"].tolist())
 
