@@ -22,10 +22,12 @@ def sim() -> None:
 @click.option(
     "--world",
     "which",
-    type=click.Choice(["train", "eval", "both"]),
+    type=click.Choice(["train", "eval", "both", "val_a", "val_b", "validation"]),
     default="both",
     show_default=True,
-    help="Which world(s) to fit: disjoint halves of the users.",
+    help="Which world(s) to fit: train / eval (disjoint halves of the users; both = the "
+    "two), or the validation worlds val_a / val_b (halves of the train world's users; "
+    "validation = the two).",
 )
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed.")
 @click.option(
@@ -44,7 +46,8 @@ def fit(
     from movierec_env.sim import cache_dir, fit_world
 
     data = load_dataset(dataset)
-    names = ["train", "eval"] if which == "both" else [which]
+    groups = {"both": ["train", "eval"], "validation": ["val_a", "val_b"]}
+    names = groups.get(which, [which])
     result = {}
     for name in names:
         world = fit_world(data, world=name, seed=seed, progress=not quiet)

@@ -136,5 +136,12 @@ def test_cli_fit_and_bad_input(tmp_path, capsys, isolated_cache):
     assert code == 0, err
     assert set(json.loads(stdout)) == {"eval"}
     assert (tmp_path / "w" / "eval" / "world.json").is_file()
+    args = ["--world", "validation", "--out", str(tmp_path / "w"), "--json", "--quiet"]
+    code, stdout, err = run_cli(["sim", "fit", "--data", str(folder), *args], capsys)
+    assert code == 0, err
+    assert set(json.loads(stdout)) == {"val_a", "val_b"}
+    for name in ("val_a", "val_b"):
+        meta = json.loads((tmp_path / "w" / name / "world.json").read_text())
+        assert meta["world"] == name
     code, _, err = run_cli(["sim", "fit", "--data", str(folder), "--world", "test"], capsys)
     assert code == 2 and "test" in err
