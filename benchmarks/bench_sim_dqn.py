@@ -18,6 +18,8 @@ Usage::
     python benchmarks/bench_sim_dqn.py --gammas 0,0.5,0.7,0.9   # the discount instead
     python benchmarks/bench_sim_dqn.py --n-steps 1,3,5          # n-step returns instead
     python benchmarks/bench_sim_dqn.py --gammas 0,0.9 --transfer  # val_a -> val_b worlds
+    python benchmarks/bench_sim_dqn.py --transfer --no-references \
+        --settings '[{"gamma": 0, "exploration": "encoder"}, {"agent": "linucb", "alpha": 0}]'
 
 Prints a markdown table (docs/dqn.md holds the run it was chosen on).
 """
@@ -25,6 +27,7 @@ Prints a markdown table (docs/dqn.md holds the run it was chosen on).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 
@@ -59,6 +62,12 @@ def main() -> None:
         "and encoder head) instead",
     )
     ap.add_argument(
+        "--settings",
+        default=None,
+        help="a JSON list of keyword-argument objects for make_agent, one row each "
+        '(agent "dqn" unless the object has an "agent" key), instead of --gammas / --n-steps',
+    )
+    ap.add_argument(
         "--transfer",
         action="store_true",
         help="train in world val_a on its users, judge on val_b's users in world val_b",
@@ -72,11 +81,25 @@ def main() -> None:
     torch.set_num_threads(1)
 
     runs: list[tuple[str, str, int]] = []
+    settings: dict[int, dict[str, object]] = {}  # run index -> make_agent kwargs
     if not args.no_references:
         runs += [("encoder-greedy", "-", 0), ("linucb", "-", args.timesteps)]
-    if args.gammas and args.n_steps:
-        ap.error("give --gammas or --n-steps, not both")
-    if args.n_steps:
+    if sum(bool(a) for a in (args.gammas, args.n_steps, args.settings)) > 1:
+        ap.error("give one of --gammas, --n-steps and --settings")
+    if args.settings:
+        try:
+            rows = json.loads(args.settings)
+        except json.JSONDecodeError as exc:
+            ap.error(f"--settings is not JSON ({exc}): {args.settings!r}")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            ap.error(f"--settings must be a JSON list of objects, got {args.settings!r}")
+        for row in rows:
+            kw = dict(row)
+            name = str(kw.pop("agent", "dqn"))
+            settings[len(runs)] = kw
+            runs.append((name, json.dumps(kw, sort_keys=True), args.timesteps))
+        column = "setting"
+    elif args.n_steps:
         try:
             horizons = [int(n) for n in args.n_steps.split(",") if n.strip()]
         except ValueError:
@@ -104,10 +127,12 @@ def main() -> None:
     )
     print(f"| agent | {column} | steps | mean return | episode length | take rate | train s |")
     print("|---|---|---|---|---|---|---|")
-    for name, mode, steps in runs:
+    for i, (name, mode, steps) in enumerate(runs):
         env = gym.make("MovieRecSim-v0", split=train_world, world=train_world)
-        if mode == "-":
-            kwargs: dict[str, object] = {}
+        if i in settings:
+            kwargs: dict[str, object] = settings[i]
+        elif mode == "-":
+            kwargs = {}
         elif mode.startswith("gamma="):
             kwargs = {"gamma": float(mode.split("=", 1)[1])}
         elif mode.startswith("n_steps="):
@@ -116,7 +141,7 @@ def main() -> None:
             kwargs = {"policy_kwargs": {"encoder_prob": mode}}
         t0 = time.perf_counter()
         agent = make_agent(name, env, seed=args.seed, **kwargs)
-        if steps:
+        if steps and name != "encoder-greedy":
             agent.learn(steps)
         train_s = time.perf_counter() - t0
         val = gym.make("MovieRecSim-v0", split=judge_world, world=judge_world)
