@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import time
+from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -80,12 +81,23 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    runs: list[tuple[str, str, int]] = []
-    settings: dict[int, dict[str, object]] = {}  # run index -> make_agent kwargs
+    def numbers(text: str, option: str, cast: type, ok: Any, what: str) -> list[Any]:
+        """A comma-separated list of ``cast`` values that all pass ``ok`` (else exit)."""
+        try:
+            values = [cast(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            ap.error(f"{option} must be comma-separated {what}, got {text!r}")
+        if not values or not all(ok(v) for v in values):
+            ap.error(f"{option} must be {what}, got {text!r}")
+        return values
+
+    # (agent, label, env steps, make_agent kwargs) per row.
+    runs: list[tuple[str, str, int, dict[str, Any]]] = []
     if not args.no_references:
-        runs += [("encoder-greedy", "-", 0), ("linucb", "-", args.timesteps)]
+        runs += [("encoder-greedy", "-", 0, {}), ("linucb", "-", args.timesteps, {})]
     if sum(bool(a) for a in (args.gammas, args.n_steps, args.settings)) > 1:
         ap.error("give one of --gammas, --n-steps and --settings")
+    column = "setting"
     if args.settings:
         try:
             rows = json.loads(args.settings)
@@ -96,29 +108,17 @@ def main() -> None:
         for row in rows:
             kw = dict(row)
             name = str(kw.pop("agent", "dqn"))
-            settings[len(runs)] = kw
-            runs.append((name, json.dumps(kw, sort_keys=True), args.timesteps))
-        column = "setting"
+            runs.append((name, json.dumps(kw, sort_keys=True), args.timesteps, kw))
     elif args.n_steps:
-        try:
-            horizons = [int(n) for n in args.n_steps.split(",") if n.strip()]
-        except ValueError:
-            ap.error(f"--n-steps must be comma-separated integers, got {args.n_steps!r}")
-        if not horizons or any(n < 1 for n in horizons):
-            ap.error(f"--n-steps must be integers >= 1, got {args.n_steps!r}")
-        runs += [("dqn", f"n_steps={n}", args.timesteps) for n in horizons]
-        column = "setting"
+        for n in numbers(args.n_steps, "--n-steps", int, lambda v: v >= 1, "integers >= 1"):
+            runs.append(("dqn", f"n_steps={n}", args.timesteps, {"n_steps": n}))
     elif args.gammas:
-        try:
-            gammas = [float(g) for g in args.gammas.split(",") if g.strip()]
-        except ValueError:
-            ap.error(f"--gammas must be comma-separated numbers, got {args.gammas!r}")
-        if not gammas or any(not 0.0 <= g <= 1.0 for g in gammas):
-            ap.error(f"--gammas must be numbers in [0, 1], got {args.gammas!r}")
-        runs += [("dqn", f"gamma={g:g}", args.timesteps) for g in gammas]
-        column = "setting"
+        in_unit = lambda v: 0.0 <= v <= 1.0  # noqa: E731
+        for g in numbers(args.gammas, "--gammas", float, in_unit, "numbers in [0, 1]"):
+            runs.append(("dqn", f"gamma={g:g}", args.timesteps, {"gamma": g}))
     else:
-        runs += [("dqn", mode, args.timesteps) for mode in ENCODER_PROBS]
+        for mode in ENCODER_PROBS:
+            runs.append(("dqn", mode, args.timesteps, {"policy_kwargs": {"encoder_prob": mode}}))
         column = "`encoder_prob`"
     train_world, judge_world = ("val_a", "val_b") if args.transfer else ("train", "train")
     print(
@@ -127,18 +127,8 @@ def main() -> None:
     )
     print(f"| agent | {column} | steps | mean return | episode length | take rate | train s |")
     print("|---|---|---|---|---|---|---|")
-    for i, (name, mode, steps) in enumerate(runs):
+    for name, mode, steps, kwargs in runs:
         env = gym.make("MovieRecSim-v0", split=train_world, world=train_world)
-        if i in settings:
-            kwargs: dict[str, object] = settings[i]
-        elif mode == "-":
-            kwargs = {}
-        elif mode.startswith("gamma="):
-            kwargs = {"gamma": float(mode.split("=", 1)[1])}
-        elif mode.startswith("n_steps="):
-            kwargs = {"n_steps": int(mode.split("=", 1)[1])}
-        else:
-            kwargs = {"policy_kwargs": {"encoder_prob": mode}}
         t0 = time.perf_counter()
         agent = make_agent(name, env, seed=args.seed, **kwargs)
         if steps and name != "encoder-greedy":

@@ -27,11 +27,12 @@ from movierec_env.sim.world import World, WorldState
 
 __all__ = ["SIM_SPLITS", "SimBatch", "SimCore", "SimStep", "child_generator", "resolve_world"]
 
-#: Episode splits: users of the train world's half, or of the eval world's (held out), or of
-#: one of the two validation worlds (halves of the train world's users).
-SIM_SPLITS = ("train", "test", "val_a", "val_b")
-#: The world whose users each split's episodes start from.
+#: Episode split -> the world whose users its episodes start from: the train world's half,
+#: the eval world's (held out), or one of the two validation worlds (halves of the train
+#: world's users).
 _SPLIT_USERS = {"train": "train", "test": "eval", "val_a": "val_a", "val_b": "val_b"}
+#: Episode splits.
+SIM_SPLITS = tuple(_SPLIT_USERS)
 #: Declared world parameters an env argument may override (docs/sim.md, sensitivity).
 WORLD_OVERRIDES = ("ignore_prob", "accept_sensitivity", "boredom_weight", "ignore_leave_weight")
 

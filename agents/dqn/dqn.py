@@ -273,10 +273,8 @@ class DQN(VectorRollout, CheckpointMixin):
             )
         n_actions = int(act_space.n)
         self._explore_encoder: Any = None
-        if exploration == "encoder" and self.env is not None:
-            from agents.dqn.heads import checked_encoder
-
-            self._explore_encoder = checked_encoder(contract, n_actions)
+        if self.env is not None:
+            self._explore_encoder = self._exploration_encoder(self.env)
         self.policy_kwargs, kwargs = build_policy_kwargs(
             self.policy_kwargs, contract, n_actions, has_env=self.env is not None
         )
@@ -339,11 +337,20 @@ class DQN(VectorRollout, CheckpointMixin):
         self.n_envs = venv.num_envs
         self._last_obs = None
         self._mask_source = None
-        if self.exploration == "encoder":
-            from agents.dqn.heads import checked_encoder
+        self._explore_encoder = self._exploration_encoder(venv)
 
-            contract = rec_env(venv) if is_rec_env(venv) else None
-            self._explore_encoder = checked_encoder(contract, int(self.action_space.n))  # type: ignore[attr-defined]
+    def _exploration_encoder(self, env: VectorEnv[Any, Any, Any]) -> Any:
+        """The env's frozen encoder when ``exploration="encoder"`` (else ``None``).
+
+        Raises:
+            ValueError: If that exploration is asked for on an env without a fitting encoder.
+        """
+        if self.exploration != "encoder":
+            return None
+        from agents.dqn.heads import checked_encoder
+
+        contract = rec_env(env) if is_rec_env(env) else None
+        return checked_encoder(contract, int(self.action_space.n))  # type: ignore[attr-defined]
 
     def get_vec_normalize_env(self) -> None:
         """No ``VecNormalize`` here (SB3 API, used by its callbacks)."""

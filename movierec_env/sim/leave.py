@@ -38,6 +38,7 @@ __all__ = [
     "fit_hazard",
     "hazard",
     "leave_samples",
+    "linear_predictor",
     "mean_log_likelihood",
     "satisfaction",
 ]
@@ -144,11 +145,24 @@ def fit_hazard(
     return float(model.intercept_[0]), coef
 
 
+def linear_predictor(
+    x: NDArray[np.float64], intercept: float, coef: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``intercept + x @ coef`` per row, the same arithmetic at any number of rows.
+
+    A row-wise product and sum, not ``x @ coef``: BLAS picks its kernel by the number of
+    rows (gemv vs dot), and on some CPUs the two round differently, which would make one
+    user's leave probability depend on who else is in the batch.
+    """
+    out: NDArray[np.float64] = intercept + (x * coef).sum(axis=1)
+    return out
+
+
 def hazard(
     x: NDArray[np.float64], intercept: float, coef: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """Leave probabilities of feature rows ``x``."""
-    return 1.0 / (1.0 + np.exp(-(intercept + x @ coef)))
+    return 1.0 / (1.0 + np.exp(-linear_predictor(x, intercept, coef)))
 
 
 def mean_log_likelihood(p: NDArray[np.float64], y: NDArray[np.int64]) -> float:

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from movierec_env.data.types import PreparedDataset
-from movierec_env.sim.leave import LEAVE_COLUMNS, design
+from movierec_env.sim.leave import LEAVE_COLUMNS, design, linear_predictor
 from movierec_env.sim.params import WorldParams
 from movierec_env.sim.rating import RatingItems, fold_in, predict
 
@@ -578,11 +578,8 @@ class World:
         """Probability of ending the session in ``state`` (after the last watched movie)."""
         if "leave" not in self.dynamics:
             return np.zeros(state.batch_size)
-        # A row-wise product and sum, not ``features @ coef``: BLAS picks its kernel by the
-        # batch size (gemv vs dot), and on some CPUs the two round differently, which
-        # would make a user's leave probability depend on who else is in the batch.
         feats = self.leave_features(state)
-        z = self.fitted["leave_intercept"] + (feats * self._leave_coef).sum(axis=1)
+        z = linear_predictor(feats, self.fitted["leave_intercept"], self._leave_coef)
         z = z + self.params.ignore_leave_weight * state.ignored
         return 1.0 / (1.0 + np.exp(-z))
 
