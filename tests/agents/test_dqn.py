@@ -137,13 +137,18 @@ def test_buffer_masks_match_the_env(rebuilder: bool) -> None:
         assert mask.sum() >= toy.n_actions - toy.seq_len
 
 
+def _set_q_to_bias(net: torch.nn.Module, bias: list[float]) -> None:
+    """Make an item-embedding Q-network return ``bias`` for every observation."""
+    with torch.no_grad():
+        net.item_bias.copy_(torch.tensor(bias))
+        net.item_embeddings.zero_()
+        net.value.weight.zero_()
+        net.value.bias.zero_()
+
+
 def test_td_target_max_ranges_over_allowed_actions_only() -> None:
     model = DQN("MlpPolicy", ToyRecEnv(n_actions=4), gamma=0.5, **SMALL)
-    with torch.no_grad():
-        model.q_net_target.item_bias.copy_(torch.tensor([100.0, 1.0, 2.0, 3.0]))
-        model.q_net_target.item_embeddings.zero_()
-        model.q_net_target.value.weight.zero_()
-        model.q_net_target.value.bias.zero_()
+    _set_q_to_bias(model.q_net_target, [100.0, 1.0, 2.0, 3.0])
     obs = np.zeros((2, 8), dtype=np.float32)
     batch = ReplaySamples(
         observations=obs,
@@ -159,15 +164,8 @@ def test_td_target_max_ranges_over_allowed_actions_only() -> None:
 
 def test_double_q_target_values_the_online_choice_with_the_target_net() -> None:
     model = DQN("MlpPolicy", ToyRecEnv(n_actions=4), gamma=0.5, double_q=True, **SMALL)
-    with torch.no_grad():
-        for net, bias in (
-            (model.q_net, [100.0, 1.0, 5.0, 3.0]),  # online: best allowed action is 2
-            (model.q_net_target, [100.0, 7.0, 2.0, 9.0]),  # target: its own max would be 9
-        ):
-            net.item_bias.copy_(torch.tensor(bias))
-            net.item_embeddings.zero_()
-            net.value.weight.zero_()
-            net.value.bias.zero_()
+    _set_q_to_bias(model.q_net, [100.0, 1.0, 5.0, 3.0])  # online: best allowed action is 2
+    _set_q_to_bias(model.q_net_target, [100.0, 7.0, 2.0, 9.0])  # target: its own max is 9
     obs = np.zeros((3, 8), dtype=np.float32)
     batch = ReplaySamples(
         observations=obs,
@@ -557,11 +555,7 @@ def test_nstep_of_one_passes_transitions_through() -> None:
 
 def test_nstep_td_target_uses_each_transitions_discount() -> None:
     model = DQN("MlpPolicy", ToyRecEnv(n_actions=4), gamma=0.5, n_steps=3, **SMALL)
-    with torch.no_grad():
-        model.q_net_target.item_bias.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]))
-        model.q_net_target.item_embeddings.zero_()
-        model.q_net_target.value.weight.zero_()
-        model.q_net_target.value.bias.zero_()
+    _set_q_to_bias(model.q_net_target, [1.0, 2.0, 3.0, 4.0])
     obs = np.zeros((3, 8), dtype=np.float32)
     batch = ReplaySamples(
         observations=obs,
