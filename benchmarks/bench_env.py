@@ -92,9 +92,8 @@ print("RESULT", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
 """
 
 
-def _fresh_process(
-    code: str, kwargs: dict[str, Any], env: dict[str, str], key: str = "RESULT"
-) -> float:
+def _fresh_process(code: str, kwargs: dict[str, Any], env: dict[str, str]) -> dict[str, float]:
+    """Run ``code`` in a fresh interpreter; its ``KEY value`` lines (the last of each key)."""
     script = code.replace("KW", repr(kwargs))
     out = subprocess.run(
         [sys.executable, "-c", script],
@@ -106,29 +105,42 @@ def _fresh_process(
     )
     if out.returncode != 0:
         raise RuntimeError(f"benchmark subprocess failed:\n{out.stderr[-3000:]}")
-    line = [x for x in out.stdout.splitlines() if x.startswith(key)][-1]
-    return float(line.split()[1])
+    found: dict[str, float] = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isupper():
+            found[parts[0]] = float(parts[1])
+    return found
 
 
 def cold_start(kwargs: dict[str, Any], repeats: int = 1) -> dict[str, float]:
     """Seconds to import + make + reset in a fresh process: empty cache, then warm cache.
 
     Each is the best of ``repeats`` fresh processes (a new empty cache for each cold one);
-    ``warm_torch`` says whether the warm start (make + reset + one step) imported torch.
+    ``cold_torch`` / ``warm_torch`` say whether a cold / warm start (make + reset + one
+    step) imported torch in any of them.
     """
-    fresh, again, torch_loaded = [], [], 0.0
+    fresh, again, cold_torch, warm_torch = [], [], 0.0, 0.0
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as cache:
             env = {"MOVIEREC_CACHE": cache, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-            fresh.append(_fresh_process(_COLD, kwargs, env))
-            again.append(_fresh_process(_COLD, kwargs, env))
-            torch_loaded = max(torch_loaded, _fresh_process(_COLD, kwargs, env, "TORCH"))
-    return {"fresh_install_s": min(fresh), "second_start_s": min(again), "warm_torch": torch_loaded}
+            cold = _fresh_process(_COLD, kwargs, env)
+            warm = _fresh_process(_COLD, kwargs, env)
+            fresh.append(cold["RESULT"])
+            again.append(warm["RESULT"])
+            cold_torch = max(cold_torch, cold["TORCH"])
+            warm_torch = max(warm_torch, warm["TORCH"])
+    return {
+        "fresh_install_s": min(fresh),
+        "second_start_s": min(again),
+        "cold_torch": cold_torch,
+        "warm_torch": warm_torch,
+    }
 
 
 def peak_memory_mb(kwargs: dict[str, Any]) -> float:
     """Max RSS (MiB) of a fresh process running a single env and a 1,024-env vector env."""
-    return _fresh_process(_MEMORY, kwargs, {"OMP_NUM_THREADS": "1"})
+    return _fresh_process(_MEMORY, kwargs, {"OMP_NUM_THREADS": "1"})["RESULT"]
 
 
 # ---------------------------------------------------------------------- the floor
@@ -419,14 +431,15 @@ def render(results: dict[str, Any]) -> str:
             f"{c['second_start_s']:.2f}",
             c["second_start_s"] < 1,
         )
-        if "warm_torch" in c:
-            torch_loaded = bool(c["warm_torch"])
-            row(
-                "warm start (make + reset + step) imports torch",
-                "no",
-                "yes" if torch_loaded else "no",
-                not torch_loaded,
-            )
+        for kind in ("cold", "warm"):
+            if f"{kind}_torch" in c:
+                torch_loaded = bool(c[f"{kind}_torch"])
+                row(
+                    f"{kind} start (make + reset + step) imports torch",
+                    "no",
+                    "yes" if torch_loaded else "no",
+                    not torch_loaded,
+                )
     if "memory_mb" in results:
         m = results["memory_mb"]
         row("peak RSS: env + 1,024-env vector env (MiB)", "< 1,024", f"{m:,.0f}", m < 1024)

@@ -26,10 +26,16 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from encoders.base import SequenceEncoder
 from encoders.content import ContentConfig, TimeRatingAwareContentModel
 from encoders.features import step_features
 from encoders.lstm import LSTMConfig, TimeRatingAwareLSTM
+from encoders.numpy_encoder import (
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    NumpyHybridEncoder,
+    available_cpus,
+    export_weights,
+)
 from encoders.raw import RawHistoryMixin
 from encoders.training import (
     TrainConfig,
@@ -37,7 +43,6 @@ from encoders.training import (
     ranking_metrics,
     target_embeddings,
     train_encoder,
-    user_row_embeddings,
 )
 from movierec_env.cache import replace_dir
 from movierec_env.data.types import PreparedDataset
@@ -51,8 +56,6 @@ __all__ = [
     "train_hybrid",
 ]
 
-#: Checkpoint format version (bump on an incompatible change).
-FORMAT_VERSION = 1
 #: Alphas tried on the validation split.
 ALPHA_GRID = tuple(round(a, 2) for a in np.linspace(0.0, 1.0, 21))
 
@@ -134,12 +137,16 @@ class HybridEncoder(RawHistoryMixin):
 
         Row ``g`` is ``concat(z_lstm, z_content)`` of the history strictly before ``g``
         (its last ``window`` to ``2 * window`` interactions); a user's first row is zeros.
+        Computed by the numpy pass (:meth:`to_numpy`), the one every observation table is
+        built with, so a table is the same whether or not torch was loaded to build it;
+        it agrees with the torch models' own pass (``encoders.training.row_embeddings``)
+        to float32 rounding.
 
         Raises:
             ValueError: If ``data`` is not the dataset the encoders were trained on.
         """
         self.check_data(data)
-        return self._user_rows(data, 0, data.n_users, step_features(data))
+        return self.to_numpy().observations(data)
 
     def observation_blocks(
         self, data: PreparedDataset, max_rows: int = 1 << 18
@@ -158,49 +165,29 @@ class HybridEncoder(RawHistoryMixin):
                 ``max_rows < 1``.
         """
         self.check_data(data)
-        if max_rows < 1:
-            raise ValueError(f"max_rows must be >= 1, got {max_rows}")
-        return self._blocks(data, int(max_rows))
+        return self.to_numpy().observation_blocks(data, max_rows)
 
-    def _blocks(
-        self, data: PreparedDataset, max_rows: int
-    ) -> Iterator[tuple[int, NDArray[np.float32]]]:
-        feats = step_features(data)
-        offsets = data.offsets
-        u = 0
-        while u < data.n_users:
-            # The last user whose rows still fit, at least one user.
-            end = int(np.searchsorted(offsets, offsets[u] + max_rows, side="right")) - 1
-            end = min(max(end, u + 1), data.n_users)
-            yield int(offsets[u]), self._user_rows(data, u, end, feats)
-            u = end
+    def to_numpy(self) -> NumpyHybridEncoder:
+        """The observation pass on a numpy copy of the frozen weights (no torch to run it).
 
-    def _user_rows(
-        self, data: PreparedDataset, first_user: int, end_user: int, feats: NDArray[np.float32]
-    ) -> NDArray[np.float32]:
-        """Observation rows of users ``first_user .. end_user - 1``."""
+        What ``weights.npz`` of a checkpoint holds (:meth:`save`), in memory: the env's
+        cold start reads that file instead and never imports torch.
+        """
+        return NumpyHybridEncoder(self._numpy_weights(), self._config_record())
 
-        def rows(model: SequenceEncoder) -> NDArray[np.float32]:
-            with torch.inference_mode():
-                return user_row_embeddings(model, data, self.window, first_user, end_user, feats)
+    def _numpy_weights(self) -> dict[str, NDArray[np.float32]]:
+        return export_weights(self.lstm.state_dict(), self.content.state_dict())
 
-        # The two encoders are independent: on >= 2 CPUs run them side by side in two
-        # threads with one torch thread each (torch ops release the GIL), which measured
-        # faster than one model after the other with two intra-op threads.
-        if _available_cpus() >= 2 and torch.get_num_threads() <= 2:
-            from concurrent.futures import ThreadPoolExecutor
-
-            before = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                with ThreadPoolExecutor(max_workers=2) as pool:
-                    fa, fb = pool.submit(rows, self.lstm), pool.submit(rows, self.content)
-                    a, b = fa.result(), fb.result()
-            finally:
-                torch.set_num_threads(before)
-        else:
-            a, b = rows(self.lstm), rows(self.content)
-        return np.concatenate([a, b], axis=1)
+    def _config_record(self) -> dict[str, Any]:
+        """What ``config.json`` records of the models (their configs and the blend)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "alpha": self.alpha,
+            "window": self.window,
+            "fingerprint": self.fingerprint,
+            "lstm": self.lstm.config_dict(),
+            "content": self.content.config_dict(),
+        }
 
     def target_observations(
         self, data: PreparedDataset, positions: NDArray[np.integer]
@@ -291,7 +278,9 @@ class HybridEncoder(RawHistoryMixin):
         """Write the checkpoint directory ``path`` atomically.
 
         Files: ``config.json`` (configs, alpha, window, fingerprint, metrics),
-        ``lstm.pt`` and ``content.pt`` (``state_dict`` tensors). The directory is written
+        ``lstm.pt`` and ``content.pt`` (``state_dict`` tensors) and ``weights.npz`` (the
+        same tensors as numpy arrays, read by :class:`~encoders.numpy_encoder.NumpyHybridEncoder`
+        without torch). The directory is written
         beside ``path`` under a temporary name and renamed into place, so an interrupted
         save never leaves a half-written checkpoint at ``path``.
 
@@ -303,12 +292,7 @@ class HybridEncoder(RawHistoryMixin):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
         try:
             meta = {
-                "format_version": FORMAT_VERSION,
-                "alpha": self.alpha,
-                "window": self.window,
-                "fingerprint": self.fingerprint,
-                "lstm": self.lstm.config_dict(),
-                "content": self.content.config_dict(),
+                **self._config_record(),
                 "metrics": self.metrics,
                 "torch_version": torch.__version__,
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -316,6 +300,8 @@ class HybridEncoder(RawHistoryMixin):
             (tmp / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
             torch.save(self.lstm.state_dict(), tmp / "lstm.pt")
             torch.save(self.content.state_dict(), tmp / "content.pt")
+            weights: dict[str, Any] = dict(self._numpy_weights())  # the torch-free copy
+            np.savez(tmp / WEIGHTS_FILE, allow_pickle=False, **weights)
             replace_dir(tmp, path)
         finally:
             if tmp.exists():
@@ -406,7 +392,7 @@ def train_hybrid(
     if lt.window != ct.window:
         raise ValueError(f"both encoders need one window, got {lt.window} and {ct.window}")
     if parallel is None:
-        parallel = _available_cpus() >= 2
+        parallel = available_cpus() >= 2
     jobs = [
         ("lstm", lstm_config or {}, lt, progress, 0),
         ("content", content_config or {}, ct, progress, 1),
@@ -435,13 +421,6 @@ def train_hybrid(
         "parallel": parallel,
     }
     return enc
-
-
-def _available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _train_one(

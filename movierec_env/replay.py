@@ -38,6 +38,7 @@ __all__ = [
     "ReplayEnvProperties",
     "cached_observation_table",
     "check_obs_dtype",
+    "checkpoint_table",
     "clear_caches",
     "draw_episode",
     "encoder_digest",
@@ -55,6 +56,7 @@ SPLITS = ("train", "val", "test")
 _LOCK = threading.RLock()
 _DEFAULT_ENCODERS: dict[str, Any] = {}
 _PATH_ENCODERS: dict[tuple[str, int, str], Any] = {}
+_NUMPY_ENCODERS: dict[str, Any] = {}  # checkpoint digest -> encoders.NumpyHybridEncoder
 _OBS_CACHE: dict[tuple[int, str, str], tuple[Any, NDArray[Any]]] = {}
 _DIGEST_CACHE: dict[Path, NDArray[Any]] = {}  # by disk-cache file
 _REWARD_CACHE: dict[tuple[str, RewardConfig], RewardTables] = {}
@@ -358,6 +360,43 @@ def cached_observation_table(
         return table
 
 
+def checkpoint_table(
+    checkpoint: Path, digest: str, data: PreparedDataset, obs_dtype: str = "float32"
+) -> NDArray[Any] | None:
+    """A checkpoint's observation table without torch, or ``None`` when that needs torch.
+
+    The cached table of ``digest`` (:func:`cached_observation_table`); else, when the
+    checkpoint has the torch-free copy of its weights (``weights.npz``), the table built by
+    ``encoders.NumpyHybridEncoder`` (numpy only, the same pass ``HybridEncoder`` runs) and
+    cached under ``digest``. ``None`` for a checkpoint without that file or one it cannot
+    read: the caller loads the encoder with torch, which reports what is wrong.
+
+    Args:
+        checkpoint: The checkpoint directory.
+        digest: Its :func:`~movierec_env.checkpoints.checkpoint_digest`.
+        data: The dataset (its fingerprint must be the checkpoint's: the caller checks).
+        obs_dtype: As :func:`observation_table`.
+    """
+    table = cached_observation_table(digest, data, obs_dtype)
+    if table is not None:
+        return table
+    from encoders.numpy_encoder import WEIGHTS_FILE, NumpyHybridEncoder  # torch-free
+
+    if not (checkpoint / WEIGHTS_FILE).is_file():
+        return None
+    with _LOCK:
+        enc = _NUMPY_ENCODERS.get(digest)
+        if enc is None:
+            try:
+                enc = NumpyHybridEncoder.from_checkpoint(checkpoint)
+            except (OSError, ValueError):
+                return None
+            _NUMPY_ENCODERS[digest] = enc
+    if enc.fingerprint != data.fingerprint:
+        return None
+    return observation_table(enc, data, digest, obs_dtype)
+
+
 def observation_table(
     encoder: Any,
     data: PreparedDataset,
@@ -449,6 +488,7 @@ def clear_caches() -> None:
     with _LOCK:
         _DEFAULT_ENCODERS.clear()
         _PATH_ENCODERS.clear()
+        _NUMPY_ENCODERS.clear()
         _OBS_CACHE.clear()
         _DIGEST_CACHE.clear()
         _REWARD_CACHE.clear()
@@ -640,10 +680,12 @@ class ReplayCore:
     def _observations(self, encoders: Any) -> NDArray[Any]:
         """The observation table; without loading the encoder when a cached one fits.
 
-        When ``encoders`` names a checkpoint (``None``: the default one) whose table is
-        cached under its :func:`~movierec_env.checkpoints.checkpoint_digest`, the table is
-        memory-mapped and the encoder (torch) is loaded only when :attr:`encoder` is first
-        read. Candidate mode needs the encoder's scores at every step: loaded now.
+        When ``encoders`` names a checkpoint (``None``: the default one), the table is the
+        one cached under its :func:`~movierec_env.checkpoints.checkpoint_digest`
+        (memory-mapped), else built from its ``weights.npz`` by the numpy pass
+        (:func:`checkpoint_table`); either way torch is not imported, and the encoder is
+        loaded only when :attr:`encoder` is first read. Candidate mode needs the encoder's
+        scores at every step: loaded now.
         """
         data = self.data
         checkpoint = checkpoint_of(encoders, data)
@@ -651,7 +693,7 @@ class ReplayCore:
         if digest is not None and self.candidate_config is None:
             meta = checkpoint_config(checkpoint)  # type: ignore[arg-type]
             if meta is not None and meta.get("fingerprint") == data.fingerprint:
-                table = cached_observation_table(digest, data, self.obs_dtype)
+                table = checkpoint_table(checkpoint, digest, data, self.obs_dtype)  # type: ignore[arg-type]
                 if table is not None:
                     return table
         self._encoder = resolve_encoder(encoders, data)

@@ -97,7 +97,7 @@ def test_choose_alpha_picks_best_validation(tiny_hybrid, tiny_data):
 
 def test_checkpoint_roundtrip(tiny_hybrid, tiny_data, tmp_path):
     path = tiny_hybrid.save(tmp_path / "enc")
-    assert sorted(os.listdir(path)) == ["config.json", "content.pt", "lstm.pt"]
+    assert sorted(os.listdir(path)) == ["config.json", "content.pt", "lstm.pt", "weights.npz"]
     loaded = HybridEncoder.load(path, tiny_data)
     assert loaded.alpha == tiny_hybrid.alpha and loaded.window == tiny_hybrid.window
     np.testing.assert_array_equal(

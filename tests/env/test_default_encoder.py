@@ -96,8 +96,9 @@ def test_maskable_ppo_on_default_env():
 
 
 @needs_checkpoint
-def test_warm_start_does_not_import_torch(tmp_path):
-    """With the observation table cached, make + reset + step never import torch."""
+def test_cold_and_warm_start_do_not_import_torch(tmp_path):
+    """make + reset + step never import torch: the table is built by the numpy pass from
+    the checkpoint's weights.npz (cold), then memory-mapped from the cache (warm)."""
     code = (
         "import sys\n"
         "import gymnasium as gym\n"
@@ -121,8 +122,9 @@ def test_warm_start_does_not_import_torch(tmp_path):
     ]
     for out in runs:
         assert out.returncode == 0, out.stderr[-2000:]
-    assert runs[0].stdout.split() == ["True", "True", "True"]  # cold: computed the table
-    assert runs[1].stdout.split() == ["False", "True", "True"]  # warm: torch only for .encoder
+    for out in runs:  # cold (built the table), then warm: torch only for .encoder
+        assert out.stdout.split() == ["False", "True", "True"]
+    assert len(list((tmp_path / "observations").glob("*.npy"))) == 1  # the cold run cached it
     assert len(list((tmp_path / "observations").glob("*.npy"))) == 1
 
 
