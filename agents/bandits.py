@@ -28,6 +28,7 @@ from gymnasium.vector import VectorEnv
 from numpy.typing import NDArray
 
 from agents.baselines import _as_candidates
+from agents.common.confidence import LinearConfidence
 from movierec_env.candidates import user_part
 from movierec_env.contract import RecEnv, rec_env
 
@@ -55,45 +56,32 @@ class LinUCBAgent:
         ridge: float = 1.0,
         verbose: int = 0,
     ) -> None:
-        if not alpha >= 0 or not ridge > 0:
+        if not alpha >= 0 or not ridge > 0:  # (LinearConfidence checks ridge too)
             raise ValueError(f"alpha must be >= 0 and ridge > 0, got alpha={alpha}, ridge={ridge}")
         self.env = env
         self.contract: RecEnv = rec_env(env)
         self.seed, self.alpha, self.ridge, self.verbose = seed, float(alpha), float(ridge), verbose
-        feats = self.contract.item_features
-        pct = feats.popularity_rank()
-        self._static = np.concatenate(
-            [feats.genres[1:], feats.rating_term[1:, None], pct[:, None], np.ones((pct.size, 1))],
-            axis=1,
-        )
-        d = self._static.shape[1] + 1
-        self.A = np.eye(d) * self.ridge
-        self.b = np.zeros(d)
+        self._confidence = LinearConfidence(self.contract, self.ridge)
+        self.b = np.zeros(self._confidence.dim)
         self._rng = np.random.default_rng(seed)
         self.num_timesteps = 0
         #: ``K`` in candidate mode (scores and actions over the K proposed movies).
         self.candidates: int | None = self.contract.candidates
 
+    @property
+    def A(self) -> NDArray[np.float64]:
+        """The ridge regression's design matrix (:class:`LinearConfidence`'s)."""
+        return self._confidence.A
+
+    @A.setter
+    def A(self, value: NDArray[np.float64]) -> None:
+        self._confidence.A = np.asarray(value, dtype=np.float64)
+
     def _features(
         self, user: NDArray[np.floating], items: NDArray[np.int64] | None = None
     ) -> NDArray[np.float64]:
-        """Features ``(B, n_items, d)`` (or ``(B, K, d)`` of ``items`` ``(B, K)``).
-
-        ``user``: embeddings ``(B, obs_dim)``. The features: the encoder's log-probability
-        of the movie, then its static features.
-        """
-        from scipy.special import log_softmax
-
-        logits = np.asarray(self.contract.encoder.scores(user), dtype=np.float64)
-        logp = log_softmax(logits[:, 1:], axis=1)
-        scaled = np.clip(logp / 10.0 + 1.0, -1.0, 1.0)  # log-probs of ~e^-10 and above matter
-        b = scaled.shape[0]
-        if items is None:
-            static = np.broadcast_to(self._static, (b, *self._static.shape))
-            return np.concatenate([scaled[:, :, None], static], axis=2)
-        its = np.asarray(items, dtype=np.int64).reshape(b, -1)
-        picked = np.take_along_axis(scaled, its, axis=1)
-        return np.concatenate([picked[:, :, None], self._static[its]], axis=2)
+        """Features ``(B, n_items, d)`` (or ``(B, K, d)`` of ``items`` ``(B, K)``)."""
+        return self._confidence.features(user, items)
 
     def _user(self, obs: Any) -> NDArray[np.float32]:
         """The user embeddings ``(B, obs_dim)`` of observations (either mode, flat or dict)."""
@@ -114,10 +102,10 @@ class LinUCBAgent:
         """
         user = self._user(obs)
         x = self._features(user, self._candidates(info, user.shape[0]))
-        a_inv = np.linalg.inv(self.A)
+        a_inv = np.asarray(np.linalg.inv(self.A), dtype=np.float64)
         theta = a_inv @ self.b
         mean = x @ theta
-        bonus = np.sqrt(np.einsum("bnd,de,bne->bn", x, a_inv, x).clip(0.0))
+        bonus = self._confidence.widths(x, a_inv)
         return mean + self.alpha * bonus + 1e-9 * self._rng.random(mean.shape)
 
     def predict(
@@ -151,7 +139,7 @@ class LinUCBAgent:
             x = self._features(self._user(obs), items)[:, 0]
             obs, reward, term, trunc, _ = env.step(acts if vector else int(acts[0]))
             r = np.atleast_1d(np.asarray(reward, dtype=np.float64))
-            self.A += x.T @ x
+            self._confidence.update(x)
             self.b += x.T @ r
             steps += acts.size
             if not vector and (term or trunc):
