@@ -49,6 +49,19 @@ class LinearConfidence:
         self.dim = self.static.shape[1] + 1
         self.A = np.eye(self.dim) * self.ridge
 
+    def scaled_logp(self, user: NDArray[np.floating]) -> NDArray[np.float64]:
+        """The first feature of every movie, ``(B, n_items)``, scaled into [-1, 1].
+
+        It is the encoder's log-probability of the movie given ``user`` (embeddings
+        ``(B, obs_dim)``).
+        """
+        from scipy.special import log_softmax
+
+        logits = np.asarray(self.contract.encoder.scores(user), dtype=np.float64)
+        logp = log_softmax(logits[:, 1:], axis=1)
+        out: NDArray[np.float64] = np.clip(logp / 10.0 + 1.0, -1.0, 1.0)  # ~e^-10 and above
+        return out
+
     def features(
         self, user: NDArray[np.floating], items: NDArray[np.int64] | None = None
     ) -> NDArray[np.float64]:
@@ -59,11 +72,12 @@ class LinearConfidence:
                 candidate mode).
             items: Optional ``(B, K)`` action indices (0-based) to describe only those.
         """
-        from scipy.special import log_softmax
+        return self.features_from(self.scaled_logp(user), items)
 
-        logits = np.asarray(self.contract.encoder.scores(user), dtype=np.float64)
-        logp = log_softmax(logits[:, 1:], axis=1)
-        scaled = np.clip(logp / 10.0 + 1.0, -1.0, 1.0)  # log-probs of ~e^-10 and above matter
+    def features_from(
+        self, scaled: NDArray[np.float64], items: NDArray[np.int64] | None = None
+    ) -> NDArray[np.float64]:
+        """:meth:`features` from the :meth:`scaled_logp` of the same users."""
         b = scaled.shape[0]
         if items is None:
             static = np.broadcast_to(self.static, (b, *self.static.shape))
@@ -78,6 +92,21 @@ class LinearConfidence:
         """``sqrt(x' A^-1 x)`` of features ``(B, n, d)``: shape ``(B, n)``."""
         inv = np.linalg.inv(self.A) if a_inv is None else a_inv
         out: NDArray[np.float64] = np.sqrt(np.einsum("bnd,de,bne->bn", x, inv, x).clip(0.0))
+        return out
+
+    def all_widths(self, scaled: NDArray[np.float64]) -> NDArray[np.float64]:
+        """:meth:`widths` of every movie's features from their :meth:`scaled_logp` ``u``.
+
+        With ``x = [u, s]`` (``s`` the movie's static features) and ``M = A^-1``,
+        ``x' M x = u^2 M_00 + 2 u (s . M_s0) + s' M_ss s``: the last two terms are per
+        movie, so the cost is O(B n) instead of O(B n d^2).
+        """
+        inv = np.linalg.inv(self.A)
+        s = self.static
+        cross = s @ inv[1:, 0]
+        quad = np.einsum("nd,nd->n", s @ inv[1:, 1:], s)
+        total = scaled * scaled * inv[0, 0] + 2.0 * scaled * cross + quad
+        out: NDArray[np.float64] = np.sqrt(total.clip(0.0))
         return out
 
     def update(self, x: NDArray[np.float64]) -> None:

@@ -40,6 +40,7 @@ HYPERPARAMETERS = (
     "exploration_final_eps",
     "max_grad_norm",
     "exploration",
+    "exploration_bonus",
     "double_q",
     "residual_decay",
     "mask_storage",
@@ -89,6 +90,9 @@ class CheckpointMixin:
             "seed": self.seed,
             "torch_version": torch.__version__,
         }
+        confidence = getattr(self, "_confidence", None)
+        if confidence is not None:  # exploration="ucb": what its bonus has learnt
+            data["confidence"] = confidence.state()
         tensors = {
             "q_net": self.policy.q_net.state_dict(),
             "q_net_target": self.policy.q_net_target.state_dict(),
@@ -156,4 +160,7 @@ class CheckpointMixin:
         model.num_timesteps = int(data.get("num_timesteps", 0))
         model._n_updates = int(data.get("n_updates", 0))
         model.exploration_rate = float(data.get("exploration_rate", model.exploration_rate))
+        confidence = getattr(model, "_confidence", None)
+        if confidence is not None and "confidence" in data:
+            confidence.set_state(data["confidence"])
         return model

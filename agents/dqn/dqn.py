@@ -39,6 +39,7 @@ from agents.common.buffers import (
     ReplaySamples,
 )
 from agents.common.callbacks import TqdmProgressBarCallback
+from agents.common.confidence import LinearConfidence
 from agents.common.envs import ActionMaskSource, as_vector_env, info_positions
 from agents.common.spaces import same_space
 from agents.dqn.checkpoint import CheckpointMixin
@@ -57,9 +58,10 @@ __all__ = [
 
 SelfDQN = TypeVar("SelfDQN", bound="DQN")
 
-#: Kinds of exploratory action (``exploration=``): uniform over the allowed actions, or
-#: drawn from the frozen encoder's next-movie distribution.
-EXPLORATIONS = ("uniform", "encoder")
+#: Kinds of exploration (``exploration=``): epsilon actions uniform over the allowed actions,
+#: or drawn from the frozen encoder's next-movie distribution; or ``"ucb"``: every training
+#: action maximises Q plus a confidence bonus (epsilon actions stay uniform).
+EXPLORATIONS = ("uniform", "encoder", "ucb")
 
 
 class DQN(VectorRollout, CheckpointMixin):
@@ -134,8 +136,16 @@ class DQN(VectorRollout, CheckpointMixin):
         exploration: What an exploratory (epsilon) action is: ``"uniform"`` (an allowed
             action uniformly at random, as SB3; the default) or ``"encoder"`` (drawn from
             the env's frozen encoder's next-movie distribution ``p(.|s)`` over the allowed
-            actions: exploration among plausible movies; needs a MovieRec env). Only
-            training is affected; ``predict(deterministic=False)`` stays uniform.
+            actions: exploration among plausible movies; needs a MovieRec env); or
+            ``"ucb"``: every training action is the allowed argmax of
+            ``Q(s, a) + exploration_bonus * sqrt(x' A^-1 x)``, LinUCB's confidence width
+            over (state, movie) features ``x`` (:class:`agents.common.confidence.
+            LinearConfidence`; ``A`` accumulates the features of the agent's own
+            recommendations: directed exploration toward the pairs it has tried least;
+            needs a MovieRec env), epsilon actions staying uniform. Only training is
+            affected; ``predict(deterministic=False)`` stays epsilon-uniform.
+        exploration_bonus: Width multiplier of ``exploration="ucb"`` (>= 0; ignored
+            otherwise).
         double_q: Double Q-learning (van Hasselt et al., AAAI 2016): the online network
             chooses the next action, the target network values it, which removes the
             max's upward bias over many noisy Q-values (default off).
@@ -186,6 +196,7 @@ class DQN(VectorRollout, CheckpointMixin):
         exploration_final_eps: float = 0.05,
         max_grad_norm: float = 10.0,
         exploration: str = "uniform",
+        exploration_bonus: float = 1.0,
         double_q: bool = False,
         residual_decay: float = 1.0,
         mask_storage: str = "auto",
@@ -207,6 +218,7 @@ class DQN(VectorRollout, CheckpointMixin):
             gamma=gamma,
             n_steps=n_steps,
             exploration_fraction=exploration_fraction,
+            exploration_bonus=exploration_bonus,
             residual_decay=residual_decay,
             mask_storage=mask_storage,
         )
@@ -234,6 +246,7 @@ class DQN(VectorRollout, CheckpointMixin):
         if exploration not in EXPLORATIONS:
             raise ValueError(f"exploration must be one of {EXPLORATIONS}, got {exploration!r}")
         self.exploration = exploration
+        self.exploration_bonus = float(exploration_bonus)
         self.double_q = bool(double_q)
         self.residual_decay = float(residual_decay)
         self.mask_storage = mask_storage
@@ -273,8 +286,11 @@ class DQN(VectorRollout, CheckpointMixin):
             )
         n_actions = int(act_space.n)
         self._explore_encoder: Any = None
+        self._confidence: LinearConfidence | None = None
+        self._ucb_scaled: NDArray[np.float64] | None = None
         if self.env is not None:
             self._explore_encoder = self._exploration_encoder(self.env)
+            self._confidence = self._exploration_confidence(self.env)
         self.policy_kwargs, kwargs = build_policy_kwargs(
             self.policy_kwargs, contract, n_actions, has_env=self.env is not None
         )
@@ -338,6 +354,10 @@ class DQN(VectorRollout, CheckpointMixin):
         self._last_obs = None
         self._mask_source = None
         self._explore_encoder = self._exploration_encoder(venv)
+        confidence = self._exploration_confidence(venv)
+        if confidence is not None and self._confidence is not None:
+            confidence.set_state(self._confidence.state())  # keep what was learnt
+        self._confidence = confidence
 
     def _exploration_encoder(self, env: VectorEnv[Any, Any, Any]) -> Any:
         """The env's frozen encoder when ``exploration="encoder"`` (else ``None``).
@@ -351,6 +371,25 @@ class DQN(VectorRollout, CheckpointMixin):
 
         contract = rec_env(env) if is_rec_env(env) else None
         return checked_encoder(contract, int(self.action_space.n))  # type: ignore[attr-defined]
+
+    def _exploration_confidence(self, env: VectorEnv[Any, Any, Any]) -> LinearConfidence | None:
+        """LinUCB's confidence width over the env's features when ``exploration="ucb"``.
+
+        Raises:
+            ValueError: If that exploration is asked for on an env that is not a MovieRec env.
+        """
+        if self.exploration != "ucb":
+            return None
+        if not is_rec_env(env):
+            raise ValueError(
+                'exploration="ucb" needs a MovieRec env (its encoder and item features '
+                "describe the (state, movie) pairs)"
+            )
+        from agents.dqn.heads import checked_encoder
+
+        contract = rec_env(env)
+        checked_encoder(contract, int(self.action_space.n))  # type: ignore[attr-defined]
+        return LinearConfidence(contract)
 
     def get_vec_normalize_env(self) -> None:
         """No ``VecNormalize`` here (SB3 API, used by its callbacks)."""
@@ -644,6 +683,7 @@ def _checked_args(train_freq: int | tuple[int, str], mask_storage: str, **values
         "n_steps": lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 1,
         "exploration_fraction": lambda v: 0.0 <= v <= 1.0,
         "residual_decay": lambda v: v >= 0.0,
+        "exploration_bonus": lambda v: v >= 0.0,
     }
     if train_freq < 1:
         raise ValueError(f"invalid train_freq={train_freq!r}")

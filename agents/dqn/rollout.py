@@ -11,11 +11,13 @@ from collections import deque
 from typing import Any
 
 import numpy as np
+import torch
 from gymnasium import spaces
 from gymnasium.vector import VectorEnv
 from numpy.typing import NDArray
 
 from agents.common.buffers import MaskedReplayBuffer, NStepAccumulator
+from agents.common.confidence import LinearConfidence
 from agents.common.envs import ActionMaskSource, autoreset_mode, info_positions
 from agents.dqn.policies import DQNPolicy
 from movierec_env.gym_compat import AutoresetMode, final_info, final_observation
@@ -50,7 +52,10 @@ class VectorRollout:
     _ep_lengths: NDArray[np.int64] | None
     _episode_num: int
     exploration: str
+    exploration_bonus: float
     _explore_encoder: Any
+    _confidence: LinearConfidence | None
+    _ucb_scaled: NDArray[np.float64] | None
 
     def _encoder_allowed(
         self, obs: NDArray[Any], masks: NDArray[np.bool_] | None
@@ -93,9 +98,12 @@ class VectorRollout:
     def _act(
         self, obs: NDArray[Any], masks: NDArray[np.bool_] | None, eps: float
     ) -> NDArray[np.int64]:
-        """Epsilon-greedy allowed actions for a batch."""
+        """Epsilon-greedy allowed actions for a batch (greedy with the UCB bonus under "ucb")."""
         t, _ = self.policy.obs_to_tensor(obs)
-        actions = self.policy.greedy(t, masks)
+        if self._confidence is not None:
+            actions = self._ucb_actions(t, obs, masks)
+        else:
+            actions = self.policy.greedy(t, masks)
         if eps > 0:
             explore: NDArray[np.bool_] = self.rng.random(size=(actions.shape[0],)) < eps
             if explore.any():
@@ -104,6 +112,21 @@ class VectorRollout:
                     actions[explore] = self._encoder_allowed(obs[explore], sub)
                 else:
                     actions[explore] = self._random_allowed(sub, int(explore.sum()))
+        return actions
+
+    def _ucb_actions(
+        self, t: torch.Tensor, obs: NDArray[Any], masks: NDArray[np.bool_] | None
+    ) -> NDArray[np.int64]:
+        """Allowed argmax of ``Q + exploration_bonus * width`` (``exploration="ucb"``)."""
+        assert self._confidence is not None
+        with torch.no_grad():
+            q = self.policy.q_net(t).cpu().numpy().astype(np.float64)
+        scaled = self._confidence.scaled_logp(np.asarray(obs, dtype=np.float32))
+        self._ucb_scaled = scaled  # the executed actions' features come from it
+        scores = q + self.exploration_bonus * self._confidence.all_widths(scaled)
+        if masks is not None:
+            scores = np.where(masks, scores, -np.inf)
+        actions: NDArray[np.int64] = np.argmax(scores, axis=1).astype(np.int64)
         return actions
 
     def _make_buffer(self, positions: NDArray[np.int64] | None) -> MaskedReplayBuffer:
@@ -167,6 +190,11 @@ class VectorRollout:
                     # The final state's mask is gone after the reset; only truncated
                     # episodes bootstrap from it, and then over every action.
                     next_masks[i] = True
+        if self._confidence is not None and self._ucb_scaled is not None:
+            # The executed recommendations (epsilon ones included) are what was tried.
+            x = self._confidence.features_from(self._ucb_scaled, actions[:, None])
+            self._confidence.update(x[valid, 0])
+            self._ucb_scaled = None
         if valid.any():
             sel = np.flatnonzero(valid)
             step = (

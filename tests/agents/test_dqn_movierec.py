@@ -200,6 +200,35 @@ def test_encoder_exploration_draws_from_the_encoders_distribution(
     assert DQN.load(tmp_path / "enc.zip", env=venv).exploration == "encoder"
 
 
+def test_ucb_exploration_adds_the_confidence_width_and_learns_a(venv, tmp_path) -> None:
+    model = DQN("MlpPolicy", venv, exploration="ucb", exploration_bonus=0.0, **FAST)
+    conf = model._confidence
+    assert conf is not None
+    obs = venv.reset(seed=0)[0]
+    masks = venv.action_masks()
+    masks[:, :3] = False
+    t, _ = model.policy.obs_to_tensor(obs)
+    # No bonus: the greedy actions.
+    np.testing.assert_array_equal(model._ucb_actions(t, obs, masks), model.policy.greedy(t, masks))
+    # A huge bonus: the allowed movie whose interval is widest (LinUCB's width).
+    widths = conf.widths(conf.features(obs))
+    np.testing.assert_allclose(conf.all_widths(conf.scaled_logp(obs)), widths, atol=1e-12)
+    model.exploration_bonus = 1e9
+    expected = np.where(masks, widths, -np.inf).argmax(axis=1)
+    np.testing.assert_array_equal(model._ucb_actions(t, obs, masks), expected)
+    # Training adds each executed recommendation's features to A once: the constant
+    # feature's diagonal entry is the ridge plus the number of transitions.
+    model.exploration_bonus = 1.0
+    model.learn(200)
+    assert conf.A[-1, -1] == pytest.approx(1.0 + model.num_timesteps)
+    assert not np.allclose(conf.A, np.eye(conf.dim))
+    # Saved and restored with the checkpoint.
+    model.save(tmp_path / "ucb.zip")
+    loaded = DQN.load(tmp_path / "ucb.zip", env=venv)
+    assert (loaded.exploration, loaded.exploration_bonus) == ("ucb", 1.0)
+    np.testing.assert_array_equal(loaded._confidence.A, conf.A)
+
+
 def test_encoder_exploration_needs_a_movierec_env() -> None:
     from tests.agents.toy_env import ToyRecEnv
 
@@ -207,3 +236,7 @@ def test_encoder_exploration_needs_a_movierec_env() -> None:
         DQN("MlpPolicy", ToyRecEnv(), exploration="boltzmann")
     with pytest.raises(ValueError, match="encoder"):
         DQN("MlpPolicy", ToyRecEnv(), exploration="encoder")
+    with pytest.raises(ValueError, match="ucb"):
+        DQN("MlpPolicy", ToyRecEnv(), exploration="ucb")
+    with pytest.raises(ValueError, match="exploration_bonus=-1"):
+        DQN("MlpPolicy", ToyRecEnv(), exploration="ucb", exploration_bonus=-1)
