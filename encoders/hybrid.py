@@ -35,6 +35,7 @@ from encoders.numpy_encoder import (
     NumpyHybridEncoder,
     available_cpus,
     export_weights,
+    read_config,
 )
 from encoders.raw import RawHistoryMixin
 from encoders.training import (
@@ -324,18 +325,7 @@ class HybridEncoder(RawHistoryMixin):
             ValueError: If the checkpoint is malformed or ``data``'s fingerprint differs.
         """
         path = Path(path)
-        cfg_file = path / "config.json"
-        if not cfg_file.is_file():
-            raise FileNotFoundError(f"no encoder checkpoint at {path} (missing config.json)")
-        try:
-            meta = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{cfg_file}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{cfg_file}: format_version {meta.get('format_version')!r} is not supported "
-                f"(expected {FORMAT_VERSION})"
-            )
+        meta = read_config(path)
         lcfg = LSTMConfig(**meta["lstm"])
         ccfg_d = dict(meta["content"])
         ccfg_d["decays"] = tuple(ccfg_d["decays"])

@@ -36,6 +36,7 @@ __all__ = [
     "erf",
     "export_weights",
     "gelu",
+    "read_config",
 ]
 
 #: The torch-free copy of a checkpoint's weights (``lstm/<key>``, ``content/<key>``).
@@ -83,6 +84,29 @@ def gelu(x: F32) -> F32:
     e *= np.float32(0.5)
     e *= x
     return e
+
+
+def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A checkpoint directory's ``config.json``, its format version checked (no torch).
+
+    Raises:
+        FileNotFoundError: If ``path`` holds no ``config.json``.
+        ValueError: If it is not JSON or of another format version.
+    """
+    cfg_file = Path(path) / "config.json"
+    if not cfg_file.is_file():
+        raise FileNotFoundError(f"no encoder checkpoint at {path} (missing config.json)")
+    try:
+        config = json.loads(cfg_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{cfg_file}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    got = config.get("format_version") if isinstance(config, dict) else None
+    if got != FORMAT_VERSION:
+        raise ValueError(
+            f"{cfg_file}: format_version {got!r} is not supported (expected {FORMAT_VERSION})"
+        )
+    out: dict[str, Any] = config
+    return out
 
 
 def available_cpus() -> int:
@@ -184,19 +208,10 @@ class NumpyHybridEncoder:
             ValueError: If a file is malformed.
         """
         path = Path(path)
-        cfg_file, w_file = path / "config.json", path / WEIGHTS_FILE
-        for f in (cfg_file, w_file):
-            if not f.is_file():
-                raise FileNotFoundError(f"no {f.name} in encoder checkpoint {path}")
-        try:
-            config = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{cfg_file}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
-        if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
-            got = config.get("format_version") if isinstance(config, dict) else None
-            raise ValueError(
-                f"{cfg_file}: format_version {got!r} is not supported (expected {FORMAT_VERSION})"
-            )
+        config = read_config(path)
+        w_file = path / WEIGHTS_FILE
+        if not w_file.is_file():
+            raise FileNotFoundError(f"no {WEIGHTS_FILE} in encoder checkpoint {path}")
         try:
             with np.load(w_file, allow_pickle=False) as z:
                 weights = {k: z[k] for k in z.files}
@@ -205,7 +220,7 @@ class NumpyHybridEncoder:
         try:
             return cls(weights, config)
         except (KeyError, TypeError) as exc:
-            raise ValueError(f"{cfg_file}: missing or malformed field {exc}") from exc
+            raise ValueError(f"{path / 'config.json'}: missing or malformed field {exc}") from exc
 
     # ------------------------------------------------------------------ the pass
     def check_data(self, data: PreparedDataset) -> None:
