@@ -18,6 +18,7 @@ Usage::
     python benchmarks/bench_sim_dqn.py --gammas 0,0.5,0.7,0.9   # the discount instead
     python benchmarks/bench_sim_dqn.py --n-steps 1,3,5          # n-step returns instead
     python benchmarks/bench_sim_dqn.py --gammas 0,0.9 --transfer  # val_a -> val_b worlds
+    python benchmarks/bench_sim_dqn.py --gammas 0,0.9 --transfer --world-param ignore_prob=0.2
     python benchmarks/bench_sim_dqn.py --transfer --no-references \
         --settings '[{"gamma": 0, "exploration": "encoder"}, {"agent": "linucb", "alpha": 0}]'
 
@@ -74,6 +75,14 @@ def main() -> None:
         help="train in world val_a on its users, judge on val_b's users in world val_b",
     )
     ap.add_argument(
+        "--world-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a declared world parameter in the training and the judging world "
+        "(repeatable; e.g. ignore_prob=0.2, where the gate's planning gap is largest)",
+    )
+    ap.add_argument(
         "--no-references",
         action="store_true",
         help="skip the encoder-greedy and linucb reference rows (e.g. a second seed)",
@@ -120,21 +129,33 @@ def main() -> None:
         for mode in ENCODER_PROBS:
             runs.append(("dqn", mode, args.timesteps, {"policy_kwargs": {"encoder_prob": mode}}))
         column = "`encoder_prob`"
+    from movierec_env.sim_core import WORLD_OVERRIDES
+
+    world_kw: dict[str, float] = {}
+    for item in args.world_param:
+        name, _, value = item.partition("=")
+        if name not in WORLD_OVERRIDES:
+            ap.error(f"--world-param {item!r}: the name must be one of {WORLD_OVERRIDES}")
+        try:
+            world_kw[name] = float(value)
+        except ValueError:
+            ap.error(f"--world-param {item!r}: the value must be a number")
     train_world, judge_world = ("val_a", "val_b") if args.transfer else ("train", "train")
+    params = "" if not world_kw else f", declared parameters {world_kw}"
     print(
         f"Trained on split {train_world!r} in world {train_world!r}; judged on split "
-        f"{judge_world!r} in world {judge_world!r}, seed {args.seed}.\n"
+        f"{judge_world!r} in world {judge_world!r}, seed {args.seed}{params}.\n"
     )
     print(f"| agent | {column} | steps | mean return | episode length | take rate | train s |")
     print("|---|---|---|---|---|---|---|")
     for name, mode, steps, kwargs in runs:
-        env = gym.make("MovieRecSim-v0", split=train_world, world=train_world)
+        env = gym.make("MovieRecSim-v0", split=train_world, world=train_world, **world_kw)
         t0 = time.perf_counter()
         agent = make_agent(name, env, seed=args.seed, **kwargs)
         if steps and name != "encoder-greedy":
             agent.learn(steps)
         train_s = time.perf_counter() - t0
-        val = gym.make("MovieRecSim-v0", split=judge_world, world=judge_world)
+        val = gym.make("MovieRecSim-v0", split=judge_world, world=judge_world, **world_kw)
         r = evaluate_episodes(agent, val, max_users=args.users, seed=args.eval_seed)
         print(
             f"| `{name}` | {mode} | {steps} | {r['mean_return']:.3f} | {r['mean_length']:.2f} "
