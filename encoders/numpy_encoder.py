@@ -6,8 +6,9 @@ numpy arrays with the weights read from the checkpoint's ``weights.npz`` (writte
 ``HybridEncoder.save`` beside the torch ``state_dict`` files), so the env never imports
 torch (about 1.6 s of a 3 s cold start) when the table is all it needs. It reads the same
 segments as the torch pass (:func:`encoders.features.make_segments`) and runs the same
-arithmetic: the LSTM cell, the content model's decayed means and MLP; rows agree with
-``HybridEncoder.observations`` to float32 rounding (tests/encoders/test_numpy_encoder.py).
+arithmetic: the LSTM cell, the content model's decayed means and MLP. It is what
+``HybridEncoder.observations`` runs, and its rows agree with the torch models' own pass
+(``encoders.training.row_embeddings``) to 1e-5 (tests/encoders/test_numpy_encoder.py).
 
 This module imports numpy only (not torch, not scipy): ``import encoders.numpy_encoder``
 stays torch-free because the ``encoders`` package loads its other modules lazily.
@@ -118,7 +119,8 @@ def available_cpus() -> int:
 
 
 def _sigmoid(x: F32) -> F32:
-    out: F32 = np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x < -88 gives exactly 0
+        out: F32 = np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
     return out
 
 
