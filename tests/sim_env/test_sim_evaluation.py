@@ -99,12 +99,15 @@ def test_dqn_on_the_simulator_gets_its_simulator_defaults(env):
     from agents.registry import SIM_GAMMA
 
     dqn = make_agent("dqn", env, seed=0, num_envs=2)
-    assert dqn.gamma == SIM_GAMMA and dqn.policy.net_kwargs["encoder_prob"] == "relative"
+    assert dqn.gamma == SIM_GAMMA and dqn.policy.net_kwargs["encoder_prob"] == "log"
+    assert dqn.policy.net_kwargs["residual"] is False
+    assert dqn.policy_kwargs["popularity_feature"] is True
     # A caller's own policy settings win over the simulator defaults.
-    mine = make_agent("dqn", env, num_envs=2, policy_kwargs={"encoder_prob": "log"})
-    assert mine.policy.net_kwargs["encoder_prob"] == "log"
+    mine = make_agent("dqn", env, num_envs=2, policy_kwargs={"encoder_prob": "absolute"})
+    assert mine.policy.net_kwargs["encoder_prob"] == "absolute"
+    assert mine.policy.net_kwargs["residual"] is False  # the other defaults stay
     ablation = make_agent("dqn-gamma0", env, num_envs=2)
-    assert ablation.gamma == 0.0 and ablation.policy.net_kwargs["encoder_prob"] == "relative"
+    assert ablation.gamma == 0.0 and ablation.policy.net_kwargs["encoder_prob"] == "log"
 
 
 def test_one_genre_recommends_its_genre_to_everyone_forever(env):
