@@ -90,6 +90,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.perf_counter()
+    load_start = os.getloadavg()[0]
     lines = [
         "| `ignore_prob` | agent | mean return (± std over seeds) | 95% CI | mean length |",
         "|---|---|---|---|---|",
@@ -100,7 +101,8 @@ def main() -> None:
     block = [
         START,
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {os.cpu_count()} CPUs "
-        f"shared with other jobs; {args.seeds} seeds, {args.timesteps:,} training steps, "
+        f"(load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end); "
+        f"{args.seeds} seeds, {args.timesteps:,} training steps, "
         f"{minutes:.0f} min. Reproduce: `python benchmarks/bench_sim_horizon.py "
         f"--ignore-prob {' '.join(map(str, args.ignore_prob))} --seeds {args.seeds} "
         f"--timesteps {args.timesteps}`.",
