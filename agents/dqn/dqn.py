@@ -287,10 +287,8 @@ class DQN(VectorRollout, CheckpointMixin):
         n_actions = int(act_space.n)
         self._explore_encoder: Any = None
         self._confidence: LinearConfidence | None = None
-        self._ucb_scaled: NDArray[np.float64] | None = None
         if self.env is not None:
-            self._explore_encoder = self._exploration_encoder(self.env)
-            self._confidence = self._exploration_confidence(self.env)
+            self._bind_exploration(self.env)
         self.policy_kwargs, kwargs = build_policy_kwargs(
             self.policy_kwargs, contract, n_actions, has_env=self.env is not None
         )
@@ -353,43 +351,40 @@ class DQN(VectorRollout, CheckpointMixin):
         self.n_envs = venv.num_envs
         self._last_obs = None
         self._mask_source = None
-        self._explore_encoder = self._exploration_encoder(venv)
-        confidence = self._exploration_confidence(venv)
-        if confidence is not None and self._confidence is not None:
-            confidence.set_state(self._confidence.state())  # keep what was learnt
-        self._confidence = confidence
+        self._bind_exploration(venv)
 
-    def _exploration_encoder(self, env: VectorEnv[Any, Any, Any]) -> Any:
-        """The env's frozen encoder when ``exploration="encoder"`` (else ``None``).
+    def _bind_exploration(self, env: VectorEnv[Any, Any, Any]) -> None:
+        """Take what the exploration reads from ``env``.
+
+        ``exploration="encoder"``: the env's frozen encoder (``_explore_encoder``);
+        ``"ucb"``: LinUCB's confidence width over the env's features (``_confidence``; a
+        new env keeps the design matrix learnt so far). Nothing for ``"uniform"``.
 
         Raises:
-            ValueError: If that exploration is asked for on an env without a fitting encoder.
+            ValueError: If that exploration is asked for on an env without a MovieRec
+                contract or whose encoder does not fit the actions.
         """
-        if self.exploration != "encoder":
-            return None
+        self._explore_encoder = None
+        if self.exploration == "uniform":
+            self._confidence = None
+            return
         from agents.dqn.heads import checked_encoder
 
-        contract = rec_env(env) if is_rec_env(env) else None
-        return checked_encoder(contract, int(self.action_space.n))  # type: ignore[attr-defined]
-
-    def _exploration_confidence(self, env: VectorEnv[Any, Any, Any]) -> LinearConfidence | None:
-        """LinUCB's confidence width over the env's features when ``exploration="ucb"``.
-
-        Raises:
-            ValueError: If that exploration is asked for on an env that is not a MovieRec env.
-        """
-        if self.exploration != "ucb":
-            return None
-        if not is_rec_env(env):
+        if self.exploration == "ucb" and not is_rec_env(env):
             raise ValueError(
                 'exploration="ucb" needs a MovieRec env (its encoder and item features '
                 "describe the (state, movie) pairs)"
             )
-        from agents.dqn.heads import checked_encoder
-
-        contract = rec_env(env)
-        checked_encoder(contract, int(self.action_space.n))  # type: ignore[attr-defined]
-        return LinearConfidence(contract)
+        contract = rec_env(env) if is_rec_env(env) else None
+        encoder = checked_encoder(contract, int(self.action_space.n))  # type: ignore[attr-defined]
+        if self.exploration == "encoder":
+            self._explore_encoder = encoder
+            return
+        assert contract is not None
+        confidence = LinearConfidence(contract)
+        if self._confidence is not None:
+            confidence.set_state(self._confidence.state())  # keep what was learnt
+        self._confidence = confidence
 
     def get_vec_normalize_env(self) -> None:
         """No ``VecNormalize`` here (SB3 API, used by its callbacks)."""

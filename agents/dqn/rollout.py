@@ -55,7 +55,6 @@ class VectorRollout:
     exploration_bonus: float
     _explore_encoder: Any
     _confidence: LinearConfidence | None
-    _ucb_scaled: NDArray[np.float64] | None
 
     def _encoder_allowed(
         self, obs: NDArray[Any], masks: NDArray[np.bool_] | None
@@ -96,12 +95,21 @@ class VectorRollout:
         return acts
 
     def _act(
-        self, obs: NDArray[Any], masks: NDArray[np.bool_] | None, eps: float
+        self,
+        obs: NDArray[Any],
+        masks: NDArray[np.bool_] | None,
+        eps: float,
+        scaled: NDArray[np.float64] | None = None,
     ) -> NDArray[np.int64]:
-        """Epsilon-greedy allowed actions for a batch (greedy with the UCB bonus under "ucb")."""
+        """Epsilon-greedy allowed actions for a batch.
+
+        ``scaled``: under ``exploration="ucb"``, the observations'
+        :meth:`~agents.common.confidence.LinearConfidence.scaled_logp`; the greedy part is
+        then the argmax of Q plus the confidence bonus.
+        """
         t, _ = self.policy.obs_to_tensor(obs)
-        if self._confidence is not None:
-            actions = self._ucb_actions(t, obs, masks)
+        if scaled is not None:
+            actions = self._ucb_actions(t, scaled, masks)
         else:
             actions = self.policy.greedy(t, masks)
         if eps > 0:
@@ -115,14 +123,12 @@ class VectorRollout:
         return actions
 
     def _ucb_actions(
-        self, t: torch.Tensor, obs: NDArray[Any], masks: NDArray[np.bool_] | None
+        self, t: torch.Tensor, scaled: NDArray[np.float64], masks: NDArray[np.bool_] | None
     ) -> NDArray[np.int64]:
         """Allowed argmax of ``Q + exploration_bonus * width`` (``exploration="ucb"``)."""
         assert self._confidence is not None
         with torch.no_grad():
             q = self.policy.q_net(t).cpu().numpy().astype(np.float64)
-        scaled = self._confidence.scaled_logp(np.asarray(obs, dtype=np.float32))
-        self._ucb_scaled = scaled  # the executed actions' features come from it
         scores = q + self.exploration_bonus * self._confidence.all_widths(scaled)
         if masks is not None:
             scores = np.where(masks, scores, -np.inf)
@@ -169,7 +175,9 @@ class VectorRollout:
         masks = self._last_masks if use_masks else None
         obs = self._last_obs
         assert obs is not None
-        actions = self._act(obs, masks, self.exploration_rate)
+        conf = self._confidence
+        scaled = None if conf is None else conf.scaled_logp(np.asarray(obs, dtype=np.float32))
+        actions = self._act(obs, masks, self.exploration_rate, scaled)
         new_obs, rewards, terminated, truncated, infos = self.env.step(actions)
         dones = np.logical_or(terminated, truncated)
         next_masks = self._mask_source.current() if use_masks else None
@@ -190,11 +198,9 @@ class VectorRollout:
                     # The final state's mask is gone after the reset; only truncated
                     # episodes bootstrap from it, and then over every action.
                     next_masks[i] = True
-        if self._confidence is not None and self._ucb_scaled is not None:
+        if conf is not None and scaled is not None:
             # The executed recommendations (epsilon ones included) are what was tried.
-            x = self._confidence.features_from(self._ucb_scaled, actions[:, None])
-            self._confidence.update(x[valid, 0])
-            self._ucb_scaled = None
+            conf.update(conf.features_from(scaled, actions[:, None])[valid, 0])
         if valid.any():
             sel = np.flatnonzero(valid)
             step = (

@@ -208,14 +208,17 @@ def test_ucb_exploration_adds_the_confidence_width_and_learns_a(venv, tmp_path) 
     masks = venv.action_masks()
     masks[:, :3] = False
     t, _ = model.policy.obs_to_tensor(obs)
+    scaled = conf.scaled_logp(obs)
     # No bonus: the greedy actions.
-    np.testing.assert_array_equal(model._ucb_actions(t, obs, masks), model.policy.greedy(t, masks))
+    np.testing.assert_array_equal(
+        model._ucb_actions(t, scaled, masks), model.policy.greedy(t, masks)
+    )
     # A huge bonus: the allowed movie whose interval is widest (LinUCB's width).
     widths = conf.widths(conf.features(obs))
     np.testing.assert_allclose(conf.all_widths(conf.scaled_logp(obs)), widths, atol=1e-12)
     model.exploration_bonus = 1e9
     expected = np.where(masks, widths, -np.inf).argmax(axis=1)
-    np.testing.assert_array_equal(model._ucb_actions(t, obs, masks), expected)
+    np.testing.assert_array_equal(model._ucb_actions(t, scaled, masks), expected)
     # Training adds each executed recommendation's features to A once: the constant
     # feature's diagonal entry is the ridge plus the number of transitions.
     model.exploration_bonus = 1.0
