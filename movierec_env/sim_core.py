@@ -430,14 +430,19 @@ class SimBatch:
         return allowed
 
     def _world_step(
-        self, rec: NDArray[np.int64], draws: NDArray[np.float64], active: NDArray[np.bool_]
+        self,
+        rec: NDArray[np.int64],
+        draws: NDArray[np.float64],
+        active: NDArray[np.bool_],
+        keep_idle: bool = True,
     ) -> Any:
         """The world's step for the active rows only (the others keep their state).
 
         Every row is stepped (each row's arithmetic is its own, so the active rows get what
-        a sub-batch would: tested), then the few idle rows get their state back and their
-        outputs zeroed (watched item 1): cheaper than gathering and scattering the whole
-        state of the active ones.
+        a sub-batch would: tested), then the few idle rows get their state back (unless
+        ``keep_idle`` is False: their caller resets them next) and their outputs zeroed
+        (watched item 1): cheaper than gathering and scattering the whole state of the
+        active ones.
         """
         ws = self.world_state
         assert ws is not None
@@ -445,19 +450,25 @@ class SimBatch:
         if active.all():
             return world.step_with_draws(ws, rec, draws)
         idle = np.flatnonzero(~active)
-        kept = ws.take(idle)
+        kept = ws.take(idle) if keep_idle else None
         res = world.step_with_draws(ws, rec, draws)
-        for f in fields(WorldState):
-            getattr(ws, f.name)[idle] = getattr(kept, f.name)
+        if kept is not None:
+            for f in fields(WorldState):
+                getattr(ws, f.name)[idle] = getattr(kept, f.name)
         for name, value in zip(res._fields, res, strict=True):
             value[idle] = 1 if name == "watched_items" else 0
         return res
 
-    def step(self, actions: NDArray[np.int64], draws: NDArray[np.float64]) -> SimStep:
+    def step(
+        self, actions: NDArray[np.int64], draws: NDArray[np.float64], keep_idle: bool = True
+    ) -> SimStep:
         """Recommend ``actions`` (``(B,)`` or ``(B, k)`` action indices) to every active user.
 
-        Rows that are not active (episode over, waiting for a reset) are not advanced and
-        get zero rewards.
+        Rows that are not active (episode over, waiting for a reset) get zero rewards and
+        keep their state. With ``keep_idle=False`` the caller promises to :meth:`reset_rows`
+        every idle row before the next step (the vector env's autoreset): their state is
+        then left as whatever the step made of it, which saves restoring the world's and
+        the encoder's state of those rows (outputs and the active rows are the same).
         """
         core = self.core
         assert self.world_state is not None
@@ -465,7 +476,7 @@ class SimBatch:
         rec = act + 1
         active = self.ep.active.copy()
         everyone = bool(active.all())  # the common case: no masking below
-        res = self._world_step(rec, draws, active)
+        res = self._world_step(rec, draws, active, keep_idle)
         taken = res.accepted if everyone else res.accepted & active
         if rec.shape[1] == 1:
             slot_item = rec[:, 0]
@@ -480,16 +491,18 @@ class SimBatch:
             self.ep.clock = np.where(active, self.ep.clock + core.step_seconds, self.ep.clock)
             items = np.where(active, res.watched_items, 1)
         ratings32 = res.ratings.astype(np.float32)
+        # Idle rows whose state is about to be replaced need no masking in the encoder step.
+        enc_active = None if everyone or not keep_idle else active
         if core.numpy_advance is not None and self.n <= NUMPY_MAX_BATCH:
             # Same arithmetic as encoder.advance (tested to float32 rounding), on inputs the
             # world produced (valid by construction, so unchecked).
             self.enc_state = core.numpy_advance.advance(
-                self.enc_state, items, ratings32, self.ep.clock, None if everyone else active
+                self.enc_state, items, ratings32, self.ep.clock, enc_active
             )
             self.obs = self.enc_state.obs.numpy().copy()
         else:
             obs, self.enc_state = core.encoder.advance(
-                self.enc_state, items, ratings32, self.ep.clock, active=None if everyone else active
+                self.enc_state, items, ratings32, self.ep.clock, active=enc_active
             )
             self.obs = np.asarray(obs, dtype=np.float32)
         self.ep.steps = self.ep.steps + active

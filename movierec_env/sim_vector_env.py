@@ -222,7 +222,8 @@ class MovieRecSimVectorEnv(SimEnvProperties, NativeVectorEnv):
         if rows:
             draws[rows] = [self._rng(i).random(4) for i in rows]
         self._batch.ep.active &= live
-        out = self._batch.step(acts, draws)
+        # The idle rows are exactly reset_rows, reset just below: no need to keep them.
+        out = self._batch.step(acts, draws, keep_idle=False)
         watched = out.watched.tolist()
         for i in rows:
             self._histories[i].append(watched[i])

@@ -717,7 +717,11 @@ class World:
                 organic = _inverse_cdf_draw(scores, u[:, 1], s_max)
         else:
             own = np.flatnonzero(~accepted)  # only users who ignored the recommendation choose
-            if own.size:
+            if 2 * own.size > state.batch_size:
+                # Most rows: drawing for every row (each row's draw is its own arithmetic)
+                # costs less than copying those rows' scores out.
+                organic[own] = _inverse_cdf_draw(scores, u[:, 1], s_max)[own]
+            elif own.size:
                 organic[own] = _inverse_cdf_draw(scores[own], u[own, 1], s_max[own])
         b = np.arange(state.batch_size)
         watched = np.where(accepted, rec2[b, np.minimum(slot, rec2.shape[1] - 1)], organic)

@@ -300,3 +300,40 @@ def test_idle_rows_keep_their_state_and_active_rows_step_as_a_sub_batch(small_da
         np.testing.assert_array_equal(x[live], y)
     assert (out.reward[[1, 3]] == 0).all() and not out.accepted[[1, 3]].any()
     np.testing.assert_array_equal(out.watched[[1, 3]], 1)
+
+
+def test_discarding_idle_rows_changes_no_output_and_no_active_row(small_data):
+    """``keep_idle=False`` (the vector env's autoreset) skips restoring idle rows only."""
+    from dataclasses import fields
+
+    from movierec_env.sim.world import WorldState
+    from movierec_env.sim_core import SimBatch, SimCore
+
+    core = SimCore(small_data)
+    kept, dropped = SimBatch(core, 5), SimBatch(core, 5)
+    users = core.users[:5]
+    for b in (kept, dropped):
+        b.reset_rows(np.arange(5), users)
+        b.ep.active[[1, 3]] = False
+    draws = np.random.default_rng(1).random((5, 4))
+    acts = np.arange(5) * 5
+    out_k = kept.step(acts, draws)
+    out_d = dropped.step(acts, draws, keep_idle=False)
+    for x, y in zip(out_k, out_d, strict=True):
+        np.testing.assert_array_equal(x, y)
+    live = np.array([0, 2, 4])
+    for f in fields(WorldState):
+        np.testing.assert_array_equal(
+            getattr(kept.world_state, f.name)[live], getattr(dropped.world_state, f.name)[live]
+        )
+    np.testing.assert_allclose(kept.obs[live], dropped.obs[live], atol=1e-6)
+    # The idle rows were stepped and not restored: their state is not the kept one.
+    assert (kept.world_state.session_pos[[1, 3]] != dropped.world_state.session_pos[[1, 3]]).all()
+    # Once reset, they are the same again.
+    for b in (kept, dropped):
+        b.reset_rows(np.array([1, 3]), users[[1, 3]])
+    for f in fields(WorldState):
+        np.testing.assert_array_equal(
+            getattr(kept.world_state, f.name), getattr(dropped.world_state, f.name)
+        )
+    np.testing.assert_array_equal(kept.obs, dropped.obs)
