@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from movierec_env.data.types import PreparedDataset
-from movierec_env.sim.leave import LEAVE_COLUMNS, design, linear_predictor
+from movierec_env.sim.leave import LEAVE_COLUMNS, POSITION_EDGES, design, linear_predictor
 from movierec_env.sim.params import WorldParams
 from movierec_env.sim.rating import RatingItems, fold_in, predict
 
@@ -222,6 +222,7 @@ class World:
             ]
         )
         self._leave_coef = np.array([f[f"leave_{c}"] for c in LEAVE_COLUMNS])
+        self._position_edges = np.asarray(POSITION_EDGES)
         self._rating = RatingItems(
             f["rating_mean"],
             self.arrays["rating_item_bias"].astype(np.float64),
@@ -235,6 +236,7 @@ class World:
             np.concatenate([self.arrays["pref_factors"], self.arrays["genres"], pop], axis=1).T
         )
         self._genres64 = self.arrays["genres"].astype(np.float64)
+        self._pref_factors = self.arrays["pref_factors"]
         a = self.arrays
         if (
             a["trans_indptr"].shape != (n1 + 1,)
@@ -426,6 +428,12 @@ class World:
 
     # ------------------------------------------------------------------ responses
     def _profile_exposure(self, state: WorldState) -> tuple[NDArray[Any], NDArray[Any]]:
+        if state.batch_size == 1:  # the same quotients without np.divide's masked dispatch
+            pw1 = float(state.profile_weight[0])
+            prof1 = state.profile / pw1 if pw1 > 0 else np.zeros_like(state.profile)
+            et1 = state.exposure.sum(axis=1, keepdims=True)
+            expo1 = state.exposure / et1 if et1[0, 0] > 0 else np.zeros_like(state.exposure)
+            return prof1, expo1
         pw = state.profile_weight[:, None]
         prof = np.divide(state.profile, pw, out=np.zeros_like(state.profile), where=pw > 0)
         et = state.exposure.sum(axis=1, keepdims=True)
@@ -571,6 +579,14 @@ class World:
     def leave_features(self, state: WorldState) -> NDArray[np.float64]:
         """Hazard design ``(B, len(LEAVE_COLUMNS))``: satisfaction, concentration, position."""
         et = state.exposure.sum(axis=1, keepdims=True)
+        if state.batch_size == 1:  # design() of one row, without its array plumbing
+            e1 = state.exposure / et if et[0, 0] > 0 else np.zeros_like(state.exposure)
+            den = float(state.sat_den[0])
+            x = np.empty((1, len(LEAVE_COLUMNS)))
+            x[0, 0] = float(state.sat_num[0]) / den if den > 0 else 0.0
+            x[0, 1] = (e1**2).sum(axis=1)[0]
+            x[0, 2:] = state.session_pos[0] >= self._position_edges
+            return x
         e = np.divide(state.exposure, et, out=np.zeros_like(state.exposure), where=et > 0)
         return design(state.satisfaction, (e**2).sum(axis=1), state.session_pos)
 
@@ -619,15 +635,19 @@ class World:
         ignored: NDArray[np.bool_],
     ) -> None:
         f, on = self.fitted, self.dynamics
-        b = np.arange(state.batch_size)
-        state.seen[b, watched] = True
+        # One user: scalar indexing (rows broadcast as the (1, d) rows would).
+        w: Any = int(watched[0]) if state.batch_size == 1 else watched
+        if state.batch_size == 1:
+            state.seen[0, w] = True
+        else:
+            state.seen[np.arange(state.batch_size), w] = True
         if "exposure" in on:
             state.profile *= f["pref_decay"]
-            state.profile += self.arrays["pref_factors"][watched]
+            state.profile += self._pref_factors[w]
             state.profile_weight *= f["pref_decay"]
             state.profile_weight += 1.0
             state.exposure *= f["exposure_decay"]
-            state.exposure += self._genres64[watched]
+            state.exposure += self._genres64[w]
         if "satisfaction" in on:
             state.sat_num *= f["satisfaction_decay"]
             state.sat_num += ratings - state.user_mean
@@ -705,6 +725,8 @@ class World:
             raise ValueError(f"draws must have shape ({state.batch_size}, 4), got {u.shape}")
         rec = np.asarray(rec_items, dtype=np.int64)
         rec2 = self._checked_recs(rec, state.batch_size)
+        if rec2.shape == (1, 1) and scores is None and not self.params.boredom_weight:
+            return self._step_one(state, int(rec2[0, 0]), u)
         if scores is None:
             scores = self.organic_scores(state)
         s_max = scores.max(axis=1, keepdims=True)  # shared by the choice model and the draw
@@ -735,6 +757,47 @@ class World:
         self._update(state, watched, ratings, (rec2 > 0).any(axis=1) & ~accepted)
         lp = self.leave_prob(state)
         return StepResult(accepted, watched.astype(np.int64), ratings, lp, u[:, 3] < lp)
+
+    def _step_one(self, state: WorldState, item: int, u: NDArray[np.float64]) -> StepResult:
+        """:meth:`step_with_draws` of one user and one recommended ``item`` (no boredom term).
+
+        The same arithmetic in the same order, on scalars where the batched code works on
+        ``(1, 1)`` arrays (IEEE ``+ - * /`` give the same result either way; ``exp``, the
+        matmul and the sums stay numpy calls of the same shapes): a single env's step is
+        a few dozen small operations, whose fixed cost is most of it. Tested equal to the
+        batched path (``test_step_of_a_batch_equals_each_user_alone``) and by the trajectory
+        digest.
+        """
+        from scipy.special import ndtri
+
+        scores = self.organic_scores(state)
+        s_max = scores.max(axis=1, keepdims=True)
+        top = float(s_max[0, 0])
+        if not np.isfinite(top):
+            top = 0.0
+        util = self.params.accept_sensitivity * (float(scores[0, item]) - top)
+        if item > 0 and np.isfinite(util):
+            ex = float(np.exp(np.float64(util)))
+            den = self.params.ignore_mass + ex
+            p = ex / den if den > 0 else 0.0
+        else:
+            p = 0.0
+        accepted = not p < float(u[0, 0])
+        if accepted:
+            watched = item
+        else:
+            watched = int(_inverse_cdf_draw(scores, u[:, 1], s_max)[0])
+        watched_a = np.array([watched], dtype=np.int64)
+        f = self.fitted
+        z = ndtri(np.minimum(np.maximum(u[:, 2], 1e-12), 1.0 - 1e-12))
+        noisy = self.rating(state, watched_a) + f["rating_sigma"] * z
+        step = f["rating_step"]
+        ratings = np.minimum(
+            np.maximum(np.round(noisy / step) * step, f["rating_min"]), f["rating_max"]
+        )
+        self._update(state, watched_a, ratings, np.array([item > 0 and not accepted]))
+        lp = self.leave_prob(state)
+        return StepResult(np.array([accepted]), watched_a, ratings, lp, u[:, 3] < lp)
 
     def check_data(self, data: PreparedDataset, source: str = "world") -> None:
         """Refuse a dataset other than the one the world was fitted on.
