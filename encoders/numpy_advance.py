@@ -123,6 +123,8 @@ class NumpyAdvance:
     ) -> F32:
         """Step features of the next interaction, as :func:`next_step_features`."""
         b = ratings.shape[0]
+        if b == 1:  # one history: the same arithmetic on scalars (numpy's log1p kept)
+            return self._step_features_one(ratings, timestamps, length, last_timestamp)
         first = length == 0
         gap = np.maximum((timestamps - last_timestamp).astype(np.float64), 0.0)
         gap[first] = 0.0
@@ -133,6 +135,26 @@ class NumpyAdvance:
         out[:, 3] = (gap < 3600) & ~first
         out[:, 4] = first
         out[:, 5] = np.log1p(length.astype(np.float64)) / _LOG_1000
+        return out
+
+    def _step_features_one(
+        self,
+        ratings: F32,
+        timestamps: NDArray[np.int64],
+        length: NDArray[np.int64],
+        last_timestamp: NDArray[np.int64],
+    ) -> F32:
+        """:meth:`step_features` of one history (float32 and float64 steps as there)."""
+        first = bool(length[0] == 0)
+        gap = 0.0 if first else max(float(timestamps[0] - last_timestamp[0]), 0.0)
+        out = np.empty((1, 6), dtype=np.float32)
+        x = (ratings[0] - self._mid) / self._half  # float32, as the array form
+        out[0, 0] = min(max(x, np.float32(-1.0)), np.float32(1.0))
+        out[0, 1] = np.log1p(np.float64(gap)) / _LOG_YEAR
+        out[0, 2] = gap == 0 and not first
+        out[0, 3] = gap < 3600 and not first
+        out[0, 4] = first
+        out[0, 5] = np.log1p(np.float64(length[0])) / _LOG_1000
         return out
 
     def _lstm(self, carry: F32, pre: F32) -> tuple[F32, F32]:

@@ -101,3 +101,28 @@ def test_refuses_other_models(small_data):
     enc = default_encoder(small_data)
     with pytest.raises(TypeError, match="NumpyAdvance mirrors"):
         NumpyAdvance(enc.content, enc.lstm, enc.window, (0.5, 5.0))
+
+
+def test_one_history_step_features_equal_the_batched_ones_bit_for_bit(small_data):
+    """The B = 1 form of the step features is the batched arithmetic on scalars."""
+    enc = default_encoder(small_data)
+    fast = NumpyAdvance(enc.lstm, enc.content, enc.window, enc._bound_scale())
+    rng = np.random.default_rng(0)
+    n = 300
+    ratings = rng.choice(np.arange(0.5, 5.5, 0.5), n).astype(np.float32)
+    ratings[:3] = (0.0, 9.0, 2.75)  # outside the scale: clipped
+    length = rng.integers(0, 2000, n)
+    length[:20] = 0  # first interactions
+    last = rng.integers(0, 2_000_000_000, n)
+    stamps = last + rng.choice([0, 1, 600, 3599, 3600, 86_400, 10**8, -5], n)
+    batched = fast.step_features(ratings, stamps, length, last)
+    alone = np.concatenate(
+        [
+            fast.step_features(
+                ratings[i : i + 1], stamps[i : i + 1], length[i : i + 1], last[i : i + 1]
+            )
+            for i in range(n)
+        ]
+    )
+    assert alone.dtype == np.float32
+    np.testing.assert_array_equal(alone, batched)
