@@ -171,7 +171,11 @@ class DQN(VectorRollout, CheckpointMixin):
             state-dependent weights ``f(s)`` of the item features),
             ``popularity_feature`` (default False: append each movie's training-popularity
             rank in ``[0, 1]``, ``ItemFeatures.popularity_rank()``, to the item features,
-            the feature ``LinUCBAgent`` also reads).
+            the feature ``LinUCBAgent`` also reads), ``state_scales`` (default False: the
+            encoder head's two weights ``alpha``, ``beta`` get a state-dependent part, a
+            zero-initialised linear map of the state tower; without it and without the
+            residual, the action-dependent part of Q is one blend of fixed item features
+            for every state).
         verbose: 0 silent, 1 training logs on stdout.
         seed: Seed of network initialisation, exploration and replay sampling.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...

@@ -107,8 +107,11 @@ class ItemEmbeddingQNetwork(nn.Module):
         encoder_bias: NDArray[np.floating] | None = None,
         residual: bool = True,
         encoder_prob: str = "absolute",
+        state_scales: bool = False,
     ) -> None:
         super().__init__()
+        if state_scales and not encoder_head:
+            raise ValueError("state_scales=True needs encoder_head=True (it scales its terms)")
         if encoder_prob not in ENCODER_PROBS:
             raise ValueError(f"encoder_prob must be one of {ENCODER_PROBS}, got {encoder_prob!r}")
         self.encoder_prob = encoder_prob
@@ -150,6 +153,16 @@ class ItemEmbeddingQNetwork(nn.Module):
         self.register_buffer("enc_matrix", torch.zeros(n_actions if encoder_head else 0, obs_dim))
         self.register_buffer("enc_bias", torch.zeros(n_actions if encoder_head else 0))
         self.enc_scales = nn.Parameter(torch.zeros(2), requires_grad=self.encoder_head)
+        # Optional state-dependent part of (alpha, beta): a linear map of the tower's hidden
+        # layer, zero at the start. Without it the action-dependent part of Q is the same
+        # blend of the item features for every state, so no discount can change the policy
+        # beyond that blend's two weights.
+        self.state_scales = bool(state_scales)
+        self.scale_head: nn.Module | None = None
+        if self.state_scales:
+            self.scale_head = nn.Linear(width, 2)
+            nn.init.zeros_(self.scale_head.weight)
+            nn.init.zeros_(self.scale_head.bias)
         if not residual:
             # No state-dependent item scores f(s): only v(s) and the encoder terms learn.
             if not (freeze_items and encoder_head):
@@ -198,9 +211,13 @@ class ItemEmbeddingQNetwork(nn.Module):
         out: torch.Tensor = self.head(self.tower(obs.flatten(1)))
         return out
 
-    def _hidden(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _hidden(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``f(s)``, ``v(s)`` and the encoder terms' weights ``(B, 2)`` (or ``(2,)``)."""
         h = self.tower(obs.flatten(1))
-        return self.head(h), self.value(h)
+        scales = self.enc_scales
+        if self.scale_head is not None:
+            scales = scales + self.scale_head(h)
+        return self.head(h), self.value(h), scales
 
     def _encoder_probs(self, obs: torch.Tensor) -> torch.Tensor:
         """The frozen encoder's next-item distribution ``p(.|s)``, ``(B, n_actions)``."""
@@ -218,13 +235,14 @@ class ItemEmbeddingQNetwork(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Q-values of every action, shape ``(B, n_actions)``."""
-        f, v = self._hidden(obs)
+        f, v, scales = self._hidden(obs)
         q = torch.addmm(self.bias_scale * self.item_bias, f, self.item_table().t()) + v
         if self.encoder_head:
             p = self._encoder_probs(obs)
             feats = self.item_features
             score = self._encoder_score(p)
-            q = q + self.enc_scales[0] * ((p @ feats) @ feats.t()) + self.enc_scales[1] * score
+            alpha, beta = scales[..., 0:1], scales[..., 1:2]
+            q = q + alpha * ((p @ feats) @ feats.t()) + beta * score
         return q
 
     def item_table(self) -> torch.Tensor:
@@ -235,7 +253,7 @@ class ItemEmbeddingQNetwork(nn.Module):
 
     def q_selected(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Q-values of the given actions only, shape ``(B,)`` (no full catalogue scoring)."""
-        f, v = self._hidden(obs)
+        f, v, scales = self._hidden(obs)
         rows = self.item_embeddings[actions]
         if self.item_features.shape[1]:
             rows = torch.cat([rows, self.item_features[actions]], dim=1)
@@ -245,7 +263,7 @@ class ItemEmbeddingQNetwork(nn.Module):
             feats = self.item_features
             expected = ((p @ feats) * feats[actions]).sum(dim=1)
             p_a = self._encoder_score(p).gather(1, actions[:, None])[:, 0]
-            q = q + self.enc_scales[0] * expected + self.enc_scales[1] * p_a
+            q = q + scales[..., 0] * expected + scales[..., 1] * p_a
         return q
 
 
@@ -298,6 +316,7 @@ class DQNPolicy(nn.Module):
         encoder_head: bool = False,
         residual: bool = True,
         encoder_prob: str = "absolute",
+        state_scales: bool = False,
         item_embeddings: NDArray[np.floating] | None = None,
         item_bias: NDArray[np.floating] | None = None,
         item_features: NDArray[np.floating] | None = None,
@@ -324,6 +343,7 @@ class DQNPolicy(nn.Module):
             "encoder_head": bool(encoder_head),
             "residual": bool(residual),
             "encoder_prob": str(encoder_prob),
+            "state_scales": bool(state_scales),
         }
         kw = {k: v for k, v in self.net_kwargs.items() if k not in ("warm_start", "genre_features")}
         self.q_net = ItemEmbeddingQNetwork(

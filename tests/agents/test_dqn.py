@@ -458,6 +458,42 @@ def test_encoder_head_terms_match_a_numpy_reference() -> None:
     assert {"enc_scales", "bias_scale"} <= trainable
 
 
+def test_state_scales_make_the_encoder_terms_weights_depend_on_the_state() -> None:
+    """``state_scales=True``: (alpha, beta) + a zero-initialised linear map of the tower."""
+    rng = np.random.default_rng(7)
+    n, d, k = 25, 6, 4
+    kw: dict[str, Any] = dict(net_arch=[8], residual=False, encoder_prob="log")
+    plain, feats, mat, bias = _encoder_head_net(3, n, d, k, **kw)
+    gated, _, _, _ = _encoder_head_net(3, n, d, k, state_scales=True, **kw)
+    gated.load_state_dict(plain.state_dict(), strict=False)  # same tower, value, scales
+    obs = torch.as_tensor(rng.uniform(-1, 1, (5, d)).astype(np.float32))
+    with torch.no_grad():
+        for net in (plain, gated):
+            net.enc_scales.copy_(torch.tensor([0.4, 1.2]))
+    # Zero at the start: the same Q as the plain head.
+    torch.testing.assert_close(gated(obs), plain(obs))
+    with torch.no_grad():
+        gated.scale_head.weight.normal_()
+    h = gated.tower(obs)
+    scales = gated.enc_scales + gated.scale_head(h)
+    assert scales.shape == (5, 2) and scales[:, 0].std() > 0  # one (alpha, beta) per state
+    logits = obs.numpy() @ mat.T + bias
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    score = np.maximum(np.log(p / p.max(1, keepdims=True)), -20.0)
+    s = scales.detach().numpy()
+    v = gated.value(h).detach().numpy()
+    expected = v + s[:, :1] * ((p @ feats) @ feats.T) + s[:, 1:] * score
+    np.testing.assert_allclose(gated(obs).detach().numpy(), expected, rtol=1e-4, atol=1e-5)
+    acts = torch.tensor([0, 24, 3, 3, 9])
+    sel = gated.q_selected(obs, acts).detach().numpy()
+    np.testing.assert_allclose(sel, expected[np.arange(5), acts.numpy()], rtol=1e-4, atol=1e-5)
+    assert "scale_head.weight" in {name for name, q in gated.named_parameters() if q.requires_grad}
+    assert plain.scale_head is None
+    with pytest.raises(ValueError, match="state_scales"):
+        ItemEmbeddingQNetwork(d, n, state_scales=True)
+
+
 @pytest.mark.parametrize("mode", ["relative", "log"])
 def test_encoder_prob_modes_score_p_against_its_top_movie(mode: str) -> None:
     rng = np.random.default_rng(101)

@@ -110,6 +110,22 @@ def test_dqn_on_the_simulator_gets_its_simulator_defaults(env):
     assert ablation.gamma == 0.0 and ablation.policy.net_kwargs["encoder_prob"] == "log"
 
 
+def test_dqn_state_scales_are_saved_and_loaded(env, tmp_path):
+    import torch
+
+    from agents.dqn import DQN
+
+    dqn = make_agent("dqn", env, seed=0, num_envs=2, policy_kwargs={"state_scales": True})
+    assert dqn.policy.net_kwargs["state_scales"] is True
+    with torch.no_grad():
+        dqn.policy.q_net.scale_head.weight.normal_()
+    obs, _ = env.reset(seed=1)
+    dqn.save(tmp_path / "dqn.zip")
+    back = DQN.load(tmp_path / "dqn.zip")
+    assert back.policy.net_kwargs["state_scales"] is True
+    np.testing.assert_allclose(back.policy.q_values(obs), dqn.policy.q_values(obs), rtol=1e-6)
+
+
 def test_one_genre_recommends_its_genre_to_everyone_forever(env):
     from movierec_env import rec_env
 
