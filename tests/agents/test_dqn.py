@@ -624,3 +624,60 @@ def test_nstep_dqn_stores_every_step_once_and_saves_n_steps(tmp_path: Path) -> N
         DQN("MlpPolicy", ToyRecEnv(), n_steps=0)
     one = DQN("MlpPolicy", make_venv(2), gamma=0.5, **SMALL).learn(100)
     assert one.replay_buffer is not None and one.replay_buffer.discounts is None
+
+
+class _Chain(gym.Env):
+    """A delayed reward: "grab" (action 0) pays 0.2 and ends; "wait" (action 1) pays
+    nothing until the ``length``-th wait, which pays 1. Under gamma 0.9 waiting is worth
+    0.9**(length-1) > 0.2 from the start; under gamma 0 grabbing is."""
+
+    def __init__(self, length: int = 4) -> None:
+        self.length = length
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (length + 1,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.pos = 0
+
+    def _obs(self) -> np.ndarray:
+        o = np.zeros(self.length + 1, np.float32)
+        o[self.pos] = 1.0
+        return o
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.pos = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        if int(action) == 0:
+            return self._obs(), 0.2, True, False, {}
+        self.pos += 1
+        done = self.pos == self.length
+        return self._obs(), 1.0 if done else 0.0, done, False, {}
+
+
+@pytest.mark.parametrize(("gamma", "first_action"), [(0.9, 1), (0.0, 0)])
+def test_the_discount_decides_between_a_small_reward_now_and_a_larger_one_later(
+    gamma: float, first_action: int
+) -> None:
+    """The TD target discounts and bootstraps: gamma 0.9 learns to wait, gamma 0 grabs."""
+    venv = sync_vector_env([lambda: _Chain() for _ in range(4)], same_step=True)
+    model = DQN(
+        "MlpPolicy",
+        venv,
+        gamma=gamma,
+        learning_starts=100,
+        batch_size=64,
+        exploration_fraction=0.5,
+        learning_rate=1e-3,
+        target_update_interval=100,
+        seed=0,
+        policy_kwargs=dict(net_arch=[32], embed_dim=8),
+    ).learn(4_000)
+    chain = _Chain()
+    obs = np.stack([np.eye(chain.length + 1, dtype=np.float32)[i] for i in range(chain.length)])
+    q = model.policy.q_values(obs)
+    assert int(q[0].argmax()) == first_action, q
+    # Q(position i, wait) is the chain's discounted value gamma**(length - 1 - i).
+    expected = gamma ** np.arange(chain.length - 1, -1, -1.0)
+    np.testing.assert_allclose(q[:, 1], expected, atol=0.05)
+    np.testing.assert_allclose(q[:, 0], 0.2, atol=0.05)
