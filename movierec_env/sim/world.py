@@ -718,8 +718,6 @@ class World:
         Returns:
             :class:`StepResult`.
         """
-        from scipy.special import ndtri
-
         u = np.asarray(draws, dtype=np.float64)
         if u.shape != (state.batch_size, 4):
             raise ValueError(f"draws must have shape ({state.batch_size}, 4), got {u.shape}")
@@ -747,6 +745,23 @@ class World:
                 organic[own] = _inverse_cdf_draw(scores[own], u[own, 1], s_max[own])
         b = np.arange(state.batch_size)
         watched = np.where(accepted, rec2[b, np.minimum(slot, rec2.shape[1] - 1)], organic)
+        ratings, lp = self._rate_and_update(state, watched, u, (rec2 > 0).any(axis=1) & ~accepted)
+        return StepResult(accepted, watched.astype(np.int64), ratings, lp, u[:, 3] < lp)
+
+    def _rate_and_update(
+        self,
+        state: WorldState,
+        watched: NDArray[np.int64],
+        u: NDArray[np.float64],
+        ignored: NDArray[np.bool_],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """A step's second half: ratings of ``watched``, the state update, leave probability.
+
+        The rating is the expected one plus noise from ``u[:, 2]`` (normal quantile), on the
+        rating grid and clipped to the scale.
+        """
+        from scipy.special import ndtri
+
         f = self.fitted
         z = ndtri(np.minimum(np.maximum(u[:, 2], 1e-12), 1.0 - 1e-12))
         noisy = self.rating(state, watched) + f["rating_sigma"] * z
@@ -754,9 +769,8 @@ class World:
         ratings = np.minimum(
             np.maximum(np.round(noisy / step) * step, f["rating_min"]), f["rating_max"]
         )
-        self._update(state, watched, ratings, (rec2 > 0).any(axis=1) & ~accepted)
-        lp = self.leave_prob(state)
-        return StepResult(accepted, watched.astype(np.int64), ratings, lp, u[:, 3] < lp)
+        self._update(state, watched, ratings, ignored)
+        return ratings, self.leave_prob(state)
 
     def _step_one(self, state: WorldState, item: int, u: NDArray[np.float64]) -> StepResult:
         """:meth:`step_with_draws` of one user and one recommended ``item`` (no boredom term).
@@ -768,8 +782,6 @@ class World:
         batched path (``test_step_of_a_batch_equals_each_user_alone``) and by the trajectory
         digest.
         """
-        from scipy.special import ndtri
-
         scores = self.organic_scores(state)
         s_max = scores.max(axis=1, keepdims=True)
         top = float(s_max[0, 0])
@@ -788,15 +800,9 @@ class World:
         else:
             watched = int(_inverse_cdf_draw(scores, u[:, 1], s_max)[0])
         watched_a = np.array([watched], dtype=np.int64)
-        f = self.fitted
-        z = ndtri(np.minimum(np.maximum(u[:, 2], 1e-12), 1.0 - 1e-12))
-        noisy = self.rating(state, watched_a) + f["rating_sigma"] * z
-        step = f["rating_step"]
-        ratings = np.minimum(
-            np.maximum(np.round(noisy / step) * step, f["rating_min"]), f["rating_max"]
+        ratings, lp = self._rate_and_update(
+            state, watched_a, u, np.array([item > 0 and not accepted])
         )
-        self._update(state, watched_a, ratings, np.array([item > 0 and not accepted]))
-        lp = self.leave_prob(state)
         return StepResult(np.array([accepted]), watched_a, ratings, lp, u[:, 3] < lp)
 
     def check_data(self, data: PreparedDataset, source: str = "world") -> None:
