@@ -69,8 +69,11 @@ class ReportSpec:
         primary: The metric rows are sorted by and paired-tested first.
         primary_label: Its name in prose.
         primary_per_user: Its per-user key (``per_user`` arrays) for paired tests.
-        secondary: The second paired-tested metric.
+        secondary: The second paired-tested metric (its column in the results table).
         secondary_per_user: Its per-user key (``"hits@10"``: ranks <= 10).
+        secondary_label: What the paired test of ``secondary_per_user`` differs in (the
+            per-user value need not be the table's metric: on the simulator it is the
+            number of recommendations taken per episode, not the take rate).
         ci_metrics: Columns of the confidence-interval table.
         bar_metrics: The three panels of the bar chart.
         test_note: How the paired tests are described above their table.
@@ -83,6 +86,7 @@ class ReportSpec:
     primary_per_user: str
     secondary: str
     secondary_per_user: str
+    secondary_label: str
     ci_metrics: tuple[str, ...]
     bar_metrics: tuple[str, str, str]
     test_note: str
@@ -97,6 +101,7 @@ REPLAY_REPORT = ReportSpec(
     primary_per_user="rewards",
     secondary="HR@10",
     secondary_per_user="hits@10",
+    secondary_label="HR@10",
     ci_metrics=("HR@10", "NDCG@10", "mean_reward"),
     bar_metrics=("HR@10", "NDCG@10", "mean_reward"),
     test_note=(
@@ -124,6 +129,7 @@ SIM_REPORT = ReportSpec(
     primary_per_user="returns",
     secondary="take_rate",
     secondary_per_user="takes",
+    secondary_label="takes per episode",
     ci_metrics=("mean_return", "mean_length", "take_rate"),
     bar_metrics=("mean_return", "mean_length", "take_rate"),
     test_note=(
@@ -317,7 +323,7 @@ def result_blocks(
                 )
             )
         header: tuple[str, ...] = ("agent", f"Δ {spec.primary_label}", "p", "significant")
-        header += (f"Δ {spec.secondary}", "p", "significant")
+        header += (f"Δ {spec.secondary_label}", "p", "significant")
         blocks.append(Table(header, tuple(rows)))
     return blocks
 

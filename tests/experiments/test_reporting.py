@@ -147,3 +147,25 @@ def test_every_table_row_of_an_oracle_is_labelled() -> None:
     table = reporting.Table(("agent", "x"), (("oracle-greedy", "1"), ("dqn", "2")))
     text = table.markdown()
     assert "| `oracle-greedy` (ORACLE) | 1 |" in text and "| `dqn` | 2 |" in text
+
+
+def test_simulator_paired_tests_name_what_they_test() -> None:
+    """The second test is of recommendations taken per episode, and its header says so."""
+
+    def row(ret: float, takes: list[int], lengths: list[int]) -> dict:
+        return {
+            "mean_return": ret,
+            "take_rate": sum(takes) / sum(lengths),
+            "per_user": {"returns": [ret] * 3, "takes": takes, "lengths": lengths},
+        }
+
+    per_seed = {
+        "dqn": {0: row(2.0, [3, 1, 2], [6, 4, 5]), 1: row(2.1, [2, 2, 2], [6, 4, 5])},
+        "random": {0: row(1.0, [0, 0, 1], [5, 4, 5]), 1: row(1.1, [0, 1, 0], [5, 4, 5])},
+    }
+    md = reporting.markdown_table(
+        reporting.aggregate(per_seed), per_seed, reference="dqn", spec=reporting.SIM_REPORT
+    )
+    assert "| agent | Δ mean return | p | significant | Δ takes per episode |" in md
+    # Per user, averaged over seeds: dqn takes 2.5, 1.5, 2; random 0, 0.5, 0.5: -5/3.
+    assert "| `random` | -1.0000 |" in md and "| -1.6667 |" in md
