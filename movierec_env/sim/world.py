@@ -110,9 +110,20 @@ class WorldState:
     @property
     def satisfaction(self) -> NDArray[np.float64]:
         """Decayed mean rating deviation (0 without ratings), ``(B,)``."""
+        if self.sat_num.shape[0] == 1:  # the same quotient without np.divide's masked dispatch
+            den = float(self.sat_den[0])
+            return np.array([float(self.sat_num[0]) / den if den > 0 else 0.0])
         return np.divide(
             self.sat_num, self.sat_den, out=np.zeros_like(self.sat_num), where=self.sat_den > 0
         )
+
+    @property
+    def exposure_share(self) -> NDArray[np.float64]:
+        """Each user's decayed genre exposure normalised to sum 1 (0 without any), ``(B, G)``."""
+        et = self.exposure.sum(axis=1, keepdims=True)
+        if et.shape[0] == 1:  # one user: the same quotients without the masked dispatch
+            return self.exposure / et if et[0, 0] > 0 else np.zeros_like(self.exposure)
+        return np.divide(self.exposure, et, out=np.zeros_like(self.exposure), where=et > 0)
 
     def copy(self) -> WorldState:
         """A deep copy."""
@@ -236,7 +247,6 @@ class World:
             np.concatenate([self.arrays["pref_factors"], self.arrays["genres"], pop], axis=1).T
         )
         self._genres64 = self.arrays["genres"].astype(np.float64)
-        self._pref_factors = self.arrays["pref_factors"]
         a = self.arrays
         if (
             a["trans_indptr"].shape != (n1 + 1,)
@@ -428,17 +438,13 @@ class World:
 
     # ------------------------------------------------------------------ responses
     def _profile_exposure(self, state: WorldState) -> tuple[NDArray[Any], NDArray[Any]]:
-        if state.batch_size == 1:  # the same quotients without np.divide's masked dispatch
+        if state.batch_size == 1:  # the same quotient without np.divide's masked dispatch
             pw1 = float(state.profile_weight[0])
-            prof1 = state.profile / pw1 if pw1 > 0 else np.zeros_like(state.profile)
-            et1 = state.exposure.sum(axis=1, keepdims=True)
-            expo1 = state.exposure / et1 if et1[0, 0] > 0 else np.zeros_like(state.exposure)
-            return prof1, expo1
-        pw = state.profile_weight[:, None]
-        prof = np.divide(state.profile, pw, out=np.zeros_like(state.profile), where=pw > 0)
-        et = state.exposure.sum(axis=1, keepdims=True)
-        expo = np.divide(state.exposure, et, out=np.zeros_like(state.exposure), where=et > 0)
-        return prof, expo
+            prof = state.profile / pw1 if pw1 > 0 else np.zeros_like(state.profile)
+        else:
+            pw = state.profile_weight[:, None]
+            prof = np.divide(state.profile, pw, out=np.zeros_like(state.profile), where=pw > 0)
+        return prof, state.exposure_share
 
     def _transition_entries(
         self, last_item: NDArray[np.int64]
@@ -578,17 +584,14 @@ class World:
 
     def leave_features(self, state: WorldState) -> NDArray[np.float64]:
         """Hazard design ``(B, len(LEAVE_COLUMNS))``: satisfaction, concentration, position."""
-        et = state.exposure.sum(axis=1, keepdims=True)
+        conc = (state.exposure_share**2).sum(axis=1)
         if state.batch_size == 1:  # design() of one row, without its array plumbing
-            e1 = state.exposure / et if et[0, 0] > 0 else np.zeros_like(state.exposure)
-            den = float(state.sat_den[0])
             x = np.empty((1, len(LEAVE_COLUMNS)))
-            x[0, 0] = float(state.sat_num[0]) / den if den > 0 else 0.0
-            x[0, 1] = (e1**2).sum(axis=1)[0]
+            x[0, 0] = state.satisfaction[0]
+            x[0, 1] = conc[0]
             x[0, 2:] = state.session_pos[0] >= self._position_edges
             return x
-        e = np.divide(state.exposure, et, out=np.zeros_like(state.exposure), where=et > 0)
-        return design(state.satisfaction, (e**2).sum(axis=1), state.session_pos)
+        return design(state.satisfaction, conc, state.session_pos)
 
     def leave_prob(self, state: WorldState) -> NDArray[np.float64]:
         """Probability of ending the session in ``state`` (after the last watched movie)."""
@@ -643,7 +646,7 @@ class World:
             state.seen[np.arange(state.batch_size), w] = True
         if "exposure" in on:
             state.profile *= f["pref_decay"]
-            state.profile += self._pref_factors[w]
+            state.profile += self.arrays["pref_factors"][w]
             state.profile_weight *= f["pref_decay"]
             state.profile_weight += 1.0
             state.exposure *= f["exposure_decay"]
