@@ -157,9 +157,8 @@ class ItemEmbeddingQNetwork(nn.Module):
         # layer, zero at the start. Without it the action-dependent part of Q is the same
         # blend of the item features for every state, so no discount can change the policy
         # beyond that blend's two weights.
-        self.state_scales = bool(state_scales)
         self.scale_head: nn.Module | None = None
-        if self.state_scales:
+        if state_scales:
             self.scale_head = nn.Linear(width, 2)
             nn.init.zeros_(self.scale_head.weight)
             nn.init.zeros_(self.scale_head.bias)
